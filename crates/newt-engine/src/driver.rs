@@ -1,0 +1,253 @@
+//! The note-level driver: turns MIDI-style note state into per-frame controls (f0 in Hz,
+//! loudness in dB) with glide, pitch bend, vibrato and an envelope. The plugin and the
+//! offline renderer share it.
+
+use newt_model::ModelMeta;
+
+use crate::voice::{FrameControls, LOUDNESS_FLOOR_DB};
+
+/// Note-shaping settings, in musical units.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NoteParams {
+    /// Portamento time constant in seconds (0 = jump).
+    pub glide_s: f32,
+    pub vibrato_rate_hz: f32,
+    /// Vibrato depth in cents; the mod wheel adds up to `mod_wheel_depth_cents`.
+    pub vibrato_depth_cents: f32,
+    pub mod_wheel_depth_cents: f32,
+    /// Seconds before vibrato reaches full depth after a note starts.
+    pub vibrato_delay_s: f32,
+    pub attack_s: f32,
+    pub decay_s: f32,
+    /// Sustain level as linear gain in [0, 1].
+    pub sustain: f32,
+    /// Release time to -60 dB in seconds.
+    pub release_s: f32,
+    pub bend_range_semitones: f32,
+    /// Loudness span of the velocity range, in model standard deviations.
+    pub velocity_span_std: f32,
+}
+
+impl Default for NoteParams {
+    fn default() -> Self {
+        Self {
+            glide_s: 0.05,
+            vibrato_rate_hz: 5.5,
+            vibrato_depth_cents: 0.0,
+            mod_wheel_depth_cents: 50.0,
+            vibrato_delay_s: 0.25,
+            attack_s: 0.03,
+            decay_s: 0.2,
+            sustain: 0.8,
+            release_s: 0.3,
+            bend_range_semitones: 2.0,
+            velocity_span_std: 2.5,
+        }
+    }
+}
+
+/// Channel-wide controllers, all normalised.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChannelState {
+    /// Pitch bend in [-1, 1].
+    pub bend: f32,
+    /// Mod wheel in [0, 1].
+    pub mod_wheel: f32,
+    /// Expression / channel pressure in [0, 1] (1 = as played).
+    pub expression: f32,
+}
+
+impl Default for ChannelState {
+    fn default() -> Self {
+        Self {
+            bend: 0.0,
+            mod_wheel: 0.0,
+            expression: 1.0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Idle,
+    Attack,
+    Decay,
+    Release,
+}
+
+/// Loudness envelope level (linear gain) below which a released note is over: -60 dB.
+pub const ENVELOPE_END: f32 = 1e-3;
+
+/// Per-voice note state, advanced once per control frame.
+#[derive(Clone, Debug)]
+pub struct NoteDriver {
+    note: u8,
+    velocity: f32,
+    /// Current pitch in semitones (MIDI note numbers, fractional while gliding).
+    pitch: f32,
+    target: f32,
+    stage: Stage,
+    env: f32,
+    vibrato_phase: f32,
+    age_s: f32,
+}
+
+impl Default for NoteDriver {
+    fn default() -> Self {
+        Self {
+            note: 69,
+            velocity: 0.0,
+            pitch: 69.0,
+            target: 69.0,
+            stage: Stage::Idle,
+            env: 0.0,
+            vibrato_phase: 0.0,
+            age_s: 0.0,
+        }
+    }
+}
+
+impl NoteDriver {
+    /// Starts a note from the attack; the pitch jumps (no glide from the last note).
+    pub fn start(&mut self, note: u8, velocity: f32) {
+        self.note = note;
+        self.velocity = velocity.clamp(0.0, 1.0);
+        self.pitch = note as f32;
+        self.target = note as f32;
+        self.stage = Stage::Attack;
+        self.env = 0.0;
+        self.vibrato_phase = 0.0;
+        self.age_s = 0.0;
+    }
+
+    /// Moves to a new note without retriggering; the pitch glides.
+    pub fn legato(&mut self, note: u8) {
+        self.note = note;
+        self.target = note as f32;
+    }
+
+    pub fn release(&mut self) {
+        if self.stage != Stage::Idle {
+            self.stage = Stage::Release;
+        }
+    }
+
+    pub fn note(&self) -> u8 {
+        self.note
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.stage == Stage::Idle
+    }
+
+    /// True once a released note has decayed below [`ENVELOPE_END`].
+    pub fn is_finished(&self) -> bool {
+        self.stage == Stage::Release && self.env < ENVELOPE_END
+    }
+
+    pub fn stop(&mut self) {
+        self.stage = Stage::Idle;
+        self.env = 0.0;
+    }
+
+    /// Advances by one frame of `dt` seconds and returns the frame's controls.
+    pub fn next_frame(&mut self, p: &NoteParams, ch: &ChannelState, meta: &ModelMeta, dt: f32) -> FrameControls {
+        if self.stage == Stage::Idle {
+            return FrameControls::SILENT;
+        }
+        // Envelope (linear attack, exponential decay and release).
+        match self.stage {
+            Stage::Attack => {
+                self.env += dt / p.attack_s.max(dt);
+                if self.env >= 1.0 {
+                    self.env = 1.0;
+                    self.stage = Stage::Decay;
+                }
+            }
+            Stage::Decay => {
+                let k = 1.0 - (-dt * 6.9 / p.decay_s.max(1e-3)).exp();
+                self.env += (p.sustain.clamp(0.0, 1.0) - self.env) * k;
+            }
+            Stage::Release => {
+                self.env *= (-dt * 6.9 / p.release_s.max(1e-3)).exp();
+            }
+            Stage::Idle => {}
+        }
+        // Glide in the log-frequency domain.
+        let g = if p.glide_s > 0.0 { 1.0 - (-dt / p.glide_s).exp() } else { 1.0 };
+        self.pitch += (self.target - self.pitch) * g;
+        // Vibrato, faded in after the delay.
+        self.age_s += dt;
+        self.vibrato_phase = (self.vibrato_phase + dt * p.vibrato_rate_hz.max(0.0)).fract();
+        let fade = ((self.age_s - p.vibrato_delay_s) / 0.3).clamp(0.0, 1.0);
+        let depth = (p.vibrato_depth_cents + ch.mod_wheel.clamp(0.0, 1.0) * p.mod_wheel_depth_cents) * fade;
+        let vibrato = depth / 100.0 * (std::f32::consts::TAU * self.vibrato_phase).sin();
+        let semis = self.pitch + ch.bend.clamp(-1.0, 1.0) * p.bend_range_semitones + vibrato;
+        let f0 = 440.0 * ((semis - 69.0) / 12.0).exp2();
+
+        // Loudness: velocity spans the model's trained range (centred on its mean), then
+        // expression and the envelope as gains.
+        let vel_db = meta.loudness_mean_db + meta.loudness_std_db * p.velocity_span_std * (self.velocity - 0.6);
+        let gain = self.env * ch.expression.clamp(0.0, 1.0);
+        let loudness = vel_db + 20.0 * gain.max(1e-6).log10();
+        FrameControls {
+            f0_hz: f0,
+            loudness_db: loudness.max(LOUDNESS_FLOOR_DB),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use newt_model::NewtModel;
+
+    #[test]
+    fn note_pitch_bend_and_release() {
+        let meta = NewtModel::seeded(0).meta;
+        let p = NoteParams { vibrato_depth_cents: 0.0, ..NoteParams::default() };
+        let dt = 0.008;
+        let mut d = NoteDriver::default();
+        d.start(69, 1.0);
+        let mut ch = ChannelState::default();
+        let c = d.next_frame(&p, &ch, &meta, dt);
+        assert!((c.f0_hz - 440.0).abs() < 1e-3);
+        ch.bend = 1.0;
+        let c = d.next_frame(&p, &ch, &meta, dt);
+        assert!((c.f0_hz - 440.0 * 2f32.powf(2.0 / 12.0)).abs() < 1e-2);
+        ch.bend = 0.0;
+        for _ in 0..100 {
+            d.next_frame(&p, &ch, &meta, dt);
+        }
+        let held = d.next_frame(&p, &ch, &meta, dt).loudness_db;
+        d.release();
+        let mut frames = 0;
+        while !d.is_finished() {
+            let c = d.next_frame(&p, &ch, &meta, dt);
+            assert!(c.loudness_db < held);
+            frames += 1;
+            assert!(frames < 200, "release never ends");
+        }
+        // 0.3 s to -60 dB is about 38 frames of 8 ms.
+        assert!((30..=45).contains(&frames), "{frames}");
+    }
+
+    #[test]
+    fn legato_glides_toward_the_new_note() {
+        let meta = NewtModel::seeded(0).meta;
+        let p = NoteParams { glide_s: 0.05, vibrato_depth_cents: 0.0, ..NoteParams::default() };
+        let ch = ChannelState::default();
+        let mut d = NoteDriver::default();
+        d.start(60, 0.8);
+        d.next_frame(&p, &ch, &meta, 0.008);
+        d.legato(72);
+        let first = d.next_frame(&p, &ch, &meta, 0.008).f0_hz;
+        let f60 = 440.0 * 2f32.powf(-9.0 / 12.0);
+        assert!(first > f60 * 1.01 && first < 2.0 * f60 * 0.99, "{first}");
+        for _ in 0..100 {
+            d.next_frame(&p, &ch, &meta, 0.008);
+        }
+        let end = d.next_frame(&p, &ch, &meta, 0.008).f0_hz;
+        assert!((end / (2.0 * f60) - 1.0).abs() < 1e-3);
+    }
+}

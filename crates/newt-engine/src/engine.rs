@@ -1,0 +1,379 @@
+//! The host-facing engine: events in, host-rate audio out.
+//!
+//! Everything runs in fixed model-rate frames (`hop` samples). Events are stamped with
+//! their host sample time and applied at the first frame boundary at or after it, plus a
+//! fixed latency of `latency_frames`. That latency covers the resampler's chunking, so the
+//! engine never has to render a frame before all the events that affect it have arrived:
+//! the output is the same for every host block size, sample for sample.
+
+use std::collections::VecDeque;
+
+use newt_model::NewtModel;
+
+use crate::allocator::{Assignment, VoiceAllocator, VoiceMode};
+use crate::driver::{ChannelState, NoteDriver, NoteParams};
+use crate::rate::{RateConverter, SampleFifo};
+use crate::reverb::ReverbConvolver;
+use crate::shaper::TableSpec;
+use crate::voice::{FrameControls, PreparedModel, Voice, VoiceParams};
+
+/// Host sample rates the engine accepts, in Hz.
+pub const HOST_RATES: std::ops::RangeInclusive<u32> = 22_050..=192_000;
+/// Absolute bound on the output, a safety net far above any sane level (+12 dBFS).
+pub const OUTPUT_LIMIT: f32 = 4.0;
+/// Capacity of the event queue; events beyond it are counted and dropped.
+pub const EVENT_CAPACITY: usize = 1024;
+
+/// Fixed at construction: everything that sizes an allocation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EngineConfig {
+    pub host_sample_rate: u32,
+    /// Largest host block `process` will be given.
+    pub max_block: usize,
+    /// Size of the voice pool.
+    pub voices: usize,
+    pub table: TableSpec,
+    /// Seed of the voices' noise generators (voice `v` uses `seed + v`).
+    pub noise_seed: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            host_sample_rate: 48_000,
+            max_block: 4096,
+            voices: 16,
+            table: TableSpec::default(),
+            noise_seed: 0,
+        }
+    }
+}
+
+/// What drives the voices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Drive {
+    /// Note events through the voice allocator and note drivers.
+    #[default]
+    Notes,
+    /// `EventKind::Controls` events drive voice 0 directly (control files, audio input).
+    Controls,
+}
+
+/// Settings read once per block (the plugin passes its smoothed parameters here).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EngineParams {
+    pub voice: VoiceParams,
+    pub notes: NoteParams,
+    pub mode: VoiceMode,
+    pub drive: Drive,
+    /// Wet gain of the learned reverb (1 = the model as trained).
+    pub reverb_mix: f32,
+    /// Linear output gain.
+    pub output_gain: f32,
+}
+
+impl Default for EngineParams {
+    fn default() -> Self {
+        Self {
+            voice: VoiceParams::default(),
+            notes: NoteParams::default(),
+            mode: VoiceMode::MonoLegato,
+            drive: Drive::Notes,
+            reverb_mix: 1.0,
+            output_gain: 1.0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EventKind {
+    /// Velocity in [0, 1]; 0 means note off.
+    NoteOn { note: u8, velocity: f32 },
+    NoteOff { note: u8 },
+    /// Pitch bend in [-1, 1].
+    PitchBend(f32),
+    /// Mod wheel in [0, 1] (adds vibrato depth).
+    ModWheel(f32),
+    /// Expression or channel pressure in [0, 1].
+    Expression(f32),
+    /// Direct controls for [`Drive::Controls`].
+    Controls(FrameControls),
+    AllNotesOff,
+}
+
+/// An event at a sample offset within the current host block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Event {
+    pub time: u32,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("host sample rate {0} Hz is outside the supported 22050..=192000 Hz")]
+    UnsupportedSampleRate(u32),
+    #[error("max block size must be at least 1")]
+    ZeroBlock,
+    #[error("resampler: {0}")]
+    Resampler(String),
+}
+
+/// Errors of the real-time call: `Copy`, never allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProcessError {
+    #[error("block of {actual} samples exceeds the configured maximum of {max}")]
+    BlockTooLarge { max: usize, actual: usize },
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    model: Box<PreparedModel>,
+    voices: Vec<Voice>,
+    drivers: Vec<NoteDriver>,
+    allocator: VoiceAllocator,
+    mode: VoiceMode,
+    channel: ChannelState,
+    direct: FrameControls,
+    reverb: ReverbConvolver,
+    rate: RateConverter,
+    fifo: SampleFifo,
+    queue: VecDeque<(u64, EventKind)>,
+    dropped_events: u64,
+    host_pos: u64,
+    frame: u64,
+    latency_frames: u64,
+    mix: Vec<f32>,
+    voice_out: Vec<f32>,
+    wet: Vec<f32>,
+    fade: Vec<f32>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("model", &self.model.meta.instrument)
+            .field("frame", &self.frame)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Prepares `model` and allocates everything for `config`. Not real-time safe.
+    pub fn new(model: NewtModel, config: EngineConfig) -> Result<Self, EngineError> {
+        Self::with_prepared(Box::new(PreparedModel::new(model, config.table)), config)
+    }
+
+    pub fn with_prepared(model: Box<PreparedModel>, config: EngineConfig) -> Result<Self, EngineError> {
+        if !HOST_RATES.contains(&config.host_sample_rate) {
+            return Err(EngineError::UnsupportedSampleRate(config.host_sample_rate));
+        }
+        if config.max_block == 0 {
+            return Err(EngineError::ZeroBlock);
+        }
+        let meta = &model.meta;
+        let hop = meta.hop;
+        let rate = RateConverter::new(meta.sample_rate, config.host_sample_rate, hop).map_err(EngineError::Resampler)?;
+        // Frames rendered ahead of the host can reach one resampler output chunk past the
+        // end of the block: the latency must cover that, plus one frame of rounding.
+        let host_per_frame = hop as f64 * config.host_sample_rate as f64 / meta.sample_rate as f64;
+        let latency_frames = (rate.chunk_out() as f64 / host_per_frame).ceil() as u64 + 1;
+        let fifo = SampleFifo::new(config.max_block + 2 * rate.max_output_per_push(hop) + 16);
+        let voices = (0..config.voices.max(1))
+            .map(|v| Voice::new(&model, config.noise_seed.wrapping_add(v as u64)))
+            .collect();
+        Ok(Self {
+            config,
+            voices,
+            drivers: vec![NoteDriver::default(); config.voices.max(1)],
+            allocator: VoiceAllocator::new(config.voices.max(1)),
+            mode: VoiceMode::default(),
+            channel: ChannelState::default(),
+            direct: FrameControls::SILENT,
+            reverb: ReverbConvolver::new(&model.reverb_ir, hop),
+            rate,
+            fifo,
+            queue: VecDeque::with_capacity(EVENT_CAPACITY),
+            dropped_events: 0,
+            host_pos: 0,
+            frame: 0,
+            latency_frames,
+            mix: vec![0.0; hop],
+            voice_out: vec![0.0; hop],
+            wet: vec![0.0; hop],
+            fade: (0..hop).map(|i| 1.0 - (i + 1) as f32 / hop as f32).collect(),
+            model,
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn model(&self) -> &PreparedModel {
+        &self.model
+    }
+
+    /// Total latency from an event (or control) to its effect at the output, in host
+    /// samples: the scheduling latency plus the resampler's delay.
+    pub fn latency_samples(&self) -> usize {
+        let m = &self.model.meta;
+        let per_frame = m.hop as f64 * self.config.host_sample_rate as f64 / m.sample_rate as f64;
+        (self.latency_frames as f64 * per_frame).round() as usize + self.rate.delay()
+    }
+
+    /// Events dropped because the queue was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped_events
+    }
+
+    /// Number of voices currently sounding.
+    pub fn active_voices(&self) -> usize {
+        self.drivers.iter().filter(|d| !d.is_idle()).count()
+    }
+
+    /// Renders `out.len()` host-rate samples. Real-time safe: no allocation, lock or I/O.
+    /// `events` must be sorted by time, with times inside the block.
+    pub fn process(&mut self, events: &[Event], params: &EngineParams, out: &mut [f32]) -> Result<(), ProcessError> {
+        if out.len() > self.config.max_block {
+            return Err(ProcessError::BlockTooLarge {
+                max: self.config.max_block,
+                actual: out.len(),
+            });
+        }
+        for e in events {
+            let t = self.host_pos + (e.time as u64).min(out.len().saturating_sub(1) as u64);
+            let frame = self.frame_of_host_time(t) + self.latency_frames;
+            if self.queue.len() < EVENT_CAPACITY {
+                self.queue.push_back((frame, e.kind));
+            } else {
+                self.dropped_events += 1;
+            }
+        }
+        while self.fifo.len() < out.len() {
+            self.render_frame(params);
+        }
+        self.fifo.pop_into(out);
+        self.host_pos += out.len() as u64;
+        Ok(())
+    }
+
+    /// Silences everything and clears all state (tails, queue, phases).
+    pub fn reset(&mut self) {
+        self.voices.iter_mut().for_each(Voice::reset);
+        self.drivers.iter_mut().for_each(NoteDriver::stop);
+        self.allocator.clear();
+        self.reverb.reset();
+        self.rate.reset();
+        self.fifo.clear();
+        self.queue.clear();
+        self.channel = ChannelState::default();
+        self.direct = FrameControls::SILENT;
+        self.host_pos = 0;
+        self.frame = 0;
+    }
+
+    /// First frame whose start is at or after host sample `t`.
+    fn frame_of_host_time(&self, t: u64) -> u64 {
+        let m = &self.model.meta;
+        let num = t as u128 * m.sample_rate as u128;
+        let den = self.config.host_sample_rate as u128 * m.hop as u128;
+        num.div_ceil(den) as u64
+    }
+
+    fn apply(&mut self, kind: EventKind, params: &EngineParams) {
+        let mode = params.mode;
+        let assignment = match kind {
+            EventKind::NoteOn { note, velocity } if velocity > 0.0 => {
+                let a = self.allocator.note_on(mode, note);
+                if let Assignment::Start { voice, note } = a {
+                    self.drivers[voice].start(note, velocity);
+                }
+                a
+            }
+            EventKind::NoteOn { note, .. } | EventKind::NoteOff { note } => self.allocator.note_off(mode, note),
+            EventKind::PitchBend(b) => {
+                self.channel.bend = if b.is_finite() { b.clamp(-1.0, 1.0) } else { 0.0 };
+                Assignment::Nothing
+            }
+            EventKind::ModWheel(m) => {
+                self.channel.mod_wheel = if m.is_finite() { m.clamp(0.0, 1.0) } else { 0.0 };
+                Assignment::Nothing
+            }
+            EventKind::Expression(x) => {
+                self.channel.expression = if x.is_finite() { x.clamp(0.0, 1.0) } else { 1.0 };
+                Assignment::Nothing
+            }
+            EventKind::Controls(c) => {
+                self.direct = c;
+                Assignment::Nothing
+            }
+            EventKind::AllNotesOff => {
+                self.allocator.clear();
+                self.drivers.iter_mut().for_each(NoteDriver::release);
+                Assignment::Nothing
+            }
+        };
+        match assignment {
+            Assignment::Legato { voice, note } => self.drivers[voice].legato(note),
+            Assignment::Release { voice } => self.drivers[voice].release(),
+            Assignment::Start { .. } | Assignment::Nothing => {}
+        }
+    }
+
+    /// Renders one model-rate frame of all voices, the reverb, and hands it to the
+    /// resampler.
+    fn render_frame(&mut self, params: &EngineParams) {
+        if params.mode != self.mode {
+            self.allocator.clear();
+            self.drivers.iter_mut().for_each(NoteDriver::release);
+            self.mode = params.mode;
+        }
+        while let Some(&(frame, kind)) = self.queue.front() {
+            if frame > self.frame {
+                break;
+            }
+            self.queue.pop_front();
+            self.apply(kind, params);
+        }
+        let meta = &self.model.meta;
+        let dt = meta.hop as f32 / meta.sample_rate as f32;
+        self.mix.fill(0.0);
+        for v in 0..self.voices.len() {
+            let controls = match params.drive {
+                Drive::Controls if v == 0 => self.direct,
+                Drive::Controls => continue,
+                Drive::Notes if self.drivers[v].is_idle() => continue,
+                Drive::Notes => self.drivers[v].next_frame(&params.notes, &self.channel, meta, dt),
+            };
+            self.voice_out.fill(0.0);
+            self.voices[v].render_frame(&self.model, controls, &params.voice, &mut self.voice_out);
+            if self.voice_out.iter().any(|x| !x.is_finite()) {
+                // Cannot happen with validated weights and sanitised controls; if it ever
+                // does, the voice's state is poisoned: silence it and start afresh.
+                self.voice_out.fill(0.0);
+                self.voices[v].reset();
+            }
+            if params.drive == Drive::Notes && self.drivers[v].is_finished() {
+                for (x, g) in self.voice_out.iter_mut().zip(&self.fade) {
+                    *x *= g;
+                }
+                self.drivers[v].stop();
+                self.voices[v].reset();
+                self.allocator.voice_finished(v);
+            }
+            for (m, x) in self.mix.iter_mut().zip(&self.voice_out) {
+                *m += x;
+            }
+        }
+        self.wet.fill(0.0);
+        self.reverb.process(&self.mix, &mut self.wet);
+        let (wet_gain, gain) = (params.reverb_mix, params.output_gain);
+        for (m, w) in self.mix.iter_mut().zip(&self.wet) {
+            let y = gain * (*m + wet_gain * w);
+            *m = if y.is_finite() { y.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT) } else { 0.0 };
+        }
+        self.rate.push(&self.mix, &mut self.fifo);
+        self.frame += 1;
+    }
+}

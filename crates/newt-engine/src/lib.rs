@@ -1,0 +1,28 @@
+//! The real-time NEWT / FastNEWT engine (Hayes et al., ISMIR 2021), in plain Rust.
+//!
+//! Data flows one way: note events or per-frame controls -> [`NoteDriver`] -> [`Voice`]s
+//! (control encoder, exciter, FiLM, shapers, noise at the model rate) -> one shared
+//! [`ReverbConvolver`] -> [`RateConverter`] -> host-rate output.
+//!
+//! Real-time rules, in one place: [`Engine::new`] (and [`PreparedModel::new`]) allocate
+//! everything; [`Engine::process`] never allocates, locks, logs or touches files, does a
+//! bounded amount of work per sample, keeps all state across blocks, produces output that
+//! does not depend on the host's block size, and never lets NaN or Inf out. This crate
+//! never depends on candle.
+
+pub mod allocator;
+pub mod driver;
+pub mod engine;
+pub mod nets;
+pub mod rate;
+pub mod reverb;
+pub mod shaper;
+pub mod voice;
+
+pub use allocator::{Assignment, VoiceAllocator, VoiceMode};
+pub use driver::{ChannelState, NoteDriver, NoteParams};
+pub use engine::{Drive, Engine, EngineConfig, EngineError, EngineParams, Event, EventKind, ProcessError};
+pub use rate::{RateConverter, SampleFifo};
+pub use reverb::ReverbConvolver;
+pub use shaper::{ShaperPath, ShaperTables, TableSpec};
+pub use voice::{FrameControls, PreparedModel, Voice, VoiceParams};

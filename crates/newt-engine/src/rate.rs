@@ -1,0 +1,151 @@
+//! From the model rate to the host rate: a synchronous FFT resampler (rubato) fed in
+//! fixed chunks, and the host-rate FIFO the host block pulls from.
+
+use rubato::audioadapter_buffers::direct::SequentialSlice;
+use rubato::{Fft, FixedSync, Resampler};
+
+/// A preallocated single-threaded ring of samples.
+#[derive(Clone, Debug)]
+pub struct SampleFifo {
+    buf: Vec<f32>,
+    read: usize,
+    len: usize,
+}
+
+impl SampleFifo {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            buf: vec![0.0; capacity],
+            read: 0,
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `x`; the engine sizes the ring so that this never overflows.
+    pub fn push(&mut self, x: &[f32]) {
+        let cap = self.buf.len();
+        assert!(self.len + x.len() <= cap, "FIFO sized at construction");
+        let mut w = (self.read + self.len) % cap;
+        for &v in x {
+            self.buf[w] = v;
+            w = if w + 1 == cap { 0 } else { w + 1 };
+        }
+        self.len += x.len();
+    }
+
+    /// Moves `out.len()` samples (which must be available) into `out`.
+    pub fn pop_into(&mut self, out: &mut [f32]) {
+        assert!(out.len() <= self.len, "caller checks availability");
+        let cap = self.buf.len();
+        for o in out.iter_mut() {
+            *o = self.buf[self.read];
+            self.read = if self.read + 1 == cap { 0 } else { self.read + 1 };
+        }
+        self.len -= out.len();
+    }
+
+    pub fn clear(&mut self) {
+        self.read = 0;
+        self.len = 0;
+    }
+}
+
+/// Model-rate to host-rate conversion. At equal rates it is a pass-through.
+pub struct RateConverter {
+    resampler: Option<Fft<f32>>,
+    chunk_in: usize,
+    chunk_out: usize,
+    input: Vec<f32>,
+    filled: usize,
+    output: Vec<f32>,
+}
+
+impl std::fmt::Debug for RateConverter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateConverter")
+            .field("chunk_in", &self.chunk_in)
+            .field("chunk_out", &self.chunk_out)
+            .field("delay", &self.delay())
+            .finish()
+    }
+}
+
+impl RateConverter {
+    /// `chunk` is the model-rate block the caller pushes (one control frame).
+    pub fn new(model_rate: u32, host_rate: u32, chunk: usize) -> Result<Self, String> {
+        if model_rate == host_rate {
+            return Ok(Self {
+                resampler: None,
+                chunk_in: chunk,
+                chunk_out: chunk,
+                input: Vec::new(),
+                filled: 0,
+                output: Vec::new(),
+            });
+        }
+        let r = Fft::<f32>::new(model_rate as usize, host_rate as usize, chunk, 1, FixedSync::Both)
+            .map_err(|e| e.to_string())?;
+        let (chunk_in, chunk_out) = (r.input_frames_next(), r.output_frames_next());
+        Ok(Self {
+            resampler: Some(r),
+            chunk_in,
+            chunk_out,
+            input: vec![0.0; chunk_in],
+            filled: 0,
+            output: vec![0.0; chunk_out],
+        })
+    }
+
+    /// Most host samples one `push` can add to the FIFO.
+    pub fn max_output_per_push(&self, push_len: usize) -> usize {
+        push_len.div_ceil(self.chunk_in.max(1)).max(1) * self.chunk_out
+    }
+
+    pub fn chunk_out(&self) -> usize {
+        self.chunk_out
+    }
+
+    /// Delay of the conversion itself, in host samples.
+    pub fn delay(&self) -> usize {
+        self.resampler.as_ref().map_or(0, |r| r.output_delay())
+    }
+
+    /// Converts `x` (model rate) and appends whatever host-rate output is ready to `fifo`.
+    pub fn push(&mut self, mut x: &[f32], fifo: &mut SampleFifo) {
+        let Some(r) = self.resampler.as_mut() else {
+            fifo.push(x);
+            return;
+        };
+        while !x.is_empty() {
+            let take = (self.chunk_in - self.filled).min(x.len());
+            self.input[self.filled..self.filled + take].copy_from_slice(&x[..take]);
+            self.filled += take;
+            x = &x[take..];
+            if self.filled == self.chunk_in {
+                let input = SequentialSlice::new(&self.input[..], 1, self.chunk_in).expect("sized at construction");
+                let mut output =
+                    SequentialSlice::new_mut(&mut self.output[..], 1, self.chunk_out).expect("sized at construction");
+                let (_, produced) = r
+                    .process_into_buffer(&input, &mut output, None)
+                    .expect("buffers sized from the resampler's own figures");
+                fifo.push(&self.output[..produced]);
+                self.filled = 0;
+            }
+        }
+    }
+
+    pub fn reset(&mut self) {
+        if let Some(r) = self.resampler.as_mut() {
+            r.reset();
+        }
+        self.filled = 0;
+    }
+}

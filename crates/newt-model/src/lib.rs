@@ -1,0 +1,34 @@
+//! The NEWT model file: one `safetensors` file holding the weights of one trained
+//! Neural Waveshaping Synthesis model plus its metadata.
+//!
+//! This crate is the contract between training (candle) and the real-time engine (plain
+//! Rust): tensor names are the training crate's `VarBuilder` paths, shapes are those of
+//! the published architecture (Hayes et al., ISMIR 2021), and [`NewtModel::load`]
+//! validates everything, returning a typed [`ModelError`] on any defect. It never panics
+//! on a bad file.
+//!
+//! It also holds the two pieces of randomness that training and inference must share
+//! bit for bit: the fixed harmonic phases (stored in the file) and the white-noise
+//! generator [`WhiteNoise`] that feeds the filtered-noise branch.
+
+mod error;
+mod file;
+mod meta;
+mod rng;
+mod seeded;
+mod weights;
+
+pub use error::ModelError;
+pub use meta::{FORMAT_VERSION, ModelMeta};
+pub use rng::{SplitMix64, WhiteNoise};
+pub use weights::{
+    ControlMlp, Gru, LayerNorm, Linear, NewtWeights, ShaperBank, CONTROL_HIDDEN, CONTROL_LAYERS,
+    GRU_HIDDEN, LAYER_NORM_EPS, NOISE_BANDS, SHAPER_WIDTH,
+};
+
+/// One NEWT model: metadata and validated weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewtModel {
+    pub meta: ModelMeta,
+    pub weights: NewtWeights,
+}
