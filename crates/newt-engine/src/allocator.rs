@@ -59,8 +59,10 @@ impl VoiceAllocator {
         self.clock += 1;
         match mode {
             VoiceMode::MonoLegato => {
-                self.held.retain(|&n| n != note);
-                if self.held.len() < self.held.capacity() {
+                if self.held.len() == self.held.capacity() {
+                    self.held.remove(0);
+                }
+                {
                     self.held.push(note);
                 }
                 let s = &mut self.slots[0];
@@ -98,20 +100,24 @@ impl VoiceAllocator {
     pub fn note_off(&mut self, mode: VoiceMode, note: u8) -> Assignment {
         match mode {
             VoiceMode::MonoLegato => {
-                self.held.retain(|&n| n != note);
+                // A note pressed twice (overlapping repeats) needs two note-offs.
+                if let Some(i) = self.held.iter().rposition(|&n| n == note) {
+                    self.held.remove(i);
+                }
                 let s = &mut self.slots[0];
-                if s.note != Some(note) || !s.held {
+                if !s.held {
                     return Assignment::Nothing;
                 }
                 match self.held.last() {
-                    Some(&back) => {
-                        s.note = Some(back);
-                        Assignment::Legato { voice: 0, note: back }
-                    }
                     None => {
                         s.held = false;
                         Assignment::Release { voice: 0 }
                     }
+                    Some(&top) if Some(top) != s.note => {
+                        s.note = Some(top);
+                        Assignment::Legato { voice: 0, note: top }
+                    }
+                    Some(_) => Assignment::Nothing,
                 }
             }
             VoiceMode::Poly => match self.slots.iter().position(|s| s.held && s.note == Some(note)) {
@@ -164,6 +170,15 @@ mod tests {
         assert_eq!(a.note_off(MonoLegato, 60), Release { voice: 0 });
         // After a release, a new note retriggers.
         assert_eq!(a.note_on(MonoLegato, 62), Start { voice: 0, note: 62 });
+    }
+
+    #[test]
+    fn mono_overlapping_repeat_of_the_same_note_keeps_sounding() {
+        let mut a = VoiceAllocator::new(1);
+        assert_eq!(a.note_on(MonoLegato, 69), Start { voice: 0, note: 69 });
+        assert_eq!(a.note_on(MonoLegato, 69), Legato { voice: 0, note: 69 });
+        assert_eq!(a.note_off(MonoLegato, 69), Nothing, "the second press still holds it");
+        assert_eq!(a.note_off(MonoLegato, 69), Release { voice: 0 });
     }
 
     #[test]

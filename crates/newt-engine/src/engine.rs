@@ -17,7 +17,7 @@ use crate::reverb::ReverbConvolver;
 use crate::shaper::TableSpec;
 use crate::voice::{FrameControls, PreparedModel, Voice, VoiceParams};
 
-/// Host sample rates the engine accepts, in Hz.
+/// Host sample rates the engine accepts, in Hz (and the model's own rate).
 pub const HOST_RATES: std::ops::RangeInclusive<u32> = 22_050..=192_000;
 /// Absolute bound on the output, a safety net far above any sane level (+12 dBFS).
 pub const OUTPUT_LIMIT: f32 = 4.0;
@@ -110,7 +110,7 @@ pub struct Event {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("host sample rate {0} Hz is outside the supported 22050..=192000 Hz")]
+    #[error("host sample rate {0} Hz is outside the supported 22050..=192000 Hz (or the model's own rate)")]
     UnsupportedSampleRate(u32),
     #[error("max block size must be at least 1")]
     ZeroBlock,
@@ -146,6 +146,33 @@ pub struct Engine {
     voice_out: Vec<f32>,
     wet: Vec<f32>,
     fade: Vec<f32>,
+    dc: DcBlocker,
+}
+
+/// One-pole DC blocker at the model rate (-3 dB at about 5 Hz): no DC reaches the host.
+#[derive(Clone, Copy, Debug)]
+struct DcBlocker {
+    r: f32,
+    x1: f32,
+    y1: f32,
+}
+
+impl DcBlocker {
+    fn new(sample_rate: u32) -> Self {
+        Self {
+            r: 1.0 - std::f32::consts::TAU * 5.0 / sample_rate as f32,
+            x1: 0.0,
+            y1: 0.0,
+        }
+    }
+
+    #[inline]
+    fn process(&mut self, x: f32) -> f32 {
+        let y = x - self.x1 + self.r * self.y1;
+        self.x1 = x;
+        self.y1 = y;
+        y
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -165,7 +192,7 @@ impl Engine {
     }
 
     pub fn with_prepared(model: Box<PreparedModel>, config: EngineConfig) -> Result<Self, EngineError> {
-        if !HOST_RATES.contains(&config.host_sample_rate) {
+        if !HOST_RATES.contains(&config.host_sample_rate) && config.host_sample_rate != model.meta.sample_rate {
             return Err(EngineError::UnsupportedSampleRate(config.host_sample_rate));
         }
         if config.max_block == 0 {
@@ -202,6 +229,7 @@ impl Engine {
             voice_out: vec![0.0; hop],
             wet: vec![0.0; hop],
             fade: (0..hop).map(|i| 1.0 - (i + 1) as f32 / hop as f32).collect(),
+            dc: DcBlocker::new(meta.sample_rate),
             model,
         })
     }
@@ -265,6 +293,7 @@ impl Engine {
         self.allocator.clear();
         self.reverb.reset();
         self.rate.reset();
+        self.dc = DcBlocker::new(self.model.meta.sample_rate);
         self.fifo.clear();
         self.queue.clear();
         self.channel = ChannelState::default();
@@ -370,7 +399,7 @@ impl Engine {
         self.reverb.process(&self.mix, &mut self.wet);
         let (wet_gain, gain) = (params.reverb_mix, params.output_gain);
         for (m, w) in self.mix.iter_mut().zip(&self.wet) {
-            let y = gain * (*m + wet_gain * w);
+            let y = gain * self.dc.process(*m + wet_gain * w);
             *m = if y.is_finite() { y.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT) } else { 0.0 };
         }
         self.rate.push(&self.mix, &mut self.fifo);

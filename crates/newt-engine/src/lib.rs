@@ -13,7 +13,9 @@
 pub mod allocator;
 pub mod driver;
 pub mod engine;
+pub mod kernels;
 pub mod nets;
+pub mod offline;
 pub mod rate;
 pub mod reverb;
 pub mod shaper;
@@ -22,6 +24,7 @@ pub mod voice;
 pub use allocator::{Assignment, VoiceAllocator, VoiceMode};
 pub use driver::{ChannelState, NoteDriver, NoteParams};
 pub use engine::{Drive, Engine, EngineConfig, EngineError, EngineParams, Event, EventKind, ProcessError};
+pub use offline::{TimedEvent, controls_to_events, render_aligned_to_vec, render_to_vec};
 pub use rate::{RateConverter, SampleFifo};
 pub use reverb::ReverbConvolver;
 pub use shaper::{ShaperPath, ShaperTables, TableSpec};

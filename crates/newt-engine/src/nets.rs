@@ -4,33 +4,12 @@
 
 use newt_model::{ControlMlp, Gru, LAYER_NORM_EPS, LayerNorm, Linear};
 
-/// Dot product with eight fixed lanes reduced in a fixed order. The result depends only
-/// on the two slices, never on how the caller batches its work, which keeps the engine's
-/// output identical for every host block size.
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0.0f32; 8];
-    let (ac, ar) = a.split_at(a.len() / 8 * 8);
-    let (bc, br) = b.split_at(ac.len());
-    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut tail = 0.0;
-    for (x, y) in ar.iter().zip(br) {
-        tail += x * y;
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
+use crate::kernels;
 
 /// `y = W x + b`.
 pub fn linear(l: &Linear, x: &[f32], y: &mut [f32]) {
     debug_assert_eq!(x.len(), l.in_dim);
-    for (o, yo) in y.iter_mut().enumerate().take(l.out_dim) {
-        *yo = l.bias[o] + dot(&l.weight[o * l.in_dim..(o + 1) * l.in_dim], x);
-    }
+    kernels::matvec(&l.weight, &l.bias, x, &mut y[..l.out_dim]);
 }
 
 /// In-place LayerNorm over the whole slice (biased variance, as candle and PyTorch).
@@ -68,10 +47,8 @@ impl GruScratch {
 /// One GRU step, gate order `[r, z, n]`: `h' = z h + (1 - z) n`.
 pub fn gru_step(g: &Gru, x: &[f32], h: &mut [f32], s: &mut GruScratch) {
     let hd = g.hidden;
-    for o in 0..3 * hd {
-        s.gi[o] = g.bias_ih[o] + dot(&g.weight_ih[o * g.input..(o + 1) * g.input], x);
-        s.gh[o] = g.bias_hh[o] + dot(&g.weight_hh[o * hd..(o + 1) * hd], h);
-    }
+    kernels::matvec(&g.weight_ih, &g.bias_ih, x, &mut s.gi);
+    kernels::matvec(&g.weight_hh, &g.bias_hh, h, &mut s.gh);
     for j in 0..hd {
         let r = sigmoid(s.gi[j] + s.gh[j]);
         let z = sigmoid(s.gi[hd + j] + s.gh[hd + j]);

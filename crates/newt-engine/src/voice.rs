@@ -9,6 +9,7 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner};
 
 use crate::nets::{GruScratch, MlpScratch, control_mlp, gru_step, linear};
+use crate::kernels::{self, ShaperCoefs};
 use crate::shaper::{ShaperPath, ShaperTables, TableSpec};
 
 /// Noise filter length in taps: the inverse real DFT of the 129 magnitudes.
@@ -77,9 +78,9 @@ impl Default for VoiceParams {
 pub struct PreparedModel {
     pub meta: ModelMeta,
     pub weights: NewtWeights,
-    /// `[n_shapers][n_harmonics][2]`: the mixer weight times (cos theta_k, sin theta_k),
-    /// so that `sin(k phi + theta_k)` expands to `sin(k phi) cos theta_k + cos(k phi) sin theta_k`.
-    mixer_sc: Vec<f32>,
+    /// `(cos theta_k, sin theta_k)` of the fixed harmonic phases, so that
+    /// `sin(k phi + theta_k) = sin(k phi) cos theta_k + cos(k phi) sin theta_k`.
+    phase_cos_sin: Vec<(f32, f32)>,
     tables: ShaperTables,
     /// Full reverb response at the model rate, tap 0 (= 0) included.
     pub(crate) reverb_ir: Vec<f32>,
@@ -97,16 +98,7 @@ impl std::fmt::Debug for PreparedModel {
 impl PreparedModel {
     pub fn new(model: NewtModel, table: TableSpec) -> Self {
         let NewtModel { meta, weights } = model;
-        let (nh, ns) = (meta.n_harmonics, meta.n_shapers);
-        let mut mixer_sc = vec![0.0f32; ns * nh * 2];
-        for c in 0..ns {
-            for k in 0..nh {
-                let m = weights.harmonic_mixer.weight[c * nh + k];
-                let theta = weights.exciter_phases[k];
-                mixer_sc[(c * nh + k) * 2] = m * theta.cos();
-                mixer_sc[(c * nh + k) * 2 + 1] = m * theta.sin();
-            }
-        }
+        let phase_cos_sin = weights.exciter_phases.iter().map(|t| (t.cos(), t.sin())).collect();
         let tables = ShaperTables::new(&weights.shapers, table);
         let mut reverb_ir = Vec::with_capacity(weights.reverb_ir.len() + 1);
         reverb_ir.push(0.0);
@@ -118,7 +110,7 @@ impl PreparedModel {
         Self {
             meta,
             weights,
-            mixer_sc,
+            phase_cos_sin,
             tables,
             reverb_ir,
             noise_ifft,
@@ -148,14 +140,15 @@ pub struct Voice {
     noise_mag: Vec<f32>,
     /// `(i + 1) / hop`: the causal linear ramp from the previous frame's values.
     ramp: Vec<f32>,
-    f0: Vec<f32>,
     sin1: Vec<f32>,
     cos1: Vec<f32>,
-    /// Masked harmonics, row `2k` = sin((k+1) phi), row `2k+1` = cos((k+1) phi).
+    /// Harmonics `[n_harmonics][hop]`: row k = sin((k+1) phi + theta_k), zero where the
+    /// harmonic is above Nyquist.
     harm: Vec<f32>,
-    prev_s: Vec<f32>,
-    prev_c: Vec<f32>,
+    rot_s: Vec<f32>,
+    rot_c: Vec<f32>,
     harmonics_on: Vec<u16>,
+    coefs: Vec<ShaperCoefs>,
     /// Shaper inputs `[n_shapers][hop]`.
     x: Vec<f32>,
     y: Vec<f32>,
@@ -193,13 +186,13 @@ impl Voice {
             film_cur: vec![0.0; 4 * ns],
             noise_mag: vec![0.0; NOISE_BANDS],
             ramp: (0..hop).map(|i| (i + 1) as f32 / hop as f32).collect(),
-            f0: vec![0.0; hop],
             sin1: vec![0.0; hop],
             cos1: vec![0.0; hop],
-            harm: vec![0.0; 2 * nh * hop],
-            prev_s: vec![0.0; hop],
-            prev_c: vec![0.0; hop],
+            harm: vec![0.0; nh * hop],
+            rot_s: vec![0.0; hop],
+            rot_c: vec![0.0; hop],
             harmonics_on: vec![0; hop],
+            coefs: vec![ShaperCoefs::default(); ns],
             x: vec![0.0; ns * hop],
             y: vec![0.0; hop],
             noise: WhiteNoise::new(noise_seed),
@@ -268,85 +261,107 @@ impl Voice {
     }
 
     /// Phase accumulation and the harmonic exciter mixed to the shaper inputs `x`.
+    #[inline(never)]
     fn exciter(&mut self, model: &PreparedModel, f0_cur: f32) {
         let hop = self.hop;
         let nh = model.meta.n_harmonics;
-        let ns = model.meta.n_shapers;
-        let sr = self.sample_rate;
-        let nyquist = 0.5 * sr;
-        let df = f0_cur - self.f0_prev;
+        let sr = self.sample_rate as f64;
+        let nyquist = 0.5 * self.sample_rate;
+        // f0 ramps linearly from the previous frame's value: f_i = f_prev + df (i + 1) / hop.
+        // The phase phi_i = phi_{i-1} + 2 pi f_i / sr (cumsum inclusive of sample i) is
+        // advanced by complex rotation in f64, re-anchored to the f64 phase every frame.
+        let f_prev = self.f0_prev as f64;
+        let df = (f0_cur - self.f0_prev) as f64 / hop as f64;
+        let tau = std::f64::consts::TAU;
+        let (mut s, mut c) = (tau * self.phase).sin_cos();
+        let (mut ws, mut wc) = (tau * (f_prev + df) / sr).sin_cos(); // step of sample 0
+        let (ds, dc) = (tau * df / sr).sin_cos(); // the step's own change per sample
         let mut kmax = 0usize;
         for i in 0..hop {
-            let f = self.f0_prev + df * self.ramp[i];
-            self.f0[i] = f;
-            // phi = 2 pi cumsum(f0) / sr, the sum inclusive of this sample.
-            self.phase += (f / sr) as f64;
-            self.phase -= self.phase.floor();
-            let (s, c) = (std::f64::consts::TAU * self.phase).sin_cos();
+            (s, c) = (s * wc + c * ws, c * wc - s * ws);
+            (ws, wc) = (ws * dc + wc * ds, wc * dc - ws * ds);
             self.sin1[i] = s as f32;
             self.cos1[i] = c as f32;
+            let f = (f_prev + df * (i + 1) as f64) as f32;
             // Harmonic k (1-based) sounds while k f0 < sr / 2.
             let k = if f <= 0.0 { nh } else { (((nyquist / f).ceil() as usize).saturating_sub(1)).min(nh) };
             self.harmonics_on[i] = k as u16;
             kmax = kmax.max(k);
         }
-        // sin/cos of (k+1) phi by rotation, masked where the harmonic is above Nyquist.
-        self.prev_s.copy_from_slice(&self.sin1);
-        self.prev_c.copy_from_slice(&self.cos1);
+        let cycles = hop as f64 * (f_prev + 0.5 * df * (hop + 1) as f64) / sr;
+        self.phase = (self.phase + cycles).rem_euclid(1.0);
+
+        // sin((k+1) phi + theta_k) by rotation, masked above Nyquist.
+        self.rot_s.copy_from_slice(&self.sin1);
+        self.rot_c.copy_from_slice(&self.cos1);
+        let kmin = self.harmonics_on.iter().copied().min().unwrap_or(0) as usize;
         for k in 0..kmax {
-            let (rows, _) = self.harm.split_at_mut(2 * (k + 1) * hop);
-            let (srow, crow) = rows[2 * k * hop..].split_at_mut(hop);
+            let (ct, st) = model.phase_cos_sin[k];
+            let row = &mut self.harm[k * hop..(k + 1) * hop];
             for i in 0..hop {
-                let (s, c) = (self.prev_s[i], self.prev_c[i]);
-                let on = if (k as u16) < self.harmonics_on[i] { 1.0 } else { 0.0 };
-                srow[i] = s * on;
-                crow[i] = c * on;
-                self.prev_s[i] = s * self.cos1[i] + c * self.sin1[i];
-                self.prev_c[i] = c * self.cos1[i] - s * self.sin1[i];
+                let (sk, ck) = (self.rot_s[i], self.rot_c[i]);
+                row[i] = sk * ct + ck * st;
+                self.rot_s[i] = sk * self.cos1[i] + ck * self.sin1[i];
+                self.rot_c[i] = ck * self.cos1[i] - sk * self.sin1[i];
             }
-        }
-        // x_c = b_c + sum_k M_ck sin(k phi + theta_k)
-        let bias = &model.weights.harmonic_mixer.bias;
-        for c in 0..ns {
-            let x = &mut self.x[c * hop..(c + 1) * hop];
-            x.fill(bias[c]);
-            let coef = &model.mixer_sc[c * nh * 2..(c + 1) * nh * 2];
-            for k in 0..kmax {
-                let (a_s, a_c) = (coef[2 * k], coef[2 * k + 1]);
-                let srow = &self.harm[2 * k * hop..(2 * k + 1) * hop];
-                let crow = &self.harm[(2 * k + 1) * hop..(2 * k + 2) * hop];
-                for i in 0..hop {
-                    x[i] += a_s * srow[i] + a_c * crow[i];
+            if k >= kmin {
+                for (v, &on) in row.iter_mut().zip(&self.harmonics_on) {
+                    if k as u16 >= on {
+                        *v = 0.0;
+                    }
                 }
             }
         }
+        let mixer = &model.weights.harmonic_mixer;
+        kernels::mix_harmonics(&mixer.weight, nh, &mixer.bias, &self.harm, kmax, hop, &mut self.x);
     }
 
     /// FiLM (ramped across the frame), the shapers, and the output mixer into `y`.
+    #[inline(never)]
     fn shape(&mut self, model: &PreparedModel, p: &VoiceParams) {
         let hop = self.hop;
         let ns = model.meta.n_shapers;
         let mix = &model.weights.output_mixer;
-        self.y.fill(mix.bias[0]);
         let (prev, cur) = (&self.film_prev, &self.film_cur);
-        let tables = &model.tables;
+        let spec = model.tables.spec();
+        // Table positions per unit of shaper input, and the input at position 0.
+        let (inv, lo) = match p.shaper {
+            ShaperPath::Table => ((spec.size - 1) as f32 / (spec.hi - spec.lo), spec.lo),
+            ShaperPath::Mlp => (1.0, 0.0),
+        };
+        let (g, o, og) = (p.shaper_in_gain, p.shaper_in_offset, p.shaper_out_gain);
+        // The beta_out terms do not depend on the shapers: summed once.
+        let (mut k0, mut dk) = (mix.bias[0], 0.0f32);
         for c in 0..ns {
-            let (ai, dai) = (prev[c], cur[c] - prev[c]);
-            let (bi, dbi) = (prev[ns + c], cur[ns + c] - prev[ns + c]);
-            let (ao, dao) = (prev[2 * ns + c], cur[2 * ns + c] - prev[2 * ns + c]);
-            let (bo, dbo) = (prev[3 * ns + c], cur[3 * ns + c] - prev[3 * ns + c]);
-            let wc = mix.weight[c];
+            let (ai, bi, ao, bo) = (prev[c], prev[ns + c], prev[2 * ns + c], prev[3 * ns + c]);
+            let (dai, dbi, dao, dbo) =
+                (cur[c] - ai, cur[ns + c] - bi, cur[2 * ns + c] - ao, cur[3 * ns + c] - bo);
+            let w = mix.weight[c];
+            self.coefs[c] = ShaperCoefs {
+                a: inv * g * ai,
+                da: inv * g * dai,
+                b: inv * (g * bi + o - lo),
+                db: inv * g * dbi,
+                c: w * og * ao,
+                dc: w * og * dao,
+            };
+            k0 += w * bo;
+            dk += w * dbo;
+        }
+        for (y, r) in self.y.iter_mut().zip(&self.ramp) {
+            *y = k0 + dk * r;
+        }
+        for c in 0..ns {
             let x = &self.x[c * hop..(c + 1) * hop];
-            let table = tables.table(c);
-            for i in 0..hop {
-                let r = self.ramp[i];
-                let u = (ai + dai * r) * x[i] + (bi + dbi * r);
-                let u = p.shaper_in_gain * u + p.shaper_in_offset;
-                let s = match p.shaper {
-                    ShaperPath::Table => tables.lookup(table, u),
-                    ShaperPath::Mlp => model.weights.shapers.eval(c, u),
-                };
-                self.y[i] += wc * ((ao + dao * r) * (p.shaper_out_gain * s) + (bo + dbo * r));
+            let k = self.coefs[c];
+            match p.shaper {
+                ShaperPath::Table => kernels::shape_table(k, x, &self.ramp, model.tables.table(c), &mut self.y),
+                ShaperPath::Mlp => {
+                    for ((y, &xi), &r) in self.y.iter_mut().zip(x).zip(&self.ramp) {
+                        let u = (k.a + k.da * r) * xi + (k.b + k.db * r);
+                        *y += (k.c + k.dc * r) * model.weights.shapers.eval(c, u);
+                    }
+                }
             }
         }
     }
@@ -354,8 +369,8 @@ impl Voice {
     /// The filtered-noise branch: the frame's 129 magnitudes become a centred,
     /// Hann-windowed 256-tap filter (inverse real DFT, `1/N` scaled like torch.fft.irfft),
     /// applied to this frame's white noise and overlap-added (linear, not circular).
+    #[inline(never)]
     fn filtered_noise(&mut self, model: &PreparedModel) {
-        let hop = self.hop;
         for (s, &m) in self.noise_spec.iter_mut().zip(&self.noise_mag) {
             *s = Complex::new(m, 0.0);
         }
@@ -369,11 +384,6 @@ impl Voice {
             self.noise_filter[j] = self.noise_time[(j + half) % NOISE_TAPS] * scale * model.noise_window[j];
         }
         self.noise.fill(&mut self.noise_in);
-        for (j, &h) in self.noise_filter.iter().enumerate() {
-            let dst = &mut self.noise_ola[j..j + hop];
-            for (d, u) in dst.iter_mut().zip(&self.noise_in) {
-                *d += h * u;
-            }
-        }
+        kernels::convolve_add(&self.noise_filter, &self.noise_in, &mut self.noise_ola[..self.hop + NOISE_TAPS - 1]);
     }
 }

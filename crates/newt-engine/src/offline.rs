@@ -1,0 +1,80 @@
+//! Offline rendering helpers shared by the renderer, the benches and the tests. These
+//! allocate (their names say so); the real-time path is [`Engine::process`].
+
+use crate::engine::{Engine, EngineParams, Event, EventKind};
+use crate::voice::FrameControls;
+
+/// An event at an absolute host sample time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimedEvent {
+    pub sample: u64,
+    pub kind: EventKind,
+}
+
+/// Renders `len` host samples in blocks of `block`, delivering each event in the block
+/// that contains its time. Returns the raw engine output (it starts with the engine's
+/// latency; see [`Engine::latency_samples`]).
+pub fn render_to_vec(
+    engine: &mut Engine,
+    events: &[TimedEvent],
+    params: &EngineParams,
+    len: usize,
+    block: usize,
+) -> Vec<f32> {
+    let block = block.clamp(1, engine.config().max_block);
+    let mut out = vec![0.0f32; len];
+    let mut block_events: Vec<Event> = Vec::with_capacity(events.len().min(4096));
+    let mut next = 0;
+    let mut pos = 0usize;
+    while pos < len {
+        let n = block.min(len - pos);
+        block_events.clear();
+        while next < events.len() && events[next].sample < (pos + n) as u64 {
+            let t = events[next].sample.saturating_sub(pos as u64) as u32;
+            block_events.push(Event {
+                time: t,
+                kind: events[next].kind,
+            });
+            next += 1;
+        }
+        engine
+            .process(&block_events, params, &mut out[pos..pos + n])
+            .expect("block size clamped to the configured maximum");
+        pos += n;
+    }
+    out
+}
+
+/// Renders and drops the engine's latency, so that output sample 0 lines up with host
+/// time 0.
+pub fn render_aligned_to_vec(
+    engine: &mut Engine,
+    events: &[TimedEvent],
+    params: &EngineParams,
+    len: usize,
+    block: usize,
+) -> Vec<f32> {
+    let latency = engine.latency_samples();
+    let mut out = render_to_vec(engine, events, params, len + latency, block);
+    out.drain(..latency);
+    out
+}
+
+/// One `Controls` event per model frame, timed so that frame `f`'s controls land exactly
+/// on frame `f` whatever the host rate.
+pub fn controls_to_events(controls: &[FrameControls], model_rate: u32, hop: usize, host_rate: u32) -> Vec<TimedEvent> {
+    controls
+        .iter()
+        .enumerate()
+        .map(|(f, &c)| TimedEvent {
+            // floor(f hop host / model): the frame of this time is exactly f.
+            sample: (f as u128 * hop as u128 * host_rate as u128 / model_rate as u128) as u64,
+            kind: EventKind::Controls(c),
+        })
+        .collect()
+}
+
+/// Host samples covering `frames` model frames.
+pub fn frames_to_host_samples(frames: usize, model_rate: u32, hop: usize, host_rate: u32) -> usize {
+    (frames as u128 * hop as u128 * host_rate as u128).div_ceil(model_rate as u128) as usize
+}

@@ -1,0 +1,169 @@
+//! The engine end to end, as the renderer and the plugin drive it.
+
+use newt_engine::offline::frames_to_host_samples;
+use newt_engine::{
+    Drive, Engine, EngineConfig, EngineParams, EventKind, FrameControls, ShaperPath, TimedEvent,
+    VoiceMode, controls_to_events, render_aligned_to_vec, render_to_vec,
+};
+use newt_integration_tests::{cents, fundamental_hz, rms};
+use newt_model::NewtModel;
+
+fn steady(f0_hz: f32, loudness_db: f32, frames: usize) -> Vec<FrameControls> {
+    vec![FrameControls { f0_hz, loudness_db }; frames]
+}
+
+fn render_controls(
+    controls: &[FrameControls],
+    host_rate: u32,
+    shaper: ShaperPath,
+    block: usize,
+) -> Vec<f32> {
+    let model = NewtModel::seeded(11);
+    let (sr, hop) = (model.meta.sample_rate, model.meta.hop);
+    let config = EngineConfig {
+        host_sample_rate: host_rate,
+        max_block: 4096,
+        voices: 1,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(model, config).unwrap();
+    let mut params = EngineParams {
+        drive: Drive::Controls,
+        ..EngineParams::default()
+    };
+    params.voice.shaper = shaper;
+    let events = controls_to_events(controls, sr, hop, host_rate);
+    let len = frames_to_host_samples(controls.len(), sr, hop, host_rate);
+    render_aligned_to_vec(&mut engine, &events, &params, len, block)
+}
+
+#[test]
+fn a_440_hz_control_sounds_at_440_hz_at_every_host_rate() {
+    let controls = steady(440.0, -25.0, 250); // 2 s
+    for rate in [16_000, 22_050, 44_100, 48_000, 96_000, 192_000] {
+        let out = render_controls(&controls, rate, ShaperPath::Table, 512);
+        let steady_part = &out[rate as usize / 2..3 * rate as usize / 2];
+        assert!(rms(steady_part) > 1e-3, "{rate} Hz: silent");
+        let f = fundamental_hz(steady_part, rate as f64);
+        let err = cents(f, 440.0);
+        println!("host {rate} Hz: measured fundamental {f:.3} Hz ({err:+.3} cents)");
+        assert!(err.abs() < 5.0, "{rate} Hz: {f} Hz is {err} cents from 440");
+    }
+}
+
+#[test]
+fn fastnewt_matches_the_mlp_shapers() {
+    // 4 s: a slow glide 220 -> 660 Hz with a loudness swell, at the model rate.
+    let controls: Vec<FrameControls> = (0..500)
+        .map(|f| {
+            let t = f as f32 / 500.0;
+            FrameControls {
+                f0_hz: 220.0 * 3f32.powf(t),
+                loudness_db: -45.0 + 30.0 * (std::f32::consts::PI * t).sin(),
+            }
+        })
+        .collect();
+    let fast = render_controls(&controls, 16_000, ShaperPath::Table, 512);
+    let mlp = render_controls(&controls, 16_000, ShaperPath::Mlp, 512);
+    let diff: Vec<f32> = fast.iter().zip(&mlp).map(|(a, b)| a - b).collect();
+    let max = diff.iter().fold(0.0f32, |m, d| m.max(d.abs()));
+    let (rms_diff, rms_ref) = (rms(&diff), rms(&mlp));
+    println!(
+        "FastNEWT vs MLP over 4 s: max |diff| {max:.2e}, RMS diff {rms_diff:.2e}, signal RMS {rms_ref:.3} ({:.1} dB below)",
+        20.0 * (rms_ref / rms_diff).log10()
+    );
+    assert!(rms_ref > 1e-2);
+    assert!(max < 1e-2, "max difference {max}");
+    assert!(rms_diff < 1e-3 * rms_ref.max(1.0), "RMS difference {rms_diff}");
+}
+
+/// A phrase that exercises everything stateful: notes, legato, bend, mod wheel,
+/// expression, release and the reverb tail, in poly mode with voice stealing.
+fn phrase(rate: u32) -> Vec<TimedEvent> {
+    let s = |sec: f64| (sec * rate as f64) as u64;
+    let mut ev = Vec::new();
+    let notes = [(0.0, 60), (0.31, 64), (0.52, 67), (0.73, 72), (0.91, 76), (1.3, 59)];
+    for (i, (t, n)) in notes.iter().enumerate() {
+        ev.push(TimedEvent { sample: s(*t), kind: EventKind::NoteOn { note: *n, velocity: 0.5 + 0.08 * i as f32 } });
+        ev.push(TimedEvent { sample: s(t + 0.6), kind: EventKind::NoteOff { note: *n } });
+    }
+    for i in 0..40 {
+        let t = 0.05 * i as f64;
+        ev.push(TimedEvent { sample: s(t) + 3, kind: EventKind::PitchBend(((i as f32) * 0.3).sin() * 0.5) });
+        ev.push(TimedEvent { sample: s(t) + 5, kind: EventKind::ModWheel(i as f32 / 40.0) });
+        ev.push(TimedEvent { sample: s(t) + 7, kind: EventKind::Expression(0.5 + 0.5 * (i as f32 * 0.2).cos()) });
+    }
+    ev.sort_by_key(|e| e.sample);
+    ev
+}
+
+#[test]
+fn output_is_identical_for_every_block_size() {
+    for (rate, mode) in [(44_100, VoiceMode::Poly), (48_000, VoiceMode::MonoLegato)] {
+        let events = phrase(rate);
+        let params = EngineParams { mode, ..EngineParams::default() };
+        let len = 3 * rate as usize;
+        let render = |block: usize| {
+            let config = EngineConfig { host_sample_rate: rate, max_block: 4096, voices: 4, ..EngineConfig::default() };
+            let mut engine = Engine::new(NewtModel::seeded(3), config).unwrap();
+            render_to_vec(&mut engine, &events, &params, len, block)
+        };
+        let reference = render(4096);
+        assert!(rms(&reference) > 1e-3, "silent render");
+        for block in [1, 7, 64, 512] {
+            let out = render(block);
+            let first_diff = out.iter().zip(&reference).position(|(a, b)| a.to_bits() != b.to_bits());
+            assert_eq!(first_diff, None, "{rate} Hz, block {block} differs from block 4096");
+        }
+    }
+}
+
+#[test]
+fn absurd_controls_give_finite_bounded_output() {
+    let bad = [0.0, 1e9, f32::NAN, f32::INFINITY, -5.0, f32::NEG_INFINITY, 1e-30];
+    let loud = [f32::NEG_INFINITY, f32::NAN, 1e9, -1e9, f32::INFINITY, -25.0];
+    let mut controls = Vec::new();
+    for (i, &f) in bad.iter().enumerate() {
+        for (j, &l) in loud.iter().enumerate() {
+            // Alternate with sane frames so that every transition is exercised.
+            controls.extend(steady(f, l, 3 + (i + j) % 4));
+            controls.extend(steady(330.0, -30.0, 2));
+        }
+    }
+    for rate in [16_000, 48_000] {
+        for shaper in [ShaperPath::Table, ShaperPath::Mlp] {
+            let out = render_controls(&controls, rate, shaper, 256);
+            assert!(out.iter().all(|x| x.is_finite()), "non-finite output");
+            let peak = out.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            assert!(peak <= newt_engine::engine::OUTPUT_LIMIT, "peak {peak}");
+            // The engine recovers: a sane tone after the abuse still has its pitch.
+            let mut after = controls.clone();
+            after.extend(steady(440.0, -25.0, 250));
+            let out = render_controls(&after, rate, shaper, 256);
+            let tail = &out[out.len() - rate as usize..];
+            assert!(cents(fundamental_hz(tail, rate as f64), 440.0).abs() < 5.0);
+        }
+    }
+}
+
+#[test]
+fn notes_release_to_silence_after_the_reverb_tail() {
+    let rate = 48_000;
+    let config = EngineConfig { host_sample_rate: rate, voices: 4, ..EngineConfig::default() };
+    let mut engine = Engine::new(NewtModel::seeded(5), config).unwrap();
+    let params = EngineParams { mode: VoiceMode::Poly, ..EngineParams::default() };
+    let events = vec![
+        TimedEvent { sample: 0, kind: EventKind::NoteOn { note: 69, velocity: 0.8 } },
+        TimedEvent { sample: 1000, kind: EventKind::NoteOn { note: 76, velocity: 0.8 } },
+        TimedEvent { sample: rate as u64, kind: EventKind::NoteOff { note: 69 } },
+        TimedEvent { sample: rate as u64, kind: EventKind::NoteOff { note: 76 } },
+    ];
+    // 1 s note, 0.3 s release (about 0.4 s to -60 dB), 2 s reverb: silent from 3.5 s.
+    let out = render_aligned_to_vec(&mut engine, &events, &params, 5 * rate as usize, 512);
+    let held = rms(&out[rate as usize / 4..rate as usize]);
+    let late = out[7 * rate as usize / 2..].iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(held > 1e-2, "held note RMS {held}");
+    assert!(late < 1e-5, "still sounding after release and tail: {late}");
+    assert_eq!(engine.active_voices(), 0);
+    assert_eq!(engine.dropped_events(), 0);
+}

@@ -1,0 +1,71 @@
+//! Reading a (monophonic) Standard MIDI File into timed engine events.
+
+use anyhow::{Context, bail};
+use midly::{MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
+use newt_engine::EventKind;
+
+/// An engine event at a time in seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct TimedEvent {
+    pub seconds: f64,
+    pub kind: EventKind,
+}
+
+/// All note, pitch-bend, mod-wheel (CC1) and expression (CC11) events of all tracks and
+/// channels, in time order, with tempo changes honoured.
+pub fn read_midi(bytes: &[u8]) -> anyhow::Result<Vec<TimedEvent>> {
+    let smf = Smf::parse(bytes).context("not a valid Standard MIDI File")?;
+    // Absolute ticks of every event, tempo events collected from all tracks.
+    let mut raw: Vec<(u64, TrackEventKind<'_>)> = Vec::new();
+    for track in &smf.tracks {
+        let mut tick = 0u64;
+        for ev in track {
+            tick += ev.delta.as_int() as u64;
+            raw.push((tick, ev.kind));
+        }
+    }
+    raw.sort_by_key(|(t, _)| *t);
+    let seconds_per_tick = |tempo_us_per_beat: f64| -> anyhow::Result<f64> {
+        Ok(match smf.header.timing {
+            Timing::Metrical(tpb) if tpb.as_int() > 0 => tempo_us_per_beat * 1e-6 / tpb.as_int() as f64,
+            Timing::Metrical(_) => bail!("MIDI file has zero ticks per beat"),
+            Timing::Timecode(fps, sub) => 1.0 / (fps.as_f32() as f64 * sub as f64),
+        })
+    };
+    let mut spt = seconds_per_tick(500_000.0)?;
+    let (mut last_tick, mut now) = (0u64, 0.0f64);
+    let mut out = Vec::new();
+    for (tick, kind) in raw {
+        now += (tick - last_tick) as f64 * spt;
+        last_tick = tick;
+        let ev = match kind {
+            TrackEventKind::Meta(MetaMessage::Tempo(t)) => {
+                spt = seconds_per_tick(t.as_int() as f64)?;
+                None
+            }
+            TrackEventKind::Midi { message, .. } => match message {
+                MidiMessage::NoteOn { key, vel } => Some(EventKind::NoteOn {
+                    note: key.as_int(),
+                    velocity: vel.as_int() as f32 / 127.0,
+                }),
+                MidiMessage::NoteOff { key, .. } => Some(EventKind::NoteOff { note: key.as_int() }),
+                MidiMessage::PitchBend { bend } => Some(EventKind::PitchBend(bend.as_f32())),
+                MidiMessage::Controller { controller, value } => match controller.as_int() {
+                    1 => Some(EventKind::ModWheel(value.as_int() as f32 / 127.0)),
+                    11 => Some(EventKind::Expression(value.as_int() as f32 / 127.0)),
+                    _ => None,
+                },
+                MidiMessage::ChannelAftertouch { vel } => Some(EventKind::Expression(vel.as_int() as f32 / 127.0)),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(kind) = ev {
+            out.push(TimedEvent { seconds: now, kind });
+        }
+    }
+    if !out.iter().any(|e| matches!(e.kind, EventKind::NoteOn { .. })) {
+        bail!("MIDI file has no notes");
+    }
+    Ok(out)
+}

@@ -1,0 +1,209 @@
+//! `cargo xtask render`: controls CSV or MIDI file -> WAV.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use newt_engine::offline::frames_to_host_samples;
+use newt_engine::{
+    Drive, Engine, EngineConfig, EngineParams, FrameControls, ShaperPath, TimedEvent, VoiceMode,
+    controls_to_events, render_aligned_to_vec,
+};
+use newt_model::NewtModel;
+
+pub const DEMO_MIDI: &str = "assets/demo/demo.mid";
+pub const MODELS_DIR: &str = "assets/models";
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ShaperArg {
+    Fast,
+    Mlp,
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    /// A controls CSV (`f0_hz,loudness_db`, one row per model frame) or a MIDI file.
+    /// Default: the bundled demo melody.
+    input: Option<PathBuf>,
+    /// Model file. Default: the bundled model in assets/models/ (or the seeded demo model
+    /// while none is bundled).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Output WAV. Default: out/<input name>.wav
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Output sample rate in Hz (22050..=192000).
+    #[arg(long, default_value_t = 48_000)]
+    sample_rate: u32,
+    /// Shaper implementation: FastNEWT tables or the exact MLPs.
+    #[arg(long, value_enum, default_value_t = ShaperArg::Fast)]
+    shaper: ShaperArg,
+    /// Host block size used for rendering (the output does not depend on it).
+    #[arg(long, default_value_t = 512)]
+    block: usize,
+    /// Polyphonic note handling for MIDI input (default: monophonic legato).
+    #[arg(long)]
+    poly: bool,
+    /// Write 32-bit float samples instead of 16-bit PCM.
+    #[arg(long)]
+    float: bool,
+}
+
+/// The bundled model: the first `*.safetensors` in assets/models/ by name.
+pub fn default_model() -> anyhow::Result<(NewtModel, String)> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(MODELS_DIR)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    found.retain(|p| p.extension().is_some_and(|e| e == "safetensors"));
+    found.sort();
+    match found.first() {
+        Some(p) => Ok((
+            NewtModel::load(p).with_context(|| format!("bundled model {}", p.display()))?,
+            p.display().to_string(),
+        )),
+        None => Ok((NewtModel::seeded(0), "NewtModel::seeded(0)".into())),
+    }
+}
+
+pub fn run(args: RenderArgs) -> anyhow::Result<()> {
+    let (model, model_name) = match &args.model {
+        Some(p) => (
+            NewtModel::load(p).with_context(|| format!("loading model {}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => default_model()?,
+    };
+    if model.meta.instrument == NewtModel::SEEDED_NAME {
+        println!("note: no trained model is bundled yet; using the seeded demo model (random weights, not trained)");
+    }
+    let input = args.input.clone().unwrap_or_else(|| PathBuf::from(DEMO_MIDI));
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or("render".into());
+        PathBuf::from("out").join(format!("{stem}.wav"))
+    });
+    let host = args.sample_rate;
+    let (hop, model_rate) = (model.meta.hop, model.meta.sample_rate);
+    let mut params = EngineParams {
+        mode: if args.poly { VoiceMode::Poly } else { VoiceMode::MonoLegato },
+        ..EngineParams::default()
+    };
+    params.voice.shaper = match args.shaper {
+        ShaperArg::Fast => ShaperPath::Table,
+        ShaperArg::Mlp => ShaperPath::Mlp,
+    };
+    // 2 s of reverb tail after the last event.
+    let tail = 2 * host as usize + host as usize / 2;
+    let (events, len) = if is_csv(&input) {
+        let controls = read_controls_csv(&input)?;
+        params.drive = Drive::Controls;
+        let events = controls_to_events(&controls, model_rate, hop, host);
+        let mut events = events;
+        // Silence after the last frame so the tail rings out naturally.
+        let end = frames_to_host_samples(controls.len(), model_rate, hop, host) as u64;
+        events.push(TimedEvent {
+            sample: end,
+            kind: newt_engine::EventKind::Controls(FrameControls::SILENT),
+        });
+        (events, end as usize + tail)
+    } else {
+        let bytes = std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
+        let timed = crate::midi::read_midi(&bytes).with_context(|| format!("reading {}", input.display()))?;
+        let events: Vec<TimedEvent> = timed
+            .iter()
+            .map(|e| TimedEvent {
+                sample: (e.seconds * host as f64).round() as u64,
+                kind: e.kind,
+            })
+            .collect();
+        let end = events.last().map_or(0, |e| e.sample) as usize;
+        let release = (params.notes.release_s * host as f32 * 2.0) as usize;
+        (events, end + release + tail)
+    };
+    let config = EngineConfig {
+        host_sample_rate: host,
+        max_block: args.block.max(1),
+        voices: if args.poly { 16 } else { 1 },
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(model, config)?;
+    let started = std::time::Instant::now();
+    let audio = render_aligned_to_vec(&mut engine, &events, &params, len, args.block);
+    let secs = started.elapsed().as_secs_f64();
+    let peak = write_wav(&out, &audio, host, args.float)?;
+    let dur = audio.len() as f64 / host as f64;
+    println!(
+        "rendered {} ({:.1} s at {} Hz, {} shapers, model {}) in {:.2} s (RTF {:.4}), peak {:.1} dBFS",
+        input.display(),
+        dur,
+        host,
+        match args.shaper {
+            ShaperArg::Fast => "FastNEWT",
+            ShaperArg::Mlp => "MLP",
+        },
+        model_name,
+        secs,
+        secs / dur,
+        20.0 * peak.max(1e-9).log10()
+    );
+    println!("wrote {}", std::fs::canonicalize(&out).unwrap_or(out).display());
+    Ok(())
+}
+
+fn is_csv(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
+/// Reads `f0_hz,loudness_db` rows (an optional header line is skipped).
+pub fn read_controls_csv(path: &Path) -> anyhow::Result<Vec<FrameControls>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut cols = line.split(',').map(str::trim);
+        let (a, b) = (cols.next().unwrap_or(""), cols.next().unwrap_or(""));
+        match (a.parse::<f32>(), b.parse::<f32>()) {
+            (Ok(f0_hz), Ok(loudness_db)) => out.push(FrameControls { f0_hz, loudness_db }),
+            _ if n == 0 && out.is_empty() => continue, // header
+            _ => bail!("{}:{}: expected `f0_hz,loudness_db`, got {line:?}", path.display(), n + 1),
+        }
+    }
+    if out.is_empty() {
+        bail!("{} holds no control frames", path.display());
+    }
+    Ok(out)
+}
+
+/// Writes mono WAV; 16-bit output is scaled down if it would clip. Returns the peak.
+fn write_wav(path: &Path, audio: &[f32], rate: u32, float: bool) -> anyhow::Result<f32> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let peak = audio.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: if float { 32 } else { 16 },
+        sample_format: if float { hound::SampleFormat::Float } else { hound::SampleFormat::Int },
+    };
+    let mut w = hound::WavWriter::create(path, spec).with_context(|| format!("creating {}", path.display()))?;
+    if float {
+        for &x in audio {
+            w.write_sample(x)?;
+        }
+    } else {
+        let scale = if peak > 0.999 {
+            println!("note: peak {peak:.2} would clip 16-bit output; scaled down by {:.1} dB", 20.0 * (0.999 / peak).log10());
+            0.999 / peak
+        } else {
+            1.0
+        };
+        for &x in audio {
+            w.write_sample((x * scale * 32767.0).round() as i16)?;
+        }
+    }
+    w.finalize()?;
+    Ok(peak)
+}
