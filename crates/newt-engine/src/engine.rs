@@ -15,7 +15,7 @@ use crate::driver::{ChannelState, NoteDriver, NoteParams};
 use crate::rate::{RateConverter, SampleFifo};
 use crate::reverb::ReverbConvolver;
 use crate::shaper::TableSpec;
-use crate::voice::{FrameControls, PreparedModel, Voice, VoiceParams};
+use crate::voice::{FrameControls, MAX_BATCH, PreparedModel, Voice, VoiceParams};
 
 /// Host sample rates the engine accepts, in Hz (and the model's own rate).
 pub const HOST_RATES: std::ops::RangeInclusive<u32> = 22_050..=192_000;
@@ -142,6 +142,12 @@ pub struct Engine {
     host_pos: u64,
     frame: u64,
     latency_frames: u64,
+    /// Controls of each voice for each frame of the batch `[voices][MAX_BATCH]`, `None`
+    /// where the voice is silent.
+    batch_controls: Vec<Option<FrameControls>>,
+    /// Frames (within the batch) at which a voice's release ends `[voices][MAX_BATCH]`.
+    batch_finished: Vec<bool>,
+    /// Model-rate mix of all voices for the batch `[MAX_BATCH * hop]`.
     mix: Vec<f32>,
     voice_out: Vec<f32>,
     wet: Vec<f32>,
@@ -225,8 +231,10 @@ impl Engine {
             host_pos: 0,
             frame: 0,
             latency_frames,
-            mix: vec![0.0; hop],
-            voice_out: vec![0.0; hop],
+            batch_controls: vec![None; config.voices.max(1) * MAX_BATCH],
+            batch_finished: vec![false; config.voices.max(1) * MAX_BATCH],
+            mix: vec![0.0; MAX_BATCH * hop],
+            voice_out: vec![0.0; MAX_BATCH * hop],
             wet: vec![0.0; hop],
             fade: (0..hop).map(|i| 1.0 - (i + 1) as f32 / hop as f32).collect(),
             dc: DcBlocker::new(meta.sample_rate),
@@ -278,9 +286,13 @@ impl Engine {
                 self.dropped_events += 1;
             }
         }
-        while self.fifo.len() < out.len() {
-            self.render_frame(params);
+        let mut frames = self.rate.frames_needed(out.len().saturating_sub(self.fifo.len()), self.model.meta.hop);
+        while frames > 0 {
+            let n = frames.min(MAX_BATCH);
+            self.render_batch(params, n);
+            frames -= n;
         }
+        debug_assert!(self.fifo.len() >= out.len());
         self.fifo.pop_into(out);
         self.host_pos += out.len() as u64;
         Ok(())
@@ -350,59 +362,101 @@ impl Engine {
         }
     }
 
-    /// Renders one model-rate frame of all voices, the reverb, and hands it to the
-    /// resampler.
-    fn render_frame(&mut self, params: &EngineParams) {
-        if params.mode != self.mode {
-            self.allocator.clear();
-            self.drivers.iter_mut().for_each(NoteDriver::release);
-            self.mode = params.mode;
-        }
-        while let Some(&(frame, kind)) = self.queue.front() {
-            if frame > self.frame {
-                break;
+    /// Renders `n` model-rate frames of all voices, the reverb, and hands them to the
+    /// resampler. Controls first (events, note drivers), then each voice's frames in one
+    /// batch, then the shared output chain frame by frame.
+    fn render_batch(&mut self, params: &EngineParams, n: usize) {
+        let nv = self.voices.len();
+        let hop = self.model.meta.hop;
+        let dt = hop as f32 / self.model.meta.sample_rate as f32;
+        for j in 0..n {
+            if params.mode != self.mode {
+                self.allocator.clear();
+                self.drivers.iter_mut().for_each(NoteDriver::release);
+                self.mode = params.mode;
             }
-            self.queue.pop_front();
-            self.apply(kind, params);
-        }
-        let meta = &self.model.meta;
-        let dt = meta.hop as f32 / meta.sample_rate as f32;
-        self.mix.fill(0.0);
-        for v in 0..self.voices.len() {
-            let controls = match params.drive {
-                Drive::Controls if v == 0 => self.direct,
-                Drive::Controls => continue,
-                Drive::Notes if self.drivers[v].is_idle() => continue,
-                Drive::Notes => self.drivers[v].next_frame(&params.notes, &self.channel, meta, dt),
-            };
-            self.voice_out.fill(0.0);
-            self.voices[v].render_frame(&self.model, controls, &params.voice, &mut self.voice_out);
-            if self.voice_out.iter().any(|x| !x.is_finite()) {
-                // Cannot happen with validated weights and sanitised controls; if it ever
-                // does, the voice's state is poisoned: silence it and start afresh.
-                self.voice_out.fill(0.0);
-                self.voices[v].reset();
-            }
-            if params.drive == Drive::Notes && self.drivers[v].is_finished() {
-                for (x, g) in self.voice_out.iter_mut().zip(&self.fade) {
-                    *x *= g;
+            while let Some(&(frame, kind)) = self.queue.front() {
+                if frame > self.frame + j as u64 {
+                    break;
                 }
-                self.drivers[v].stop();
-                self.voices[v].reset();
-                self.allocator.voice_finished(v);
+                self.queue.pop_front();
+                self.apply(kind, params);
             }
-            for (m, x) in self.mix.iter_mut().zip(&self.voice_out) {
-                *m += x;
+            for v in 0..nv {
+                let slot = v * MAX_BATCH + j;
+                self.batch_finished[slot] = false;
+                self.batch_controls[slot] = match params.drive {
+                    Drive::Controls => (v == 0).then_some(self.direct),
+                    Drive::Notes if self.drivers[v].is_idle() => None,
+                    Drive::Notes => {
+                        let c = self.drivers[v].next_frame(&params.notes, &self.channel, &self.model.meta, dt);
+                        if self.drivers[v].is_finished() {
+                            self.batch_finished[slot] = true;
+                            self.drivers[v].stop();
+                            self.allocator.voice_finished(v);
+                        }
+                        Some(c)
+                    }
+                };
             }
         }
-        self.wet.fill(0.0);
-        self.reverb.process(&self.mix, &mut self.wet);
+
+        self.mix[..n * hop].fill(0.0);
+        for v in 0..nv {
+            // Each run of consecutive sounding frames is one batch for the voice.
+            let mut j = 0;
+            while j < n {
+                if self.batch_controls[v * MAX_BATCH + j].is_none() {
+                    j += 1;
+                    continue;
+                }
+                let start = j;
+                let mut finished = false;
+                let mut controls = [FrameControls::SILENT; MAX_BATCH];
+                while j < n {
+                    match self.batch_controls[v * MAX_BATCH + j] {
+                        Some(c) => controls[j - start] = c,
+                        None => break,
+                    }
+                    j += 1;
+                    if self.batch_finished[v * MAX_BATCH + j - 1] {
+                        finished = true;
+                        break;
+                    }
+                }
+                let len = j - start;
+                let out = &mut self.voice_out[..len * hop];
+                out.fill(0.0);
+                self.voices[v].render_frames(&self.model, &controls[..len], &params.voice, out);
+                if out.iter().any(|x| !x.is_finite()) {
+                    // Cannot happen with validated weights and sanitised controls; if it
+                    // ever does, the voice's state is poisoned: silence it, start afresh.
+                    out.fill(0.0);
+                    self.voices[v].reset();
+                }
+                if finished {
+                    for (x, g) in out[(len - 1) * hop..].iter_mut().zip(&self.fade) {
+                        *x *= g;
+                    }
+                    self.voices[v].reset();
+                }
+                for (m, x) in self.mix[start * hop..j * hop].iter_mut().zip(out.iter()) {
+                    *m += x;
+                }
+            }
+        }
+
         let (wet_gain, gain) = (params.reverb_mix, params.output_gain);
-        for (m, w) in self.mix.iter_mut().zip(&self.wet) {
-            let y = gain * self.dc.process(*m + wet_gain * w);
-            *m = if y.is_finite() { y.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT) } else { 0.0 };
+        for j in 0..n {
+            let frame = &mut self.mix[j * hop..(j + 1) * hop];
+            self.wet.fill(0.0);
+            self.reverb.process(frame, &mut self.wet);
+            for (m, w) in frame.iter_mut().zip(&self.wet) {
+                let y = gain * self.dc.process(*m + wet_gain * w);
+                *m = if y.is_finite() { y.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT) } else { 0.0 };
+            }
+            self.rate.push(frame, &mut self.fifo);
         }
-        self.rate.push(&self.mix, &mut self.fifo);
-        self.frame += 1;
+        self.frame += n as u64;
     }
 }

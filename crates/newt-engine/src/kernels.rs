@@ -6,39 +6,78 @@
 
 use multiversion::multiversion;
 
-/// Accumulator lanes of [`dot`]: results depend only on the inputs.
-const LANES: usize = 8;
-
-/// Multiply then add, unfused: every instruction-set version computes the same bits.
-#[inline(always)]
-fn madd(a: f32, b: f32, c: f32) -> f32 {
-    a * b + c
+/// `a * b + c`, fused (one rounding) in the versions compiled with FMA. Only valid inside
+/// a `#[multiversion]` function: each compiled version decides at compile time.
+macro_rules! madd {
+    ($a:expr, $b:expr, $c:expr) => {
+        if multiversion::target::target_cfg_f!(target_feature = "fma") {
+            f32::mul_add($a, $b, $c)
+        } else {
+            $a * $b + $c
+        }
+    };
 }
 
-/// Dot product with [`LANES`] accumulators reduced in a fixed order.
-#[inline(always)]
-fn dot_body(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let n = a.len() / LANES * LANES;
-    for (x, y) in a[..n].chunks_exact(LANES).zip(b[..n].chunks_exact(LANES)) {
-        for l in 0..LANES {
-            acc[l] = madd(x[l], y[l], acc[l]);
+/// `Y[n][o] = b[o] + sum_i W[o][i] X[n][i]` with the weights stored transposed (`wt` is
+/// `[inputs][outputs]`), for `cols` input columns stored one after another. Vectorised
+/// over outputs, blocked over 64 outputs x 4 columns so that each weight load serves four
+/// columns. Every output is summed over `i` in order, so a column's result never depends
+/// on how many columns are computed together.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
+pub fn matmat(wt: &[f32], b: &[f32], x: &[f32], cols: usize, y: &mut [f32]) {
+    const O: usize = 64;
+    const C: usize = 4;
+    let outputs = b.len();
+    let inputs = x.len() / cols.max(1);
+    let mut o0 = 0;
+    while o0 < outputs {
+        let ob = O.min(outputs - o0);
+        let mut c0 = 0;
+        while c0 < cols {
+            let cb = C.min(cols - c0);
+            let mut acc = [[0.0f32; O]; C];
+            for a in acc.iter_mut().take(cb) {
+                a[..ob].copy_from_slice(&b[o0..o0 + ob]);
+            }
+            if ob == O && cb == C {
+                for i in 0..inputs {
+                    let w: &[f32; O] = wt[i * outputs + o0..i * outputs + o0 + O].try_into().expect("64 weights");
+                    for (c, a) in acc.iter_mut().enumerate() {
+                        let xi = x[(c0 + c) * inputs + i];
+                        for l in 0..O {
+                            a[l] = madd!(w[l], xi, a[l]);
+                        }
+                    }
+                }
+            } else {
+                for i in 0..inputs {
+                    let w = &wt[i * outputs + o0..i * outputs + o0 + ob];
+                    for (c, a) in acc.iter_mut().enumerate().take(cb) {
+                        let xi = x[(c0 + c) * inputs + i];
+                        for (al, wl) in a[..ob].iter_mut().zip(w) {
+                            *al = madd!(*wl, xi, *al);
+                        }
+                    }
+                }
+            }
+            for (c, a) in acc.iter().enumerate().take(cb) {
+                y[(c0 + c) * outputs + o0..(c0 + c) * outputs + o0 + ob].copy_from_slice(&a[..ob]);
+            }
+            c0 += cb;
+        }
+        o0 += ob;
+    }
+}
+
+/// Transposes a row-major `[rows][cols]` matrix.
+pub fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; w.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = w[r * cols + c];
         }
     }
-    let mut tail = 0.0;
-    for (x, y) in a[n..].iter().zip(&b[n..]) {
-        tail = madd(*x, *y, tail);
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
-
-/// `y[o] = b[o] + W[o, :] . x` for a row-major `W` of `y.len()` rows.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
-pub fn matvec(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
-    let n = x.len();
-    for (o, yo) in y.iter_mut().enumerate() {
-        *yo = b[o] + dot_body(&w[o * n..(o + 1) * n], x);
-    }
+    t
 }
 
 /// The harmonic mixer as a small matrix product:
@@ -61,7 +100,7 @@ pub fn mix_harmonics(m: &[f32], stride: usize, bias: &[f32], h: &[f32], nk: usiz
                 for (j, a) in acc.iter_mut().enumerate() {
                     let coef = m[(c0 + j) * stride + k];
                     for l in 0..I {
-                        a[l] = madd(coef, hk[l], a[l]);
+                        a[l] = madd!(coef, hk[l], a[l]);
                     }
                 }
             }
@@ -76,7 +115,7 @@ pub fn mix_harmonics(m: &[f32], stride: usize, bias: &[f32], h: &[f32], nk: usiz
         for i in from..hop {
             let mut acc = bias[c];
             for k in 0..nk {
-                acc = madd(m[c * stride + k], h[k * hop + i], acc);
+                acc = madd!(m[c * stride + k], h[k * hop + i], acc);
             }
             x[c * hop + i] = acc;
         }
@@ -103,7 +142,7 @@ pub fn shape_table(k: ShaperCoefs, x: &[f32], ramp: &[f32], table: &[f32], y: &m
     let last = (table.len() - 1) as f32;
     let max_index = table.len() - 2;
     for ((yi, &xi), &r) in y.iter_mut().zip(x).zip(ramp) {
-        let p = madd(madd(k.da, r, k.a), xi, madd(k.db, r, k.b));
+        let p = madd!(madd!(k.da, r, k.a), xi, madd!(k.db, r, k.b));
         // `max` then `min` also sends NaN to 0.
         let p = p.max(0.0).min(last);
         let j = floor_index(p).min(max_index);
@@ -112,7 +151,7 @@ pub fn shape_table(k: ShaperCoefs, x: &[f32], ramp: &[f32], table: &[f32], y: &m
         // vectorises (with gathers where the instruction set has them).
         let t0 = table.get(j).copied().unwrap_or(0.0);
         let t1 = table.get(j + 1).copied().unwrap_or(0.0);
-        *yi = madd(madd(k.dc, r, k.c), madd(f, t1 - t0, t0), *yi);
+        *yi = madd!(madd!(k.dc, r, k.c), madd!(f, t1 - t0, t0), *yi);
     }
 }
 
@@ -131,6 +170,53 @@ fn floor_index(p: f32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use newt_model::SplitMix64;
+
+    #[test]
+    fn matmat_columns_are_bit_identical_to_single_columns_and_correct() {
+        let mut rng = SplitMix64::new(4);
+        for (rows, n) in [(1, 1), (3, 5), (7, 33), (384, 128), (129, 128), (6, 2)] {
+            let w: Vec<f32> = (0..rows * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let wt = transpose(&w, rows, n);
+            let b: Vec<f32> = (0..rows).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let x: Vec<f32> = (0..8 * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let mut all = vec![0.0; 8 * rows];
+            matmat(&wt, &b, &x, 8, &mut all);
+            for cols in [1, 2, 3, 5] {
+                let mut some = vec![0.0; cols * rows];
+                matmat(&wt, &b, &x[..cols * n], cols, &mut some);
+                assert_eq!(
+                    some.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    all[..cols * rows].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    "rows {rows} n {n} cols {cols}"
+                );
+            }
+            for c in 0..8 {
+                for o in 0..rows {
+                    let want: f64 = b[o] as f64
+                        + (0..n).map(|i| w[o * n + i] as f64 * x[c * n + i] as f64).sum::<f64>();
+                    assert!((all[c * rows + o] as f64 - want).abs() < 1e-4, "{rows}x{n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mix_harmonics_matches_the_definition() {
+        let mut rng = SplitMix64::new(5);
+        let (channels, nh, hop, nk) = (6, 9, 20, 7);
+        let m: Vec<f32> = (0..channels * nh).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let bias: Vec<f32> = (0..channels).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let h: Vec<f32> = (0..nh * hop).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let mut x = vec![0.0; channels * hop];
+        mix_harmonics(&m, nh, &bias, &h, nk, hop, &mut x);
+        for c in 0..channels {
+            for i in 0..hop {
+                let want = bias[c] + (0..nk).map(|k| m[c * nh + k] * h[k * hop + i]).sum::<f32>();
+                assert!((x[c * hop + i] - want).abs() < 1e-5);
+            }
+        }
+    }
 
     #[test]
     fn floor_index_is_floor_over_the_table_range() {
@@ -151,7 +237,7 @@ mod tests {
 pub fn convolve_add(h: &[f32], u: &[f32], ola: &mut [f32]) {
     for (j, &hj) in h.iter().enumerate() {
         for (d, &ui) in ola[j..j + u.len()].iter_mut().zip(u) {
-            *d = madd(hj, ui, *d);
+            *d = madd!(hj, ui, *d);
         }
     }
 }

@@ -113,6 +113,17 @@ impl RateConverter {
         self.chunk_out
     }
 
+    /// Model-rate frames of `hop` samples to push so that at least `host_samples` more
+    /// output samples come out.
+    pub fn frames_needed(&self, host_samples: usize, hop: usize) -> usize {
+        if host_samples == 0 {
+            return 0;
+        }
+        let chunks = host_samples.div_ceil(self.chunk_out);
+        let input = (chunks * self.chunk_in).saturating_sub(self.filled);
+        input.div_ceil(hop)
+    }
+
     /// Delay of the conversion itself, in host samples.
     pub fn delay(&self) -> usize {
         self.resampler.as_ref().map_or(0, |r| r.output_delay())

@@ -8,7 +8,7 @@ use newt_model::{ModelMeta, NOISE_BANDS, NewtModel, NewtWeights, WhiteNoise};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner};
 
-use crate::nets::{GruScratch, MlpScratch, control_mlp, gru_step, linear};
+use crate::nets::{ControlNet, Dense, GruNet, GruScratch, MlpScratch};
 use crate::kernels::{self, ShaperCoefs};
 use crate::shaper::{ShaperPath, ShaperTables, TableSpec};
 
@@ -82,6 +82,10 @@ pub struct PreparedModel {
     /// `sin(k phi + theta_k) = sin(k phi) cos theta_k + cos(k phi) sin theta_k`.
     phase_cos_sin: Vec<(f32, f32)>,
     tables: ShaperTables,
+    gru: GruNet,
+    proj: Dense,
+    film: ControlNet,
+    noise: ControlNet,
     /// Full reverb response at the model rate, tap 0 (= 0) included.
     pub(crate) reverb_ir: Vec<f32>,
     noise_ifft: Arc<dyn ComplexToReal<f32>>,
@@ -98,6 +102,10 @@ impl std::fmt::Debug for PreparedModel {
 impl PreparedModel {
     pub fn new(model: NewtModel, table: TableSpec) -> Self {
         let NewtModel { meta, weights } = model;
+        let gru = GruNet::new(&weights.gru);
+        let proj = Dense::new(&weights.proj);
+        let film = ControlNet::new(&weights.film);
+        let noise = ControlNet::new(&weights.noise);
         let phase_cos_sin = weights.exciter_phases.iter().map(|t| (t.cos(), t.sin())).collect();
         let tables = ShaperTables::new(&weights.shapers, table);
         let mut reverb_ir = Vec::with_capacity(weights.reverb_ir.len() + 1);
@@ -112,6 +120,10 @@ impl PreparedModel {
             weights,
             phase_cos_sin,
             tables,
+            gru,
+            proj,
+            film,
+            noise,
             reverb_ir,
             noise_ifft,
             noise_window,
@@ -123,7 +135,11 @@ impl PreparedModel {
     }
 }
 
-/// The state of one voice. `Voice::new` allocates everything; `render_frame` never does.
+/// Most frames a voice renders in one call: the networks run on all of them at once,
+/// reading each weight once per batch instead of once per frame.
+pub const MAX_BATCH: usize = 8;
+
+/// The state of one voice. `Voice::new` allocates everything; `render_frames` never does.
 pub struct Voice {
     hop: usize,
     sample_rate: f32,
@@ -131,12 +147,15 @@ pub struct Voice {
     phase: f64,
     f0_prev: f32,
     started: bool,
+    /// GRU hidden state, carried across frames.
     h: Vec<f32>,
-    z: Vec<f32>,
     gru_scratch: GruScratch,
+    /// GRU outputs of the batch `[MAX_BATCH][hidden]`, then the embeddings z.
+    hs: Vec<f32>,
+    z: Vec<f32>,
     mlp_scratch: MlpScratch,
-    film_prev: Vec<f32>,
-    film_cur: Vec<f32>,
+    /// FiLM parameters `[1 + MAX_BATCH][4 n_shapers]`; row 0 holds the frame before the batch.
+    film: Vec<f32>,
     noise_mag: Vec<f32>,
     /// `(i + 1) / hop`: the causal linear ramp from the previous frame's values.
     ramp: Vec<f32>,
@@ -148,9 +167,9 @@ pub struct Voice {
     rot_s: Vec<f32>,
     rot_c: Vec<f32>,
     harmonics_on: Vec<u16>,
-    coefs: Vec<ShaperCoefs>,
-    /// Shaper inputs `[n_shapers][hop]`.
+    /// Shaper inputs `[MAX_BATCH][n_shapers][hop]`.
     x: Vec<f32>,
+    /// Waveshaper branch output `[MAX_BATCH][hop]`.
     y: Vec<f32>,
     noise: WhiteNoise,
     noise_in: Vec<f32>,
@@ -179,12 +198,12 @@ impl Voice {
             f0_prev: 0.0,
             started: false,
             h: vec![0.0; w.gru.hidden],
-            z: vec![0.0; w.proj.out_dim],
-            gru_scratch: GruScratch::new(&w.gru),
-            mlp_scratch: MlpScratch::new(&w.film),
-            film_prev: vec![0.0; 4 * ns],
-            film_cur: vec![0.0; 4 * ns],
-            noise_mag: vec![0.0; NOISE_BANDS],
+            gru_scratch: model.gru.scratch(),
+            hs: vec![0.0; MAX_BATCH * w.gru.hidden],
+            z: vec![0.0; MAX_BATCH * w.proj.out_dim],
+            mlp_scratch: model.film.scratch(MAX_BATCH),
+            film: vec![0.0; (MAX_BATCH + 1) * 4 * ns],
+            noise_mag: vec![0.0; MAX_BATCH * NOISE_BANDS],
             ramp: (0..hop).map(|i| (i + 1) as f32 / hop as f32).collect(),
             sin1: vec![0.0; hop],
             cos1: vec![0.0; hop],
@@ -192,9 +211,8 @@ impl Voice {
             rot_s: vec![0.0; hop],
             rot_c: vec![0.0; hop],
             harmonics_on: vec![0; hop],
-            coefs: vec![ShaperCoefs::default(); ns],
-            x: vec![0.0; ns * hop],
-            y: vec![0.0; hop],
+            x: vec![0.0; MAX_BATCH * ns * hop],
+            y: vec![0.0; MAX_BATCH * hop],
             noise: WhiteNoise::new(noise_seed),
             noise_in: vec![0.0; hop],
             noise_ola: vec![0.0; hop + NOISE_TAPS],
@@ -214,55 +232,73 @@ impl Voice {
         self.noise_ola.fill(0.0);
     }
 
-    /// Renders one frame (`hop` samples at the model rate) and adds it to `out`.
-    pub fn render_frame(
+    /// Renders `controls.len()` (at most [`MAX_BATCH`]) consecutive frames of `hop`
+    /// samples at the model rate and adds them to `out`. The result is the same, bit for
+    /// bit, as rendering the frames one call at a time.
+    pub fn render_frames(
         &mut self,
         model: &PreparedModel,
-        controls: FrameControls,
+        controls: &[FrameControls],
         params: &VoiceParams,
         out: &mut [f32],
     ) {
-        let hop = self.hop;
-        debug_assert_eq!(out.len(), hop);
+        let (hop, n) = (self.hop, controls.len());
+        assert!(n <= MAX_BATCH && out.len() >= n * hop, "batch larger than MAX_BATCH");
         let meta = &model.meta;
         let w = &model.weights;
+        let ns = meta.n_shapers;
         let nyquist = 0.5 * self.sample_rate;
-        let ctl = controls.sanitized(nyquist);
+        let hidden = w.gru.hidden;
 
-        // Frame rate: control encoder, FiLM and noise nets.
-        let input = [
-            (ctl.f0_hz - meta.f0_mean_hz) / meta.f0_std_hz,
-            (ctl.loudness_db - meta.loudness_mean_db) / meta.loudness_std_db,
-        ];
-        gru_step(&w.gru, &input, &mut self.h, &mut self.gru_scratch);
-        linear(&w.proj, &self.h, &mut self.z);
-        std::mem::swap(&mut self.film_prev, &mut self.film_cur);
-        control_mlp(&w.film, &self.z, &mut self.film_cur, &mut self.mlp_scratch);
-        control_mlp(&w.noise, &self.z, &mut self.noise_mag, &mut self.mlp_scratch);
+        // Frame rate: the GRU in sequence, then projection, FiLM and noise nets batched.
+        for (j, c) in controls.iter().enumerate() {
+            let ctl = c.sanitized(nyquist);
+            let input = [
+                (ctl.f0_hz - meta.f0_mean_hz) / meta.f0_std_hz,
+                (ctl.loudness_db - meta.loudness_mean_db) / meta.loudness_std_db,
+            ];
+            model.gru.step(&input, &mut self.h, &mut self.gru_scratch);
+            self.hs[j * hidden..(j + 1) * hidden].copy_from_slice(&self.h);
+        }
+        model.proj.forward(&self.hs, n, &mut self.z);
+        let film_width = 4 * ns;
+        // Keep the last frame of the previous batch as row 0.
+        self.film.copy_within(MAX_BATCH * film_width..(MAX_BATCH + 1) * film_width, 0);
+        let z = &self.z[..n * w.proj.out_dim];
+        model.film.forward(z, n, &mut self.film[film_width..], &mut self.mlp_scratch);
+        model.noise.forward(z, n, &mut self.noise_mag, &mut self.mlp_scratch);
         if !self.started {
-            self.film_prev.copy_from_slice(&self.film_cur);
-            self.f0_prev = ctl.f0_hz;
+            self.film.copy_within(film_width..2 * film_width, 0);
+            self.f0_prev = controls[0].sanitized(nyquist).f0_hz;
             self.started = true;
         }
 
-        self.exciter(model, ctl.f0_hz);
-        self.shape(model, params);
-        self.filtered_noise(model);
-
-        let (hg, ng) = (params.harmonic_gain, params.noise_gain);
-        for i in 0..hop {
-            let v = hg * self.y[i] + ng * self.noise_ola[i];
-            out[i] += v;
+        // Audio rate: the exciter in sequence (its phase runs on), then the shapers
+        // channel by channel across the batch, then the noise in sequence.
+        for (j, c) in controls.iter().enumerate() {
+            let f0 = c.sanitized(nyquist).f0_hz;
+            self.exciter(model, f0, j);
+            self.f0_prev = f0;
         }
-        self.noise_ola.copy_within(hop.., 0);
-        let tail = self.noise_ola.len() - hop;
-        self.noise_ola[tail..].fill(0.0);
-        self.f0_prev = ctl.f0_hz;
+        self.shape(model, params, n);
+        let (hg, ng) = (params.harmonic_gain, params.noise_gain);
+        for j in 0..n {
+            self.filtered_noise(model, j);
+            let frame = &mut out[j * hop..(j + 1) * hop];
+            for ((o, y), nz) in frame.iter_mut().zip(&self.y[j * hop..]).zip(&self.noise_ola) {
+                *o += hg * y + ng * nz;
+            }
+            self.noise_ola.copy_within(hop.., 0);
+            let tail = self.noise_ola.len() - hop;
+            self.noise_ola[tail..].fill(0.0);
+        }
+        // The last FiLM row becomes the next batch's row 0.
+        self.film.copy_within(n * film_width..(n + 1) * film_width, MAX_BATCH * film_width);
     }
 
     /// Phase accumulation and the harmonic exciter mixed to the shaper inputs `x`.
     #[inline(never)]
-    fn exciter(&mut self, model: &PreparedModel, f0_cur: f32) {
+    fn exciter(&mut self, model: &PreparedModel, f0_cur: f32, frame: usize) {
         let hop = self.hop;
         let nh = model.meta.n_harmonics;
         let sr = self.sample_rate as f64;
@@ -313,16 +349,18 @@ impl Voice {
             }
         }
         let mixer = &model.weights.harmonic_mixer;
-        kernels::mix_harmonics(&mixer.weight, nh, &mixer.bias, &self.harm, kmax, hop, &mut self.x);
+        let ns = model.meta.n_shapers;
+        let x = &mut self.x[frame * ns * hop..(frame + 1) * ns * hop];
+        kernels::mix_harmonics(&mixer.weight, nh, &mixer.bias, &self.harm, kmax, hop, x);
     }
 
-    /// FiLM (ramped across the frame), the shapers, and the output mixer into `y`.
+    /// FiLM (ramped across each frame), the shapers, and the output mixer into `y`, for
+    /// `n` frames, channel by channel so that each table is fetched once per batch.
     #[inline(never)]
-    fn shape(&mut self, model: &PreparedModel, p: &VoiceParams) {
+    fn shape(&mut self, model: &PreparedModel, p: &VoiceParams, n: usize) {
         let hop = self.hop;
         let ns = model.meta.n_shapers;
         let mix = &model.weights.output_mixer;
-        let (prev, cur) = (&self.film_prev, &self.film_cur);
         let spec = model.tables.spec();
         // Table positions per unit of shaper input, and the input at position 0.
         let (inv, lo) = match p.shaper {
@@ -330,36 +368,43 @@ impl Voice {
             ShaperPath::Mlp => (1.0, 0.0),
         };
         let (g, o, og) = (p.shaper_in_gain, p.shaper_in_offset, p.shaper_out_gain);
-        // The beta_out terms do not depend on the shapers: summed once.
-        let (mut k0, mut dk) = (mix.bias[0], 0.0f32);
+        let fw = 4 * ns;
+        for j in 0..n {
+            let (prev, cur) = (&self.film[j * fw..(j + 1) * fw], &self.film[(j + 1) * fw..(j + 2) * fw]);
+            // The beta_out terms do not depend on the shapers: summed once.
+            let (mut k0, mut dk) = (mix.bias[0], 0.0f32);
+            for c in 0..ns {
+                let w = mix.weight[c];
+                k0 += w * prev[3 * ns + c];
+                dk += w * (cur[3 * ns + c] - prev[3 * ns + c]);
+            }
+            for (y, r) in self.y[j * hop..(j + 1) * hop].iter_mut().zip(&self.ramp) {
+                *y = k0 + dk * r;
+            }
+        }
         for c in 0..ns {
-            let (ai, bi, ao, bo) = (prev[c], prev[ns + c], prev[2 * ns + c], prev[3 * ns + c]);
-            let (dai, dbi, dao, dbo) =
-                (cur[c] - ai, cur[ns + c] - bi, cur[2 * ns + c] - ao, cur[3 * ns + c] - bo);
             let w = mix.weight[c];
-            self.coefs[c] = ShaperCoefs {
-                a: inv * g * ai,
-                da: inv * g * dai,
-                b: inv * (g * bi + o - lo),
-                db: inv * g * dbi,
-                c: w * og * ao,
-                dc: w * og * dao,
-            };
-            k0 += w * bo;
-            dk += w * dbo;
-        }
-        for (y, r) in self.y.iter_mut().zip(&self.ramp) {
-            *y = k0 + dk * r;
-        }
-        for c in 0..ns {
-            let x = &self.x[c * hop..(c + 1) * hop];
-            let k = self.coefs[c];
-            match p.shaper {
-                ShaperPath::Table => kernels::shape_table(k, x, &self.ramp, model.tables.table(c), &mut self.y),
-                ShaperPath::Mlp => {
-                    for ((y, &xi), &r) in self.y.iter_mut().zip(x).zip(&self.ramp) {
-                        let u = (k.a + k.da * r) * xi + (k.b + k.db * r);
-                        *y += (k.c + k.dc * r) * model.weights.shapers.eval(c, u);
+            for j in 0..n {
+                let (prev, cur) = (&self.film[j * fw..(j + 1) * fw], &self.film[(j + 1) * fw..(j + 2) * fw]);
+                let (ai, bi, ao) = (prev[c], prev[ns + c], prev[2 * ns + c]);
+                let (dai, dbi, dao) = (cur[c] - ai, cur[ns + c] - bi, cur[2 * ns + c] - ao);
+                let k = ShaperCoefs {
+                    a: inv * g * ai,
+                    da: inv * g * dai,
+                    b: inv * (g * bi + o - lo),
+                    db: inv * g * dbi,
+                    c: w * og * ao,
+                    dc: w * og * dao,
+                };
+                let x = &self.x[(j * ns + c) * hop..(j * ns + c + 1) * hop];
+                let y = &mut self.y[j * hop..(j + 1) * hop];
+                match p.shaper {
+                    ShaperPath::Table => kernels::shape_table(k, x, &self.ramp, model.tables.table(c), y),
+                    ShaperPath::Mlp => {
+                        for ((y, &xi), &r) in y.iter_mut().zip(x).zip(&self.ramp) {
+                            let u = (k.a + k.da * r) * xi + (k.b + k.db * r);
+                            *y += (k.c + k.dc * r) * model.weights.shapers.eval(c, u);
+                        }
                     }
                 }
             }
@@ -370,8 +415,9 @@ impl Voice {
     /// Hann-windowed 256-tap filter (inverse real DFT, `1/N` scaled like torch.fft.irfft),
     /// applied to this frame's white noise and overlap-added (linear, not circular).
     #[inline(never)]
-    fn filtered_noise(&mut self, model: &PreparedModel) {
-        for (s, &m) in self.noise_spec.iter_mut().zip(&self.noise_mag) {
+    fn filtered_noise(&mut self, model: &PreparedModel, frame: usize) {
+        let mags = &self.noise_mag[frame * NOISE_BANDS..(frame + 1) * NOISE_BANDS];
+        for (s, &m) in self.noise_spec.iter_mut().zip(mags) {
             *s = Complex::new(m, 0.0);
         }
         model
