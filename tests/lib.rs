@@ -27,7 +27,9 @@ pub fn fundamental_hz(x: &[f32], sample_rate: f64) -> f64 {
     let top = (first..mag.len() - 1).map(|k| mag[k]).fold(0.0, f64::max);
     // (frequency, energy) of every strong local maximum.
     let peaks: Vec<(f64, f64)> = (first..mag.len() - 1)
-        .filter(|&k| mag[k] > top * 10f64.powf(-25.0 / 20.0) && mag[k] >= mag[k - 1] && mag[k] > mag[k + 1])
+        .filter(|&k| {
+            mag[k] > top * 10f64.powf(-25.0 / 20.0) && mag[k] >= mag[k - 1] && mag[k] > mag[k + 1]
+        })
         .map(|k| {
             let (a, b, c) = (mag[k - 1].ln(), mag[k].ln(), mag[k + 1].ln());
             let delta = 0.5 * (a - c) / (a - 2.0 * b + c);
@@ -35,7 +37,10 @@ pub fn fundamental_hz(x: &[f32], sample_rate: f64) -> f64 {
         })
         .collect();
     let total: f64 = peaks.iter().map(|p| p.1).sum();
-    let (strongest, _) = peaks.iter().copied().fold((0.0, 0.0), |m, p| if p.1 > m.1 { p } else { m });
+    let (strongest, _) = peaks
+        .iter()
+        .copied()
+        .fold((0.0, 0.0), |m, p| if p.1 > m.1 { p } else { m });
     for h in 1..=12 {
         let f = strongest / h as f64;
         if f < 30.0 {
@@ -96,7 +101,8 @@ mod tests {
             let x: Vec<f32> = (0..(sr as usize))
                 .map(|i| {
                     let t = i as f64 / sr;
-                    (0.2 * (std::f64::consts::TAU * f * t).sin() + 0.8 * (std::f64::consts::TAU * 3.0 * f * t + 1.0).sin())
+                    (0.2 * (std::f64::consts::TAU * f * t).sin()
+                        + 0.8 * (std::f64::consts::TAU * 3.0 * f * t + 1.0).sin())
                         as f32
                 })
                 .collect();

@@ -74,7 +74,10 @@ fn fastnewt_matches_the_mlp_shapers() {
     );
     assert!(rms_ref > 1e-2);
     assert!(max < 1e-2, "max difference {max}");
-    assert!(rms_diff < 1e-3 * rms_ref.max(1.0), "RMS difference {rms_diff}");
+    assert!(
+        rms_diff < 1e-3 * rms_ref.max(1.0),
+        "RMS difference {rms_diff}"
+    );
 }
 
 /// A phrase that exercises everything stateful: notes, legato, bend, mod wheel,
@@ -82,16 +85,41 @@ fn fastnewt_matches_the_mlp_shapers() {
 fn phrase(rate: u32) -> Vec<TimedEvent> {
     let s = |sec: f64| (sec * rate as f64) as u64;
     let mut ev = Vec::new();
-    let notes = [(0.0, 60), (0.31, 64), (0.52, 67), (0.73, 72), (0.91, 76), (1.3, 59)];
+    let notes = [
+        (0.0, 60),
+        (0.31, 64),
+        (0.52, 67),
+        (0.73, 72),
+        (0.91, 76),
+        (1.3, 59),
+    ];
     for (i, (t, n)) in notes.iter().enumerate() {
-        ev.push(TimedEvent { sample: s(*t), kind: EventKind::NoteOn { note: *n, velocity: 0.5 + 0.08 * i as f32 } });
-        ev.push(TimedEvent { sample: s(t + 0.6), kind: EventKind::NoteOff { note: *n } });
+        ev.push(TimedEvent {
+            sample: s(*t),
+            kind: EventKind::NoteOn {
+                note: *n,
+                velocity: 0.5 + 0.08 * i as f32,
+            },
+        });
+        ev.push(TimedEvent {
+            sample: s(t + 0.6),
+            kind: EventKind::NoteOff { note: *n },
+        });
     }
     for i in 0..40 {
         let t = 0.05 * i as f64;
-        ev.push(TimedEvent { sample: s(t) + 3, kind: EventKind::PitchBend(((i as f32) * 0.3).sin() * 0.5) });
-        ev.push(TimedEvent { sample: s(t) + 5, kind: EventKind::ModWheel(i as f32 / 40.0) });
-        ev.push(TimedEvent { sample: s(t) + 7, kind: EventKind::Expression(0.5 + 0.5 * (i as f32 * 0.2).cos()) });
+        ev.push(TimedEvent {
+            sample: s(t) + 3,
+            kind: EventKind::PitchBend(((i as f32) * 0.3).sin() * 0.5),
+        });
+        ev.push(TimedEvent {
+            sample: s(t) + 5,
+            kind: EventKind::ModWheel(i as f32 / 40.0),
+        });
+        ev.push(TimedEvent {
+            sample: s(t) + 7,
+            kind: EventKind::Expression(0.5 + 0.5 * (i as f32 * 0.2).cos()),
+        });
     }
     ev.sort_by_key(|e| e.sample);
     ev
@@ -99,12 +127,25 @@ fn phrase(rate: u32) -> Vec<TimedEvent> {
 
 #[test]
 fn output_is_identical_for_every_block_size() {
-    for (rate, mode) in [(44_100, VoiceMode::Poly), (48_000, VoiceMode::MonoLegato)] {
+    for (rate, mode) in [
+        (44_100, VoiceMode::Poly),
+        (48_000, VoiceMode::MonoLegato),
+        (22_050, VoiceMode::Poly),
+        (16_000, VoiceMode::Poly),
+    ] {
         let events = phrase(rate);
-        let params = EngineParams { mode, ..EngineParams::default() };
+        let params = EngineParams {
+            mode,
+            ..EngineParams::default()
+        };
         let len = 3 * rate as usize;
         let render = |block: usize| {
-            let config = EngineConfig { host_sample_rate: rate, max_block: 4096, voices: 4, ..EngineConfig::default() };
+            let config = EngineConfig {
+                host_sample_rate: rate,
+                max_block: 4096,
+                voices: 4,
+                ..EngineConfig::default()
+            };
             let mut engine = Engine::new(NewtModel::seeded(3), config).unwrap();
             render_to_vec(&mut engine, &events, &params, len, block)
         };
@@ -112,15 +153,29 @@ fn output_is_identical_for_every_block_size() {
         assert!(rms(&reference) > 1e-3, "silent render");
         for block in [1, 7, 64, 512] {
             let out = render(block);
-            let first_diff = out.iter().zip(&reference).position(|(a, b)| a.to_bits() != b.to_bits());
-            assert_eq!(first_diff, None, "{rate} Hz, block {block} differs from block 4096");
+            let first_diff = out
+                .iter()
+                .zip(&reference)
+                .position(|(a, b)| a.to_bits() != b.to_bits());
+            assert_eq!(
+                first_diff, None,
+                "{rate} Hz, block {block} differs from block 4096"
+            );
         }
     }
 }
 
 #[test]
 fn absurd_controls_give_finite_bounded_output() {
-    let bad = [0.0, 1e9, f32::NAN, f32::INFINITY, -5.0, f32::NEG_INFINITY, 1e-30];
+    let bad = [
+        0.0,
+        1e9,
+        f32::NAN,
+        f32::INFINITY,
+        -5.0,
+        f32::NEG_INFINITY,
+        1e-30,
+    ];
     let loud = [f32::NEG_INFINITY, f32::NAN, 1e9, -1e9, f32::INFINITY, -25.0];
     let mut controls = Vec::new();
     for (i, &f) in bad.iter().enumerate() {
@@ -149,21 +204,100 @@ fn absurd_controls_give_finite_bounded_output() {
 #[test]
 fn notes_release_to_silence_after_the_reverb_tail() {
     let rate = 48_000;
-    let config = EngineConfig { host_sample_rate: rate, voices: 4, ..EngineConfig::default() };
+    let config = EngineConfig {
+        host_sample_rate: rate,
+        voices: 4,
+        ..EngineConfig::default()
+    };
     let mut engine = Engine::new(NewtModel::seeded(5), config).unwrap();
-    let params = EngineParams { mode: VoiceMode::Poly, ..EngineParams::default() };
+    let params = EngineParams {
+        mode: VoiceMode::Poly,
+        ..EngineParams::default()
+    };
     let events = vec![
-        TimedEvent { sample: 0, kind: EventKind::NoteOn { note: 69, velocity: 0.8 } },
-        TimedEvent { sample: 1000, kind: EventKind::NoteOn { note: 76, velocity: 0.8 } },
-        TimedEvent { sample: rate as u64, kind: EventKind::NoteOff { note: 69 } },
-        TimedEvent { sample: rate as u64, kind: EventKind::NoteOff { note: 76 } },
+        TimedEvent {
+            sample: 0,
+            kind: EventKind::NoteOn {
+                note: 69,
+                velocity: 0.8,
+            },
+        },
+        TimedEvent {
+            sample: 1000,
+            kind: EventKind::NoteOn {
+                note: 76,
+                velocity: 0.8,
+            },
+        },
+        TimedEvent {
+            sample: rate as u64,
+            kind: EventKind::NoteOff { note: 69 },
+        },
+        TimedEvent {
+            sample: rate as u64,
+            kind: EventKind::NoteOff { note: 76 },
+        },
     ];
     // 1 s note, 0.3 s release (about 0.4 s to -60 dB), 2 s reverb: silent from 3.5 s.
     let out = render_aligned_to_vec(&mut engine, &events, &params, 5 * rate as usize, 512);
     let held = rms(&out[rate as usize / 4..rate as usize]);
-    let late = out[7 * rate as usize / 2..].iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let late = out[7 * rate as usize / 2..]
+        .iter()
+        .fold(0.0f32, |m, x| m.max(x.abs()));
     assert!(held > 1e-2, "held note RMS {held}");
     assert!(late < 1e-5, "still sounding after release and tail: {late}");
     assert_eq!(engine.active_voices(), 0);
     assert_eq!(engine.dropped_events(), 0);
+}
+
+#[test]
+fn latency_is_reported_and_small() {
+    for rate in [22_050, 44_100, 48_000, 96_000, 192_000] {
+        let config = EngineConfig {
+            host_sample_rate: rate,
+            voices: 1,
+            ..EngineConfig::default()
+        };
+        let engine = Engine::new(NewtModel::seeded(0), config).unwrap();
+        let ms = engine.latency_samples() as f64 * 1000.0 / rate as f64;
+        println!(
+            "host {rate} Hz: latency {} samples = {ms:.1} ms",
+            engine.latency_samples()
+        );
+        assert!(ms <= 40.0, "{rate} Hz: {ms} ms");
+    }
+}
+
+#[test]
+fn reported_latency_matches_the_measured_onset() {
+    // A note-on at host sample 0 into a silent engine: the first non-silent output sample
+    // must come within one frame after the reported latency (the FiLM ramp and the
+    // attack make the onset gradual, but the voice starts at the scheduled frame).
+    let rate = 48_000;
+    let config = EngineConfig {
+        host_sample_rate: rate,
+        voices: 1,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(NewtModel::seeded(2), config).unwrap();
+    let params = EngineParams {
+        reverb_mix: 0.0,
+        ..EngineParams::default()
+    };
+    let events = vec![TimedEvent {
+        sample: 0,
+        kind: EventKind::NoteOn {
+            note: 69,
+            velocity: 1.0,
+        },
+    }];
+    let out = render_to_vec(&mut engine, &events, &params, rate as usize / 4, 256);
+    let onset = out.iter().position(|x| x.abs() > 1e-4).expect("no sound");
+    let latency = engine.latency_samples();
+    let frame = 128 * 3; // one model frame in host samples
+    println!("reported latency {latency}, measured onset {onset}");
+    assert!(
+        onset + frame >= latency && onset <= latency + frame,
+        "onset {onset} vs latency {latency}"
+    );
 }

@@ -3,37 +3,74 @@
 //! guard is held (active in builds with debug assertions, as the test profile has).
 
 use assert_no_alloc::{AllocDisabler, assert_no_alloc};
-use newt_engine::{Drive, Engine, EngineConfig, EngineParams, Event, EventKind, FrameControls, ShaperPath, VoiceMode};
+use newt_engine::{
+    Drive, Engine, EngineConfig, EngineParams, Event, EventKind, FrameControls, ShaperPath,
+    VoiceMode,
+};
 use newt_model::NewtModel;
 
 #[global_allocator]
 static ALLOCATOR: AllocDisabler = AllocDisabler;
 
 fn play(rate: u32, mode: VoiceMode, drive: Drive, shaper: ShaperPath) {
-    let config = EngineConfig { host_sample_rate: rate, max_block: 1024, voices: 16, ..EngineConfig::default() };
+    let config = EngineConfig {
+        host_sample_rate: rate,
+        max_block: 1024,
+        voices: 16,
+        ..EngineConfig::default()
+    };
     let mut engine = Engine::new(NewtModel::seeded(8), config).unwrap();
-    let mut params = EngineParams { mode, drive, ..EngineParams::default() };
+    let mut params = EngineParams {
+        mode,
+        drive,
+        ..EngineParams::default()
+    };
     params.voice.shaper = shaper;
     let mut out = vec![0.0f32; 1024];
     let mut events: Vec<Event> = Vec::with_capacity(64);
     let mut note = 48u8;
     // Odd block sizes, notes on and off (stealing voices), controllers and direct controls.
-    for (i, block) in [1usize, 7, 64, 333, 1024, 512, 96].iter().cycle().take(400).enumerate() {
+    for (i, block) in [1usize, 7, 64, 333, 1024, 512, 96]
+        .iter()
+        .cycle()
+        .take(400)
+        .enumerate()
+    {
         events.clear();
         if i % 3 == 0 {
-            events.push(Event { time: 0, kind: EventKind::NoteOn { note, velocity: 0.7 } });
+            events.push(Event {
+                time: 0,
+                kind: EventKind::NoteOn {
+                    note,
+                    velocity: 0.7,
+                },
+            });
             note = if note > 90 { 48 } else { note + 5 };
         }
         if i % 5 == 0 {
-            events.push(Event { time: 0, kind: EventKind::NoteOff { note: note.wrapping_sub(10) } });
+            events.push(Event {
+                time: 0,
+                kind: EventKind::NoteOff {
+                    note: note.wrapping_sub(10),
+                },
+            });
         }
-        events.push(Event { time: (*block as u32 - 1) / 2, kind: EventKind::PitchBend((i as f32).sin()) });
         events.push(Event {
             time: (*block as u32 - 1) / 2,
-            kind: EventKind::Controls(FrameControls { f0_hz: 200.0 + i as f32, loudness_db: -30.0 }),
+            kind: EventKind::PitchBend((i as f32).sin()),
+        });
+        events.push(Event {
+            time: (*block as u32 - 1) / 2,
+            kind: EventKind::Controls(FrameControls {
+                f0_hz: 200.0 + i as f32,
+                loudness_db: -30.0,
+            }),
         });
         if i == 300 {
-            events.push(Event { time: 0, kind: EventKind::AllNotesOff });
+            events.push(Event {
+                time: 0,
+                kind: EventKind::AllNotesOff,
+            });
         }
         let buf = &mut out[..*block];
         assert_no_alloc(|| engine.process(&events, &params, buf).unwrap());
@@ -47,7 +84,12 @@ fn process_never_allocates() {
         play(rate, VoiceMode::Poly, Drive::Notes, ShaperPath::Table);
     }
     play(48_000, VoiceMode::MonoLegato, Drive::Notes, ShaperPath::Mlp);
-    play(22_050, VoiceMode::MonoLegato, Drive::Controls, ShaperPath::Table);
+    play(
+        22_050,
+        VoiceMode::MonoLegato,
+        Drive::Controls,
+        ShaperPath::Table,
+    );
 }
 
 #[test]
@@ -67,5 +109,8 @@ fn the_guard_is_armed() {
         .env("NEWT_ALLOC_CHILD", "1")
         .output()
         .unwrap();
-    assert!(!status.status.success(), "allocating under the guard did not abort");
+    assert!(
+        !status.status.success(),
+        "allocating under the guard did not abort"
+    );
 }

@@ -6,8 +6,8 @@ use std::time::Instant;
 use clap::Subcommand;
 use newt_engine::offline::frames_to_host_samples;
 use newt_engine::{
-    Drive, Engine, EngineConfig, EngineParams, EventKind, FrameControls, ShaperPath, TimedEvent, VoiceMode,
-    controls_to_events, render_to_vec,
+    Drive, Engine, EngineConfig, EngineParams, EventKind, FrameControls, ShaperPath, TimedEvent,
+    VoiceMode, controls_to_events, render_to_vec,
 };
 use newt_model::NewtModel;
 
@@ -66,9 +66,17 @@ fn single_voice(model: &NewtModel, shaper: ShaperPath, seconds: f64) -> anyhow::
     let controls = bench_controls(frames);
     let events = controls_to_events(&controls, sr, hop, sr);
     let len = frames_to_host_samples(frames, sr, hop, sr);
-    let config = EngineConfig { host_sample_rate: sr, max_block: 512, voices: 1, ..EngineConfig::default() };
+    let config = EngineConfig {
+        host_sample_rate: sr,
+        max_block: 512,
+        voices: 1,
+        ..EngineConfig::default()
+    };
     let mut engine = Engine::new(model.clone(), config)?;
-    let mut params = EngineParams { drive: Drive::Controls, ..EngineParams::default() };
+    let mut params = EngineParams {
+        drive: Drive::Controls,
+        ..EngineParams::default()
+    };
     params.voice.shaper = shaper;
     let start = Instant::now();
     let out = render_to_vec(&mut engine, &events, &params, len, 512);
@@ -80,21 +88,36 @@ fn single_voice(model: &NewtModel, shaper: ShaperPath, seconds: f64) -> anyhow::
 /// 16 voices held (poly mode) at a 48 kHz host rate, host block 512.
 fn poly16(model: &NewtModel, seconds: f64) -> anyhow::Result<(f64, f64)> {
     let rate = 48_000u32;
-    let config = EngineConfig { host_sample_rate: rate, max_block: 512, voices: 16, ..EngineConfig::default() };
+    let config = EngineConfig {
+        host_sample_rate: rate,
+        max_block: 512,
+        voices: 16,
+        ..EngineConfig::default()
+    };
     let mut engine = Engine::new(model.clone(), config)?;
-    let params = EngineParams { mode: VoiceMode::Poly, ..EngineParams::default() };
+    let params = EngineParams {
+        mode: VoiceMode::Poly,
+        ..EngineParams::default()
+    };
     // Two octaves of a stacked chord from G3: every voice sounding for the whole run.
     let events: Vec<TimedEvent> = (0..16u8)
         .map(|v| TimedEvent {
             sample: v as u64 * 7,
-            kind: EventKind::NoteOn { note: 55 + (v * 5) % 26, velocity: 0.7 },
+            kind: EventKind::NoteOn {
+                note: 55 + (v * 5) % 26,
+                velocity: 0.7,
+            },
         })
         .collect();
     let len = (seconds * rate as f64) as usize;
     let start = Instant::now();
     let out = render_to_vec(&mut engine, &events, &params, len, 512);
     let took = start.elapsed().as_secs_f64();
-    anyhow::ensure!(engine.active_voices() == 16, "only {} voices sounded", engine.active_voices());
+    anyhow::ensure!(
+        engine.active_voices() == 16,
+        "only {} voices sounded",
+        engine.active_voices()
+    );
     std::hint::black_box(out);
     Ok((took, seconds))
 }

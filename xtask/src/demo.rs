@@ -41,25 +41,69 @@ pub fn write_demo_midi(out: &Path) -> anyhow::Result<()> {
         // repeated pitch is re-articulated instead.
         let repeat = notes.get(i + 1).is_some_and(|n| n.1 == key);
         let overlap = if repeat { -40 } else { 20 };
-        evs.push((tick(start), midi(ch, MidiMessage::NoteOn { key: u7::new(key), vel: u7::new(vel) })));
-        evs.push(((tick(start + len) as i64 + overlap) as u64, midi(ch, MidiMessage::NoteOff { key: u7::new(key), vel: u7::new(0) })));
+        evs.push((
+            tick(start),
+            midi(
+                ch,
+                MidiMessage::NoteOn {
+                    key: u7::new(key),
+                    vel: u7::new(vel),
+                },
+            ),
+        ));
+        evs.push((
+            (tick(start + len) as i64 + overlap) as u64,
+            midi(
+                ch,
+                MidiMessage::NoteOff {
+                    key: u7::new(key),
+                    vel: u7::new(0),
+                },
+            ),
+        ));
     }
     // Mod wheel vibrato rising on the long notes, an expression swell on the last note.
     for i in 0..=40u64 {
         let beat = i as f64 * 0.7;
         let v = (64.0 + 50.0 * (beat * 0.9).sin()).clamp(0.0, 127.0) as u8;
-        evs.push((tick(beat), midi(ch, MidiMessage::Controller { controller: u7::new(1), value: u7::new(v / 2) })));
+        evs.push((
+            tick(beat),
+            midi(
+                ch,
+                MidiMessage::Controller {
+                    controller: u7::new(1),
+                    value: u7::new(v / 2),
+                },
+            ),
+        ));
     }
     for i in 0..=16u64 {
         let beat = 24.0 + i as f64 * 0.25;
         let v = (70.0 + 57.0 * (i as f64 / 16.0)).min(127.0) as u8;
-        evs.push((tick(beat), midi(ch, MidiMessage::Controller { controller: u7::new(11), value: u7::new(v) })));
+        evs.push((
+            tick(beat),
+            midi(
+                ch,
+                MidiMessage::Controller {
+                    controller: u7::new(11),
+                    value: u7::new(v),
+                },
+            ),
+        ));
     }
     // A slide up into the last note via pitch bend.
     for i in 0..=8u64 {
         let frac = i as f64 / 8.0;
         let bend = (8192.0 - 2048.0 * (1.0 - frac)) as u16;
-        evs.push((tick(24.0) + i * 12, midi(ch, MidiMessage::PitchBend { bend: midly::PitchBend(u14::new(bend)) })));
+        evs.push((
+            tick(24.0) + i * 12,
+            midi(
+                ch,
+                MidiMessage::PitchBend {
+                    bend: midly::PitchBend(u14::new(bend)),
+                },
+            ),
+        ));
     }
     evs.sort_by_key(|(t, _)| *t);
     let mut track = vec![TrackEvent {

@@ -27,7 +27,9 @@ pub fn read_midi(bytes: &[u8]) -> anyhow::Result<Vec<TimedEvent>> {
     raw.sort_by_key(|(t, _)| *t);
     let seconds_per_tick = |tempo_us_per_beat: f64| -> anyhow::Result<f64> {
         Ok(match smf.header.timing {
-            Timing::Metrical(tpb) if tpb.as_int() > 0 => tempo_us_per_beat * 1e-6 / tpb.as_int() as f64,
+            Timing::Metrical(tpb) if tpb.as_int() > 0 => {
+                tempo_us_per_beat * 1e-6 / tpb.as_int() as f64
+            }
             Timing::Metrical(_) => bail!("MIDI file has zero ticks per beat"),
             Timing::Timecode(fps, sub) => 1.0 / (fps.as_f32() as f64 * sub as f64),
         })
@@ -55,7 +57,9 @@ pub fn read_midi(bytes: &[u8]) -> anyhow::Result<Vec<TimedEvent>> {
                     11 => Some(EventKind::Expression(value.as_int() as f32 / 127.0)),
                     _ => None,
                 },
-                MidiMessage::ChannelAftertouch { vel } => Some(EventKind::Expression(vel.as_int() as f32 / 127.0)),
+                MidiMessage::ChannelAftertouch { vel } => {
+                    Some(EventKind::Expression(vel.as_int() as f32 / 127.0))
+                }
                 _ => None,
             },
             _ => None,
@@ -64,7 +68,10 @@ pub fn read_midi(bytes: &[u8]) -> anyhow::Result<Vec<TimedEvent>> {
             out.push(TimedEvent { seconds: now, kind });
         }
     }
-    if !out.iter().any(|e| matches!(e.kind, EventKind::NoteOn { .. })) {
+    if !out
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::NoteOn { .. }))
+    {
         bail!("MIDI file has no notes");
     }
     Ok(out)

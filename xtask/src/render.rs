@@ -74,17 +74,29 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         None => default_model()?,
     };
     if model.meta.instrument == NewtModel::SEEDED_NAME {
-        println!("note: no trained model is bundled yet; using the seeded demo model (random weights, not trained)");
+        println!(
+            "note: no trained model is bundled yet; using the seeded demo model (random weights, not trained)"
+        );
     }
-    let input = args.input.clone().unwrap_or_else(|| PathBuf::from(DEMO_MIDI));
+    let input = args
+        .input
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEMO_MIDI));
     let out = args.out.clone().unwrap_or_else(|| {
-        let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or("render".into());
+        let stem = input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or("render".into());
         PathBuf::from("out").join(format!("{stem}.wav"))
     });
     let host = args.sample_rate;
     let (hop, model_rate) = (model.meta.hop, model.meta.sample_rate);
     let mut params = EngineParams {
-        mode: if args.poly { VoiceMode::Poly } else { VoiceMode::MonoLegato },
+        mode: if args.poly {
+            VoiceMode::Poly
+        } else {
+            VoiceMode::MonoLegato
+        },
         ..EngineParams::default()
     };
     params.voice.shaper = match args.shaper {
@@ -106,8 +118,10 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         });
         (events, end as usize + tail)
     } else {
-        let bytes = std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
-        let timed = crate::midi::read_midi(&bytes).with_context(|| format!("reading {}", input.display()))?;
+        let bytes =
+            std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
+        let timed = crate::midi::read_midi(&bytes)
+            .with_context(|| format!("reading {}", input.display()))?;
         let events: Vec<TimedEvent> = timed
             .iter()
             .map(|e| TimedEvent {
@@ -145,7 +159,10 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         secs / dur,
         20.0 * peak.max(1e-9).log10()
     );
-    println!("wrote {}", std::fs::canonicalize(&out).unwrap_or(out).display());
+    println!(
+        "wrote {}",
+        std::fs::canonicalize(&out).unwrap_or(out).display()
+    );
     Ok(())
 }
 
@@ -155,7 +172,8 @@ fn is_csv(p: &Path) -> bool {
 
 /// Reads `f0_hz,loudness_db` rows (an optional header line is skipped).
 pub fn read_controls_csv(path: &Path) -> anyhow::Result<Vec<FrameControls>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -167,7 +185,11 @@ pub fn read_controls_csv(path: &Path) -> anyhow::Result<Vec<FrameControls>> {
         match (a.parse::<f32>(), b.parse::<f32>()) {
             (Ok(f0_hz), Ok(loudness_db)) => out.push(FrameControls { f0_hz, loudness_db }),
             _ if n == 0 && out.is_empty() => continue, // header
-            _ => bail!("{}:{}: expected `f0_hz,loudness_db`, got {line:?}", path.display(), n + 1),
+            _ => bail!(
+                "{}:{}: expected `f0_hz,loudness_db`, got {line:?}",
+                path.display(),
+                n + 1
+            ),
         }
     }
     if out.is_empty() {
@@ -186,16 +208,24 @@ fn write_wav(path: &Path, audio: &[f32], rate: u32, float: bool) -> anyhow::Resu
         channels: 1,
         sample_rate: rate,
         bits_per_sample: if float { 32 } else { 16 },
-        sample_format: if float { hound::SampleFormat::Float } else { hound::SampleFormat::Int },
+        sample_format: if float {
+            hound::SampleFormat::Float
+        } else {
+            hound::SampleFormat::Int
+        },
     };
-    let mut w = hound::WavWriter::create(path, spec).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = hound::WavWriter::create(path, spec)
+        .with_context(|| format!("creating {}", path.display()))?;
     if float {
         for &x in audio {
             w.write_sample(x)?;
         }
     } else {
         let scale = if peak > 0.999 {
-            println!("note: peak {peak:.2} would clip 16-bit output; scaled down by {:.1} dB", 20.0 * (0.999 / peak).log10());
+            println!(
+                "note: peak {peak:.2} would clip 16-bit output; scaled down by {:.1} dB",
+                20.0 * (0.999 / peak).log10()
+            );
             0.999 / peak
         } else {
             1.0
@@ -206,4 +236,63 @@ fn write_wav(path: &Path, audio: &[f32], rate: u32, float: bool) -> anyhow::Resu
     }
     w.finalize()?;
     Ok(peak)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn controls_csv_with_header_parses() {
+        let p = temp("ok.csv", "f0_hz,loudness_db\n440,-20\n\n441.5, -21.25\n");
+        let c = read_controls_csv(&p).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            c[1],
+            FrameControls {
+                f0_hz: 441.5,
+                loudness_db: -21.25
+            }
+        );
+    }
+
+    #[test]
+    fn bad_controls_csv_names_the_line() {
+        let p = temp("bad.csv", "440,-20\n440,loud\n");
+        let e = read_controls_csv(&p).unwrap_err().to_string();
+        assert!(e.contains(":2:"), "{e}");
+        let p = temp("empty.csv", "f0_hz,loudness_db\n");
+        assert!(
+            read_controls_csv(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("no control frames")
+        );
+    }
+
+    #[test]
+    fn the_demo_melody_parses() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../",
+            "assets/demo/demo.mid"
+        ))
+        .unwrap();
+        let events = crate::midi::read_midi(&bytes).unwrap();
+        let notes = events
+            .iter()
+            .filter(|e| matches!(e.kind, newt_engine::EventKind::NoteOn { .. }))
+            .count();
+        assert_eq!(notes, 20);
+        assert!(events.windows(2).all(|w| w[0].seconds <= w[1].seconds));
+        assert!(crate::midi::read_midi(b"MThd garbage").is_err());
+    }
 }

@@ -17,11 +17,19 @@ pub enum VoiceMode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Assignment {
     /// (Re)start `voice` on `note`, envelope from the attack.
-    Start { voice: usize, note: u8 },
+    Start {
+        voice: usize,
+        note: u8,
+    },
     /// Move the sounding `voice` to `note` without retriggering (glide).
-    Legato { voice: usize, note: u8 },
+    Legato {
+        voice: usize,
+        note: u8,
+    },
     /// Release `voice` (envelope to its release stage).
-    Release { voice: usize },
+    Release {
+        voice: usize,
+    },
     Nothing,
 }
 
@@ -115,12 +123,19 @@ impl VoiceAllocator {
                     }
                     Some(&top) if Some(top) != s.note => {
                         s.note = Some(top);
-                        Assignment::Legato { voice: 0, note: top }
+                        Assignment::Legato {
+                            voice: 0,
+                            note: top,
+                        }
                     }
                     Some(_) => Assignment::Nothing,
                 }
             }
-            VoiceMode::Poly => match self.slots.iter().position(|s| s.held && s.note == Some(note)) {
+            VoiceMode::Poly => match self
+                .slots
+                .iter()
+                .position(|s| s.held && s.note == Some(note))
+            {
                 Some(v) => {
                     self.slots[v].held = false;
                     Assignment::Release { voice: v }
@@ -177,7 +192,11 @@ mod tests {
         let mut a = VoiceAllocator::new(1);
         assert_eq!(a.note_on(MonoLegato, 69), Start { voice: 0, note: 69 });
         assert_eq!(a.note_on(MonoLegato, 69), Legato { voice: 0, note: 69 });
-        assert_eq!(a.note_off(MonoLegato, 69), Nothing, "the second press still holds it");
+        assert_eq!(
+            a.note_off(MonoLegato, 69),
+            Nothing,
+            "the second press still holds it"
+        );
         assert_eq!(a.note_off(MonoLegato, 69), Release { voice: 0 });
     }
 
@@ -189,8 +208,16 @@ mod tests {
         assert_eq!(a.note_on(Poly, 64), Start { voice: 2, note: 64 });
         assert_eq!(a.note_off(Poly, 62), Release { voice: 1 });
         assert_eq!(a.note_on(Poly, 65), Start { voice: 1, note: 65 });
-        assert_eq!(a.note_on(Poly, 67), Start { voice: 0, note: 67 }, "oldest held is stolen");
-        assert_eq!(a.note_on(Poly, 64), Start { voice: 2, note: 64 }, "same note retriggers its voice");
+        assert_eq!(
+            a.note_on(Poly, 67),
+            Start { voice: 0, note: 67 },
+            "oldest held is stolen"
+        );
+        assert_eq!(
+            a.note_on(Poly, 64),
+            Start { voice: 2, note: 64 },
+            "same note retriggers its voice"
+        );
         a.voice_finished(1);
         assert_eq!(a.note_on(Poly, 70), Start { voice: 1, note: 70 });
         assert_eq!(a.note_off(Poly, 99), Nothing);

@@ -151,7 +151,13 @@ impl NoteDriver {
     }
 
     /// Advances by one frame of `dt` seconds and returns the frame's controls.
-    pub fn next_frame(&mut self, p: &NoteParams, ch: &ChannelState, meta: &ModelMeta, dt: f32) -> FrameControls {
+    pub fn next_frame(
+        &mut self,
+        p: &NoteParams,
+        ch: &ChannelState,
+        meta: &ModelMeta,
+        dt: f32,
+    ) -> FrameControls {
         if self.stage == Stage::Idle {
             return FrameControls::SILENT;
         }
@@ -174,20 +180,26 @@ impl NoteDriver {
             Stage::Idle => {}
         }
         // Glide in the log-frequency domain.
-        let g = if p.glide_s > 0.0 { 1.0 - (-dt / p.glide_s).exp() } else { 1.0 };
+        let g = if p.glide_s > 0.0 {
+            1.0 - (-dt / p.glide_s).exp()
+        } else {
+            1.0
+        };
         self.pitch += (self.target - self.pitch) * g;
         // Vibrato, faded in after the delay.
         self.age_s += dt;
         self.vibrato_phase = (self.vibrato_phase + dt * p.vibrato_rate_hz.max(0.0)).fract();
         let fade = ((self.age_s - p.vibrato_delay_s) / 0.3).clamp(0.0, 1.0);
-        let depth = (p.vibrato_depth_cents + ch.mod_wheel.clamp(0.0, 1.0) * p.mod_wheel_depth_cents) * fade;
+        let depth =
+            (p.vibrato_depth_cents + ch.mod_wheel.clamp(0.0, 1.0) * p.mod_wheel_depth_cents) * fade;
         let vibrato = depth / 100.0 * (std::f32::consts::TAU * self.vibrato_phase).sin();
         let semis = self.pitch + ch.bend.clamp(-1.0, 1.0) * p.bend_range_semitones + vibrato;
         let f0 = 440.0 * ((semis - 69.0) / 12.0).exp2();
 
         // Loudness: velocity spans the model's trained range (centred on its mean), then
         // expression and the envelope as gains.
-        let vel_db = meta.loudness_mean_db + meta.loudness_std_db * p.velocity_span_std * (self.velocity - 0.6);
+        let vel_db = meta.loudness_mean_db
+            + meta.loudness_std_db * p.velocity_span_std * (self.velocity - 0.6);
         let gain = self.env * ch.expression.clamp(0.0, 1.0);
         let loudness = vel_db + 20.0 * gain.max(1e-6).log10();
         FrameControls {
@@ -205,7 +217,10 @@ mod tests {
     #[test]
     fn note_pitch_bend_and_release() {
         let meta = NewtModel::seeded(0).meta;
-        let p = NoteParams { vibrato_depth_cents: 0.0, ..NoteParams::default() };
+        let p = NoteParams {
+            vibrato_depth_cents: 0.0,
+            ..NoteParams::default()
+        };
         let dt = 0.008;
         let mut d = NoteDriver::default();
         d.start(69, 1.0);
@@ -235,7 +250,11 @@ mod tests {
     #[test]
     fn legato_glides_toward_the_new_note() {
         let meta = NewtModel::seeded(0).meta;
-        let p = NoteParams { glide_s: 0.05, vibrato_depth_cents: 0.0, ..NoteParams::default() };
+        let p = NoteParams {
+            glide_s: 0.05,
+            vibrato_depth_cents: 0.0,
+            ..NoteParams::default()
+        };
         let ch = ChannelState::default();
         let mut d = NoteDriver::default();
         d.start(60, 0.8);

@@ -88,8 +88,13 @@ impl Default for EngineParams {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum EventKind {
     /// Velocity in [0, 1]; 0 means note off.
-    NoteOn { note: u8, velocity: f32 },
-    NoteOff { note: u8 },
+    NoteOn {
+        note: u8,
+        velocity: f32,
+    },
+    NoteOff {
+        note: u8,
+    },
     /// Pitch bend in [-1, 1].
     PitchBend(f32),
     /// Mod wheel in [0, 1] (adds vibrato depth).
@@ -110,7 +115,9 @@ pub struct Event {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("host sample rate {0} Hz is outside the supported 22050..=192000 Hz (or the model's own rate)")]
+    #[error(
+        "host sample rate {0} Hz is outside the supported 22050..=192000 Hz (or the model's own rate)"
+    )]
     UnsupportedSampleRate(u32),
     #[error("max block size must be at least 1")]
     ZeroBlock,
@@ -197,8 +204,13 @@ impl Engine {
         Self::with_prepared(Box::new(PreparedModel::new(model, config.table)), config)
     }
 
-    pub fn with_prepared(model: Box<PreparedModel>, config: EngineConfig) -> Result<Self, EngineError> {
-        if !HOST_RATES.contains(&config.host_sample_rate) && config.host_sample_rate != model.meta.sample_rate {
+    pub fn with_prepared(
+        model: Box<PreparedModel>,
+        config: EngineConfig,
+    ) -> Result<Self, EngineError> {
+        if !HOST_RATES.contains(&config.host_sample_rate)
+            && config.host_sample_rate != model.meta.sample_rate
+        {
             return Err(EngineError::UnsupportedSampleRate(config.host_sample_rate));
         }
         if config.max_block == 0 {
@@ -206,11 +218,13 @@ impl Engine {
         }
         let meta = &model.meta;
         let hop = meta.hop;
-        let rate = RateConverter::new(meta.sample_rate, config.host_sample_rate, hop).map_err(EngineError::Resampler)?;
-        // Frames rendered ahead of the host can reach one resampler output chunk past the
-        // end of the block: the latency must cover that, plus one frame of rounding.
+        let rate = RateConverter::new(meta.sample_rate, config.host_sample_rate, hop)
+            .map_err(EngineError::Resampler)?;
+        // Frames rendered ahead of the host reach less than one resampler output chunk
+        // past the end of the block: delaying events by that many frames means no frame is
+        // ever rendered before every event that affects it has arrived.
         let host_per_frame = hop as f64 * config.host_sample_rate as f64 / meta.sample_rate as f64;
-        let latency_frames = (rate.chunk_out() as f64 / host_per_frame).ceil() as u64 + 1;
+        let latency_frames = (rate.chunk_out() as f64 / host_per_frame).ceil() as u64;
         let fifo = SampleFifo::new(config.max_block + 2 * rate.max_output_per_push(hop) + 16);
         let voices = (0..config.voices.max(1))
             .map(|v| Voice::new(&model, config.noise_seed.wrapping_add(v as u64)))
@@ -236,7 +250,9 @@ impl Engine {
             mix: vec![0.0; MAX_BATCH * hop],
             voice_out: vec![0.0; MAX_BATCH * hop],
             wet: vec![0.0; hop],
-            fade: (0..hop).map(|i| 1.0 - (i + 1) as f32 / hop as f32).collect(),
+            fade: (0..hop)
+                .map(|i| 1.0 - (i + 1) as f32 / hop as f32)
+                .collect(),
             dc: DcBlocker::new(meta.sample_rate),
             model,
         })
@@ -270,7 +286,12 @@ impl Engine {
 
     /// Renders `out.len()` host-rate samples. Real-time safe: no allocation, lock or I/O.
     /// `events` must be sorted by time, with times inside the block.
-    pub fn process(&mut self, events: &[Event], params: &EngineParams, out: &mut [f32]) -> Result<(), ProcessError> {
+    pub fn process(
+        &mut self,
+        events: &[Event],
+        params: &EngineParams,
+        out: &mut [f32],
+    ) -> Result<(), ProcessError> {
         if out.len() > self.config.max_block {
             return Err(ProcessError::BlockTooLarge {
                 max: self.config.max_block,
@@ -286,7 +307,10 @@ impl Engine {
                 self.dropped_events += 1;
             }
         }
-        let mut frames = self.rate.frames_needed(out.len().saturating_sub(self.fifo.len()), self.model.meta.hop);
+        let mut frames = self.rate.frames_needed(
+            out.len().saturating_sub(self.fifo.len()),
+            self.model.meta.hop,
+        );
         while frames > 0 {
             let n = frames.min(MAX_BATCH);
             self.render_batch(params, n);
@@ -332,17 +356,31 @@ impl Engine {
                 }
                 a
             }
-            EventKind::NoteOn { note, .. } | EventKind::NoteOff { note } => self.allocator.note_off(mode, note),
+            EventKind::NoteOn { note, .. } | EventKind::NoteOff { note } => {
+                self.allocator.note_off(mode, note)
+            }
             EventKind::PitchBend(b) => {
-                self.channel.bend = if b.is_finite() { b.clamp(-1.0, 1.0) } else { 0.0 };
+                self.channel.bend = if b.is_finite() {
+                    b.clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                };
                 Assignment::Nothing
             }
             EventKind::ModWheel(m) => {
-                self.channel.mod_wheel = if m.is_finite() { m.clamp(0.0, 1.0) } else { 0.0 };
+                self.channel.mod_wheel = if m.is_finite() {
+                    m.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
                 Assignment::Nothing
             }
             EventKind::Expression(x) => {
-                self.channel.expression = if x.is_finite() { x.clamp(0.0, 1.0) } else { 1.0 };
+                self.channel.expression = if x.is_finite() {
+                    x.clamp(0.0, 1.0)
+                } else {
+                    1.0
+                };
                 Assignment::Nothing
             }
             EventKind::Controls(c) => {
@@ -389,7 +427,12 @@ impl Engine {
                     Drive::Controls => (v == 0).then_some(self.direct),
                     Drive::Notes if self.drivers[v].is_idle() => None,
                     Drive::Notes => {
-                        let c = self.drivers[v].next_frame(&params.notes, &self.channel, &self.model.meta, dt);
+                        let c = self.drivers[v].next_frame(
+                            &params.notes,
+                            &self.channel,
+                            &self.model.meta,
+                            dt,
+                        );
                         if self.drivers[v].is_finished() {
                             self.batch_finished[slot] = true;
                             self.drivers[v].stop();
@@ -453,7 +496,11 @@ impl Engine {
             self.reverb.process(frame, &mut self.wet);
             for (m, w) in frame.iter_mut().zip(&self.wet) {
                 let y = gain * self.dc.process(*m + wet_gain * w);
-                *m = if y.is_finite() { y.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT) } else { 0.0 };
+                *m = if y.is_finite() {
+                    y.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT)
+                } else {
+                    0.0
+                };
             }
             self.rate.push(frame, &mut self.fifo);
         }

@@ -23,7 +23,10 @@ macro_rules! madd {
 /// over outputs, blocked over 64 outputs x 4 columns so that each weight load serves four
 /// columns. Every output is summed over `i` in order, so a column's result never depends
 /// on how many columns are computed together.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn matmat(wt: &[f32], b: &[f32], x: &[f32], cols: usize, y: &mut [f32]) {
     const O: usize = 64;
     const C: usize = 4;
@@ -41,7 +44,9 @@ pub fn matmat(wt: &[f32], b: &[f32], x: &[f32], cols: usize, y: &mut [f32]) {
             }
             if ob == O && cb == C {
                 for i in 0..inputs {
-                    let w: &[f32; O] = wt[i * outputs + o0..i * outputs + o0 + O].try_into().expect("64 weights");
+                    let w: &[f32; O] = wt[i * outputs + o0..i * outputs + o0 + O]
+                        .try_into()
+                        .expect("64 weights");
                     for (c, a) in acc.iter_mut().enumerate() {
                         let xi = x[(c0 + c) * inputs + i];
                         for l in 0..O {
@@ -82,8 +87,19 @@ pub fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 
 /// The harmonic mixer as a small matrix product:
 /// `x[c][i] = bias[c] + sum_{k < nk} m[c * stride + k] * h[k][i]` with rows of `hop`.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
-pub fn mix_harmonics(m: &[f32], stride: usize, bias: &[f32], h: &[f32], nk: usize, hop: usize, x: &mut [f32]) {
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+pub fn mix_harmonics(
+    m: &[f32],
+    stride: usize,
+    bias: &[f32],
+    h: &[f32],
+    nk: usize,
+    hop: usize,
+    x: &mut [f32],
+) {
     const C: usize = 4;
     const I: usize = 16;
     let channels = bias.len();
@@ -96,7 +112,9 @@ pub fn mix_harmonics(m: &[f32], stride: usize, bias: &[f32], h: &[f32], nk: usiz
                 a.fill(bias[c0 + j]);
             }
             for k in 0..nk {
-                let hk: &[f32; I] = h[k * hop + i0..k * hop + i0 + I].try_into().expect("16 samples");
+                let hk: &[f32; I] = h[k * hop + i0..k * hop + i0 + I]
+                    .try_into()
+                    .expect("16 samples");
                 for (j, a) in acc.iter_mut().enumerate() {
                     let coef = m[(c0 + j) * stride + k];
                     for l in 0..I {
@@ -137,7 +155,10 @@ pub struct ShaperCoefs {
 
 /// FastNEWT: `y[i] += (c + dc r) T(p)` with `p` in table positions, clamped to
 /// `[0, len - 1]`, `T` linearly interpolated.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn shape_table(k: ShaperCoefs, x: &[f32], ramp: &[f32], table: &[f32], y: &mut [f32]) {
     let last = (table.len() - 1) as f32;
     let max_index = table.len() - 2;
@@ -187,14 +208,19 @@ mod tests {
                 matmat(&wt, &b, &x[..cols * n], cols, &mut some);
                 assert_eq!(
                     some.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                    all[..cols * rows].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    all[..cols * rows]
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect::<Vec<_>>(),
                     "rows {rows} n {n} cols {cols}"
                 );
             }
             for c in 0..8 {
                 for o in 0..rows {
                     let want: f64 = b[o] as f64
-                        + (0..n).map(|i| w[o * n + i] as f64 * x[c * n + i] as f64).sum::<f64>();
+                        + (0..n)
+                            .map(|i| w[o * n + i] as f64 * x[c * n + i] as f64)
+                            .sum::<f64>();
                     assert!((all[c * rows + o] as f64 - want).abs() < 1e-4, "{rows}x{n}");
                 }
             }
@@ -233,7 +259,10 @@ mod tests {
 }
 
 /// Overlap-add of one frame of filtered noise: `ola[j + i] += h[j] u[i]`.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 pub fn convolve_add(h: &[f32], u: &[f32], ola: &mut [f32]) {
     for (j, &hj) in h.iter().enumerate() {
         for (d, &ui) in ola[j..j + u.len()].iter_mut().zip(u) {

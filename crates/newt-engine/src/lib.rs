@@ -23,7 +23,9 @@ pub mod voice;
 
 pub use allocator::{Assignment, VoiceAllocator, VoiceMode};
 pub use driver::{ChannelState, NoteDriver, NoteParams};
-pub use engine::{Drive, Engine, EngineConfig, EngineError, EngineParams, Event, EventKind, ProcessError};
+pub use engine::{
+    Drive, Engine, EngineConfig, EngineError, EngineParams, Event, EventKind, ProcessError,
+};
 pub use offline::{TimedEvent, controls_to_events, render_aligned_to_vec, render_to_vec};
 pub use rate::{RateConverter, SampleFifo};
 pub use reverb::ReverbConvolver;

@@ -34,7 +34,13 @@ impl Dense {
 
     /// `cols` columns of `x` (one after another) to `cols` columns of `y`.
     pub fn forward(&self, x: &[f32], cols: usize, y: &mut [f32]) {
-        kernels::matmat(&self.wt, &self.b, &x[..cols * self.inputs], cols, &mut y[..cols * self.outputs()]);
+        kernels::matmat(
+            &self.wt,
+            &self.b,
+            &x[..cols * self.inputs],
+            cols,
+            &mut y[..cols * self.outputs()],
+        );
     }
 }
 
@@ -120,7 +126,11 @@ pub struct MlpScratch {
 impl ControlNet {
     pub fn new(m: &ControlMlp) -> Self {
         Self {
-            layers: m.layers.iter().map(|(l, n)| (Dense::new(l), n.clone())).collect(),
+            layers: m
+                .layers
+                .iter()
+                .map(|(l, n)| (Dense::new(l), n.clone()))
+                .collect(),
             out: Dense::new(&m.out),
         }
     }
@@ -130,7 +140,12 @@ impl ControlNet {
     }
 
     pub fn scratch(&self, max_cols: usize) -> MlpScratch {
-        let w = self.layers.iter().map(|(l, _)| l.outputs()).max().unwrap_or(0);
+        let w = self
+            .layers
+            .iter()
+            .map(|(l, _)| l.outputs())
+            .max()
+            .unwrap_or(0);
         MlpScratch {
             a: vec![0.0; w * max_cols],
             b: vec![0.0; w * max_cols],

@@ -62,7 +62,12 @@ pub fn render_aligned_to_vec(
 
 /// One `Controls` event per model frame, timed so that frame `f`'s controls land exactly
 /// on frame `f` whatever the host rate.
-pub fn controls_to_events(controls: &[FrameControls], model_rate: u32, hop: usize, host_rate: u32) -> Vec<TimedEvent> {
+pub fn controls_to_events(
+    controls: &[FrameControls],
+    model_rate: u32,
+    hop: usize,
+    host_rate: u32,
+) -> Vec<TimedEvent> {
     controls
         .iter()
         .enumerate()

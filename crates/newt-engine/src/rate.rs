@@ -47,7 +47,11 @@ impl SampleFifo {
         let cap = self.buf.len();
         for o in out.iter_mut() {
             *o = self.buf[self.read];
-            self.read = if self.read + 1 == cap { 0 } else { self.read + 1 };
+            self.read = if self.read + 1 == cap {
+                0
+            } else {
+                self.read + 1
+            };
         }
         self.len -= out.len();
     }
@@ -91,8 +95,14 @@ impl RateConverter {
                 output: Vec::new(),
             });
         }
-        let r = Fft::<f32>::new(model_rate as usize, host_rate as usize, chunk, 1, FixedSync::Both)
-            .map_err(|e| e.to_string())?;
+        let r = Fft::<f32>::new(
+            model_rate as usize,
+            host_rate as usize,
+            chunk,
+            1,
+            FixedSync::Both,
+        )
+        .map_err(|e| e.to_string())?;
         let (chunk_in, chunk_out) = (r.input_frames_next(), r.output_frames_next());
         Ok(Self {
             resampler: Some(r),
@@ -141,9 +151,10 @@ impl RateConverter {
             self.filled += take;
             x = &x[take..];
             if self.filled == self.chunk_in {
-                let input = SequentialSlice::new(&self.input[..], 1, self.chunk_in).expect("sized at construction");
-                let mut output =
-                    SequentialSlice::new_mut(&mut self.output[..], 1, self.chunk_out).expect("sized at construction");
+                let input = SequentialSlice::new(&self.input[..], 1, self.chunk_in)
+                    .expect("sized at construction");
+                let mut output = SequentialSlice::new_mut(&mut self.output[..], 1, self.chunk_out)
+                    .expect("sized at construction");
                 let (_, produced) = r
                     .process_into_buffer(&input, &mut output, None)
                     .expect("buffers sized from the resampler's own figures");

@@ -39,7 +39,12 @@ struct Level {
 }
 
 impl Level {
-    fn new(ir: &[f32], block: usize, delay_blocks: usize, planner: &mut RealFftPlanner<f32>) -> Self {
+    fn new(
+        ir: &[f32],
+        block: usize,
+        delay_blocks: usize,
+        planner: &mut RealFftPlanner<f32>,
+    ) -> Self {
         let n = 2 * block;
         let fft = planner.plan_fft_forward(n);
         let ifft = planner.plan_fft_inverse(n);
@@ -54,7 +59,8 @@ impl Level {
                     *t = v * scale;
                 }
                 let mut spec = fft.make_output_vec();
-                fft.process(&mut time, &mut spec).expect("sizes from the same plan");
+                fft.process(&mut time, &mut spec)
+                    .expect("sizes from the same plan");
                 spec
             })
             .collect();
@@ -110,7 +116,10 @@ impl Level {
                 *o += y;
             }
         } else {
-            for (o, y) in out.iter_mut().zip(&self.pending[self.filled..self.filled + n]) {
+            for (o, y) in out
+                .iter_mut()
+                .zip(&self.pending[self.filled..self.filled + n])
+            {
                 *o += y;
             }
             self.window[b + self.filled..b + self.filled + n].copy_from_slice(x);
@@ -142,7 +151,14 @@ impl std::fmt::Debug for ReverbConvolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReverbConvolver")
             .field("block", &self.block)
-            .field("levels", &self.levels.iter().map(|l| (l.block, l.partitions.len())).collect::<Vec<_>>())
+            .field(
+                "levels",
+                &self
+                    .levels
+                    .iter()
+                    .map(|l| (l.block, l.partitions.len()))
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -154,14 +170,23 @@ impl ReverbConvolver {
         let mut planner = RealFftPlanner::new();
         let mut levels = Vec::new();
         let first = (GROWTH * block).min(ir.len().max(1));
-        levels.push(Level::new(&ir[..first.min(ir.len())], block, 0, &mut planner));
+        levels.push(Level::new(
+            &ir[..first.min(ir.len())],
+            block,
+            0,
+            &mut planner,
+        ));
         let mut start = GROWTH * block;
         let mut size = GROWTH * block;
         while start < ir.len() {
             // A level of block `size` starts at offset `size`; it covers up to the next
             // level's start (`GROWTH * size`), or the rest of the response if that is
             // within two more levels' worth.
-            let end = if ir.len() <= GROWTH * size * 2 { ir.len() } else { GROWTH * size };
+            let end = if ir.len() <= GROWTH * size * 2 {
+                ir.len()
+            } else {
+                GROWTH * size
+            };
             levels.push(Level::new(&ir[start..end], size, 1, &mut planner));
             start = end;
             size *= GROWTH;
@@ -205,7 +230,15 @@ mod tests {
     #[test]
     fn matches_direct_convolution_for_many_lengths() {
         let mut rng = SplitMix64::new(9);
-        for (len, block) in [(1, 16), (5, 16), (16, 16), (129, 16), (1000, 16), (9000, 16), (2500, 32)] {
+        for (len, block) in [
+            (1, 16),
+            (5, 16),
+            (16, 16),
+            (129, 16),
+            (1000, 16),
+            (9000, 16),
+            (2500, 32),
+        ] {
             let h: Vec<f32> = (0..len).map(|_| rng.uniform(-1.0, 1.0)).collect();
             let x: Vec<f32> = (0..block * 700).map(|_| rng.uniform(-1.0, 1.0)).collect();
             let mut conv = ReverbConvolver::new(&h, block);
@@ -215,15 +248,25 @@ mod tests {
             }
             let want = direct(&x, &h);
             let peak = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            let err = y.iter().zip(&want).fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
-            assert!(err < 1e-5 * peak.max(1.0) * (len as f64).sqrt(), "len {len}: err {err}");
+            let err = y
+                .iter()
+                .zip(&want)
+                .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+            assert!(
+                err < 1e-5 * peak.max(1.0) * (len as f64).sqrt(),
+                "len {len}: err {err}"
+            );
         }
     }
 
     #[test]
     fn plan_for_the_model_reverb_is_non_uniform() {
         let conv = ReverbConvolver::new(&vec![0.1; 32_000], 128);
-        let plan: Vec<(usize, usize)> = conv.levels.iter().map(|l| (l.block, l.partitions.len())).collect();
+        let plan: Vec<(usize, usize)> = conv
+            .levels
+            .iter()
+            .map(|l| (l.block, l.partitions.len()))
+            .collect();
         assert_eq!(plan, vec![(128, 8), (1024, 7), (8192, 3)]);
     }
 }

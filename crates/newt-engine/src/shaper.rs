@@ -45,7 +45,10 @@ pub struct ShaperTables {
 
 impl ShaperTables {
     pub fn new(bank: &ShaperBank, spec: TableSpec) -> Self {
-        assert!(spec.size >= 2 && spec.hi > spec.lo, "invalid table spec {spec:?}");
+        assert!(
+            spec.size >= 2 && spec.hi > spec.lo,
+            "invalid table spec {spec:?}"
+        );
         let step = (spec.hi - spec.lo) as f64 / (spec.size - 1) as f64;
         let mut values = Vec::with_capacity(bank.n * spec.size);
         for c in 0..bank.n {
@@ -103,7 +106,10 @@ mod tests {
             let table = t.table(c);
             for j in [0, 1, 30, 59, 60] {
                 let u = -3.0 + j as f32 * 0.1;
-                assert!((t.lookup(table, u) - bank.eval(c, u)).abs() < 1e-5, "c {c} j {j}");
+                assert!(
+                    (t.lookup(table, u) - bank.eval(c, u)).abs() < 1e-5,
+                    "c {c} j {j}"
+                );
             }
             assert_eq!(t.lookup(table, -100.0), table[0]);
             assert_eq!(t.lookup(table, 100.0), table[60]);

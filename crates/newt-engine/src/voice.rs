@@ -8,8 +8,8 @@ use newt_model::{ModelMeta, NOISE_BANDS, NewtModel, NewtWeights, WhiteNoise};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner};
 
-use crate::nets::{ControlNet, Dense, GruNet, GruScratch, MlpScratch};
 use crate::kernels::{self, ShaperCoefs};
+use crate::nets::{ControlNet, Dense, GruNet, GruScratch, MlpScratch};
 use crate::shaper::{ShaperPath, ShaperTables, TableSpec};
 
 /// Noise filter length in taps: the inverse real DFT of the 129 magnitudes.
@@ -39,9 +39,22 @@ impl FrameControls {
     /// f0 is capped at the model's Nyquist frequency (every harmonic is silent beyond),
     /// loudness is clamped to [-120, 20] dB.
     pub fn sanitized(self, nyquist_hz: f32) -> Self {
-        let f0 = if self.f0_hz.is_finite() { self.f0_hz.clamp(0.0, nyquist_hz) } else if self.f0_hz == f32::INFINITY { nyquist_hz } else { 0.0 };
-        let l = if self.loudness_db.is_nan() { LOUDNESS_FLOOR_DB } else { self.loudness_db.clamp(LOUDNESS_FLOOR_DB, LOUDNESS_CEIL_DB) };
-        Self { f0_hz: f0, loudness_db: l }
+        let f0 = if self.f0_hz.is_finite() {
+            self.f0_hz.clamp(0.0, nyquist_hz)
+        } else if self.f0_hz == f32::INFINITY {
+            nyquist_hz
+        } else {
+            0.0
+        };
+        let l = if self.loudness_db.is_nan() {
+            LOUDNESS_FLOOR_DB
+        } else {
+            self.loudness_db.clamp(LOUDNESS_FLOOR_DB, LOUDNESS_CEIL_DB)
+        };
+        Self {
+            f0_hz: f0,
+            loudness_db: l,
+        }
     }
 }
 
@@ -95,7 +108,9 @@ pub struct PreparedModel {
 
 impl std::fmt::Debug for PreparedModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreparedModel").field("meta", &self.meta).finish_non_exhaustive()
+        f.debug_struct("PreparedModel")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,7 +121,11 @@ impl PreparedModel {
         let proj = Dense::new(&weights.proj);
         let film = ControlNet::new(&weights.film);
         let noise = ControlNet::new(&weights.noise);
-        let phase_cos_sin = weights.exciter_phases.iter().map(|t| (t.cos(), t.sin())).collect();
+        let phase_cos_sin = weights
+            .exciter_phases
+            .iter()
+            .map(|t| (t.cos(), t.sin()))
+            .collect();
         let tables = ShaperTables::new(&weights.shapers, table);
         let mut reverb_ir = Vec::with_capacity(weights.reverb_ir.len() + 1);
         reverb_ir.push(0.0);
@@ -182,7 +201,10 @@ pub struct Voice {
 
 impl std::fmt::Debug for Voice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Voice").field("phase", &self.phase).field("f0_prev", &self.f0_prev).finish_non_exhaustive()
+        f.debug_struct("Voice")
+            .field("phase", &self.phase)
+            .field("f0_prev", &self.f0_prev)
+            .finish_non_exhaustive()
     }
 }
 
@@ -243,7 +265,10 @@ impl Voice {
         out: &mut [f32],
     ) {
         let (hop, n) = (self.hop, controls.len());
-        assert!(n <= MAX_BATCH && out.len() >= n * hop, "batch larger than MAX_BATCH");
+        assert!(
+            n <= MAX_BATCH && out.len() >= n * hop,
+            "batch larger than MAX_BATCH"
+        );
         let meta = &model.meta;
         let w = &model.weights;
         let ns = meta.n_shapers;
@@ -263,10 +288,15 @@ impl Voice {
         model.proj.forward(&self.hs, n, &mut self.z);
         let film_width = 4 * ns;
         // Keep the last frame of the previous batch as row 0.
-        self.film.copy_within(MAX_BATCH * film_width..(MAX_BATCH + 1) * film_width, 0);
+        self.film
+            .copy_within(MAX_BATCH * film_width..(MAX_BATCH + 1) * film_width, 0);
         let z = &self.z[..n * w.proj.out_dim];
-        model.film.forward(z, n, &mut self.film[film_width..], &mut self.mlp_scratch);
-        model.noise.forward(z, n, &mut self.noise_mag, &mut self.mlp_scratch);
+        model
+            .film
+            .forward(z, n, &mut self.film[film_width..], &mut self.mlp_scratch);
+        model
+            .noise
+            .forward(z, n, &mut self.noise_mag, &mut self.mlp_scratch);
         if !self.started {
             self.film.copy_within(film_width..2 * film_width, 0);
             self.f0_prev = controls[0].sanitized(nyquist).f0_hz;
@@ -285,7 +315,11 @@ impl Voice {
         for j in 0..n {
             self.filtered_noise(model, j);
             let frame = &mut out[j * hop..(j + 1) * hop];
-            for ((o, y), nz) in frame.iter_mut().zip(&self.y[j * hop..]).zip(&self.noise_ola) {
+            for ((o, y), nz) in frame
+                .iter_mut()
+                .zip(&self.y[j * hop..])
+                .zip(&self.noise_ola)
+            {
                 *o += hg * y + ng * nz;
             }
             self.noise_ola.copy_within(hop.., 0);
@@ -293,7 +327,8 @@ impl Voice {
             self.noise_ola[tail..].fill(0.0);
         }
         // The last FiLM row becomes the next batch's row 0.
-        self.film.copy_within(n * film_width..(n + 1) * film_width, MAX_BATCH * film_width);
+        self.film
+            .copy_within(n * film_width..(n + 1) * film_width, MAX_BATCH * film_width);
     }
 
     /// Phase accumulation and the harmonic exciter mixed to the shaper inputs `x`.
@@ -320,7 +355,11 @@ impl Voice {
             self.cos1[i] = c as f32;
             let f = (f_prev + df * (i + 1) as f64) as f32;
             // Harmonic k (1-based) sounds while k f0 < sr / 2.
-            let k = if f <= 0.0 { nh } else { (((nyquist / f).ceil() as usize).saturating_sub(1)).min(nh) };
+            let k = if f <= 0.0 {
+                nh
+            } else {
+                (((nyquist / f).ceil() as usize).saturating_sub(1)).min(nh)
+            };
             self.harmonics_on[i] = k as u16;
             kmax = kmax.max(k);
         }
@@ -370,7 +409,10 @@ impl Voice {
         let (g, o, og) = (p.shaper_in_gain, p.shaper_in_offset, p.shaper_out_gain);
         let fw = 4 * ns;
         for j in 0..n {
-            let (prev, cur) = (&self.film[j * fw..(j + 1) * fw], &self.film[(j + 1) * fw..(j + 2) * fw]);
+            let (prev, cur) = (
+                &self.film[j * fw..(j + 1) * fw],
+                &self.film[(j + 1) * fw..(j + 2) * fw],
+            );
             // The beta_out terms do not depend on the shapers: summed once.
             let (mut k0, mut dk) = (mix.bias[0], 0.0f32);
             for c in 0..ns {
@@ -385,7 +427,10 @@ impl Voice {
         for c in 0..ns {
             let w = mix.weight[c];
             for j in 0..n {
-                let (prev, cur) = (&self.film[j * fw..(j + 1) * fw], &self.film[(j + 1) * fw..(j + 2) * fw]);
+                let (prev, cur) = (
+                    &self.film[j * fw..(j + 1) * fw],
+                    &self.film[(j + 1) * fw..(j + 2) * fw],
+                );
                 let (ai, bi, ao) = (prev[c], prev[ns + c], prev[2 * ns + c]);
                 let (dai, dbi, dao) = (cur[c] - ai, cur[ns + c] - bi, cur[2 * ns + c] - ao);
                 let k = ShaperCoefs {
@@ -399,7 +444,9 @@ impl Voice {
                 let x = &self.x[(j * ns + c) * hop..(j * ns + c + 1) * hop];
                 let y = &mut self.y[j * hop..(j + 1) * hop];
                 match p.shaper {
-                    ShaperPath::Table => kernels::shape_table(k, x, &self.ramp, model.tables.table(c), y),
+                    ShaperPath::Table => {
+                        kernels::shape_table(k, x, &self.ramp, model.tables.table(c), y)
+                    }
                     ShaperPath::Mlp => {
                         for ((y, &xi), &r) in y.iter_mut().zip(x).zip(&self.ramp) {
                             let u = (k.a + k.da * r) * xi + (k.b + k.db * r);
@@ -422,14 +469,23 @@ impl Voice {
         }
         model
             .noise_ifft
-            .process_with_scratch(&mut self.noise_spec, &mut self.noise_time, &mut self.fft_scratch)
+            .process_with_scratch(
+                &mut self.noise_spec,
+                &mut self.noise_time,
+                &mut self.fft_scratch,
+            )
             .expect("sizes fixed at construction; imaginary DC and Nyquist are zero");
         let half = NOISE_TAPS / 2;
         let scale = 1.0 / NOISE_TAPS as f32;
         for j in 0..NOISE_TAPS {
-            self.noise_filter[j] = self.noise_time[(j + half) % NOISE_TAPS] * scale * model.noise_window[j];
+            self.noise_filter[j] =
+                self.noise_time[(j + half) % NOISE_TAPS] * scale * model.noise_window[j];
         }
         self.noise.fill(&mut self.noise_in);
-        kernels::convolve_add(&self.noise_filter, &self.noise_in, &mut self.noise_ola[..self.hop + NOISE_TAPS - 1]);
+        kernels::convolve_add(
+            &self.noise_filter,
+            &self.noise_in,
+            &mut self.noise_ola[..self.hop + NOISE_TAPS - 1],
+        );
     }
 }

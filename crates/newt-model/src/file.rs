@@ -113,7 +113,11 @@ fn check_complete(bytes: &[u8]) -> Result<(), ModelError> {
     Ok(())
 }
 
-fn read_tensor(tensors: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
+fn read_tensor(
+    tensors: &SafeTensors<'_>,
+    name: &str,
+    shape: &[usize],
+) -> Result<Vec<f32>, ModelError> {
     let view = tensors
         .tensor(name)
         .map_err(|_| ModelError::MissingTensor(name.to_owned()))?;

@@ -22,8 +22,8 @@ pub use error::ModelError;
 pub use meta::{FORMAT_VERSION, ModelMeta};
 pub use rng::{SplitMix64, WhiteNoise};
 pub use weights::{
-    ControlMlp, Gru, LayerNorm, Linear, NewtWeights, ShaperBank, CONTROL_HIDDEN, CONTROL_LAYERS,
-    GRU_HIDDEN, LAYER_NORM_EPS, NOISE_BANDS, SHAPER_WIDTH,
+    CONTROL_HIDDEN, CONTROL_LAYERS, ControlMlp, GRU_HIDDEN, Gru, LAYER_NORM_EPS, LayerNorm, Linear,
+    NOISE_BANDS, NewtWeights, SHAPER_WIDTH, ShaperBank,
 };
 
 /// One NEWT model: metadata and validated weights.

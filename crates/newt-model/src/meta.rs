@@ -8,7 +8,10 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Migrations from older format versions, applied in order on load: `(from_version,
 /// fix-up)`. Version 1 is the first; the list exists so later versions add entries
 /// instead of branching the loader.
-pub(crate) const MIGRATIONS: &[(u32, fn(&mut HashMap<String, String>))] = &[];
+pub(crate) const MIGRATIONS: &[(u32, Migration)] = &[];
+
+/// Rewrites the metadata of an older file into the next version's form.
+pub(crate) type Migration = fn(&mut HashMap<String, String>);
 
 /// Everything about a model that is not a weight.
 #[derive(Clone, Debug, PartialEq)]
@@ -109,5 +112,9 @@ fn parse<T: std::str::FromStr>(
         reason,
     };
     let v: T = raw.trim().parse().map_err(|_| bad("not a number"))?;
-    if valid(&v) { Ok(v) } else { Err(bad("out of range")) }
+    if valid(&v) {
+        Ok(v)
+    } else {
+        Err(bad("out of range"))
+    }
 }

@@ -85,8 +85,12 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible() {
-        let a: Vec<u64> = (0..4).scan(SplitMix64::new(1), |r, _| Some(r.next_u64())).collect();
-        let b: Vec<u64> = (0..4).scan(SplitMix64::new(1), |r, _| Some(r.next_u64())).collect();
+        let a: Vec<u64> = (0..4)
+            .scan(SplitMix64::new(1), |r, _| Some(r.next_u64()))
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .scan(SplitMix64::new(1), |r, _| Some(r.next_u64()))
+            .collect();
         assert_eq!(a, b);
         assert_ne!(SplitMix64::new(1).next_u64(), SplitMix64::new(2).next_u64());
     }

@@ -39,7 +39,12 @@ impl NewtModel {
             l.bias.iter_mut().for_each(|x| *x = rng.uniform(-b, b));
         };
         let g = 1.0 / (w.gru.hidden as f32).sqrt();
-        for v in [&mut w.gru.weight_ih, &mut w.gru.weight_hh, &mut w.gru.bias_ih, &mut w.gru.bias_hh] {
+        for v in [
+            &mut w.gru.weight_ih,
+            &mut w.gru.weight_hh,
+            &mut w.gru.bias_ih,
+            &mut w.gru.bias_hh,
+        ] {
             v.iter_mut().for_each(|x| *x = rng.uniform(-g, g));
         }
         dense(&mut w.proj, &mut rng, 1.0);
@@ -56,7 +61,11 @@ impl NewtModel {
         }
         // Noise magnitudes: small, positive on average.
         dense(&mut w.noise.out, &mut rng, 0.01);
-        w.noise.out.bias.iter_mut().for_each(|x| *x = 0.003 + 0.001 * rng.normal());
+        w.noise
+            .out
+            .bias
+            .iter_mut()
+            .for_each(|x| *x = 0.003 + 0.001 * rng.normal());
 
         // Harmonic mixer: each shaper input a random combination falling off with the
         // harmonic number, so inputs stay within about +-1.5.
@@ -74,10 +83,14 @@ impl NewtModel {
         // Shapers: paper-like initialisation, input scale ~ |N(0,1)| * 2 so that the
         // transfer curves are smooth but not linear.
         let sh = &mut w.shapers;
-        sh.input_scale.iter_mut().for_each(|x| *x = 0.5 + 1.5 * rng.normal().abs());
+        sh.input_scale
+            .iter_mut()
+            .for_each(|x| *x = 0.5 + 1.5 * rng.normal().abs());
         let first = 1.0;
         let hidden = (6.0f32 / 8.0).sqrt();
-        sh.w1.iter_mut().for_each(|x| *x = rng.uniform(-first, first));
+        sh.w1
+            .iter_mut()
+            .for_each(|x| *x = rng.uniform(-first, first));
         sh.b1.iter_mut().for_each(|x| *x = rng.uniform(-1.0, 1.0));
         for v in [&mut sh.w2, &mut sh.w3] {
             v.iter_mut().for_each(|x| *x = rng.uniform(-hidden, hidden));
@@ -85,10 +98,15 @@ impl NewtModel {
         for v in [&mut sh.b2, &mut sh.b3] {
             v.iter_mut().for_each(|x| *x = rng.uniform(-0.5, 0.5));
         }
-        sh.w4.iter_mut().for_each(|x| *x = rng.uniform(-hidden, hidden));
+        sh.w4
+            .iter_mut()
+            .for_each(|x| *x = rng.uniform(-hidden, hidden));
         sh.b4.iter_mut().for_each(|x| *x = rng.uniform(-0.2, 0.2));
 
-        w.output_mixer.weight.iter_mut().for_each(|x| *x = rng.normal() * 0.6 / (s as f32).sqrt());
+        w.output_mixer
+            .weight
+            .iter_mut()
+            .for_each(|x| *x = rng.normal() * 0.6 / (s as f32).sqrt());
 
         // Reverb: decaying noise, T60 about 1.2 s, about -20 dB below the dry path.
         let sr = meta.sample_rate as f32;

@@ -36,7 +36,11 @@ impl Linear {
     }
 
     fn visit(&mut self, prefix: &str, f: &mut Visitor) {
-        f(format!("{prefix}.weight"), vec![self.out_dim, self.in_dim], &mut self.weight);
+        f(
+            format!("{prefix}.weight"),
+            vec![self.out_dim, self.in_dim],
+            &mut self.weight,
+        );
         f(format!("{prefix}.bias"), vec![self.out_dim], &mut self.bias);
     }
 }
@@ -68,10 +72,26 @@ impl Gru {
 
     fn visit(&mut self, prefix: &str, f: &mut Visitor) {
         let (i, h) = (self.input, self.hidden);
-        f(format!("{prefix}.weight_ih_l0"), vec![3 * h, i], &mut self.weight_ih);
-        f(format!("{prefix}.weight_hh_l0"), vec![3 * h, h], &mut self.weight_hh);
-        f(format!("{prefix}.bias_ih_l0"), vec![3 * h], &mut self.bias_ih);
-        f(format!("{prefix}.bias_hh_l0"), vec![3 * h], &mut self.bias_hh);
+        f(
+            format!("{prefix}.weight_ih_l0"),
+            vec![3 * h, i],
+            &mut self.weight_ih,
+        );
+        f(
+            format!("{prefix}.weight_hh_l0"),
+            vec![3 * h, h],
+            &mut self.weight_hh,
+        );
+        f(
+            format!("{prefix}.bias_ih_l0"),
+            vec![3 * h],
+            &mut self.bias_ih,
+        );
+        f(
+            format!("{prefix}.bias_hh_l0"),
+            vec![3 * h],
+            &mut self.bias_hh,
+        );
     }
 }
 
@@ -108,7 +128,10 @@ impl ControlMlp {
         let layers = (0..CONTROL_LAYERS)
             .map(|i| {
                 let inp = if i == 0 { input } else { CONTROL_HIDDEN };
-                (Linear::zeros(inp, CONTROL_HIDDEN), LayerNorm::identity(CONTROL_HIDDEN))
+                (
+                    Linear::zeros(inp, CONTROL_HIDDEN),
+                    LayerNorm::identity(CONTROL_HIDDEN),
+                )
             })
             .collect();
         Self {
@@ -197,7 +220,11 @@ impl ShaperBank {
 
     fn visit(&mut self, prefix: &str, f: &mut Visitor) {
         let (n, w) = (self.n, SHAPER_WIDTH);
-        f(format!("{prefix}.input_scale"), vec![n], &mut self.input_scale);
+        f(
+            format!("{prefix}.input_scale"),
+            vec![n],
+            &mut self.input_scale,
+        );
         f(format!("{prefix}.w1"), vec![n, w, 1], &mut self.w1);
         f(format!("{prefix}.b1"), vec![n, w], &mut self.b1);
         f(format!("{prefix}.w2"), vec![n, w, w], &mut self.w2);

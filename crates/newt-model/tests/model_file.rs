@@ -25,7 +25,12 @@ fn rewrite(
     edit(&mut tensors, &mut md);
     let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
-        .map(|(n, s, d)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), d).unwrap()))
+        .map(|(n, s, d)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), d).unwrap(),
+            )
+        })
         .collect();
     safetensors::serialize(views, Some(md)).unwrap()
 }
@@ -64,7 +69,10 @@ fn truncated_files_are_reported_as_truncated() {
     let bytes = seeded_bytes();
     for cut in [0, 5, 8, 100, bytes.len() / 2, bytes.len() - 1] {
         let e = NewtModel::from_bytes(&bytes[..cut]).unwrap_err();
-        assert!(matches!(e, ModelError::Truncated { .. }), "cut at {cut}: {e}");
+        assert!(
+            matches!(e, ModelError::Truncated { .. }),
+            "cut at {cut}: {e}"
+        );
     }
 }
 
@@ -80,7 +88,9 @@ fn garbage_is_not_safetensors() {
 
 #[test]
 fn missing_tensor_names_the_tensor() {
-    let bytes = rewrite(&seeded_bytes(), |t, _| t.retain(|(n, _, _)| n != "film.out.weight"));
+    let bytes = rewrite(&seeded_bytes(), |t, _| {
+        t.retain(|(n, _, _)| n != "film.out.weight")
+    });
     match NewtModel::from_bytes(&bytes).unwrap_err() {
         ModelError::MissingTensor(n) => assert_eq!(n, "film.out.weight"),
         e => panic!("wrong error {e}"),
@@ -90,7 +100,10 @@ fn missing_tensor_names_the_tensor() {
 #[test]
 fn misshaped_tensor_is_reported_with_both_shapes() {
     let bytes = rewrite(&seeded_bytes(), |t, _| {
-        let e = t.iter_mut().find(|(n, _, _)| n == "harmonic_mixer.weight").unwrap();
+        let e = t
+            .iter_mut()
+            .find(|(n, _, _)| n == "harmonic_mixer.weight")
+            .unwrap();
         e.1 = vec![101, 64];
     });
     match NewtModel::from_bytes(&bytes).unwrap_err() {
@@ -145,12 +158,18 @@ fn unknown_version_and_bad_metadata_are_rejected() {
     });
     assert!(matches!(
         NewtModel::from_bytes(&bytes).unwrap_err(),
-        ModelError::BadMetadata { key: "f0_std_hz", .. }
+        ModelError::BadMetadata {
+            key: "f0_std_hz",
+            ..
+        }
     ));
     let bytes = rewrite(&seeded_bytes(), |_, m| {
         m.insert("format".into(), "gpt2".into());
     });
-    assert!(matches!(NewtModel::from_bytes(&bytes).unwrap_err(), ModelError::NotNewt(_)));
+    assert!(matches!(
+        NewtModel::from_bytes(&bytes).unwrap_err(),
+        ModelError::NotNewt(_)
+    ));
 }
 
 #[test]
@@ -164,7 +183,10 @@ fn wrong_dtype_is_rejected() {
         .into_iter()
         .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
         .collect();
-    let e = owned.iter_mut().find(|(n, ..)| n == "output_mixer.bias").unwrap();
+    let e = owned
+        .iter_mut()
+        .find(|(n, ..)| n == "output_mixer.bias")
+        .unwrap();
     e.1 = Dtype::I32;
     let views: Vec<(String, TensorView<'_>)> = owned
         .iter()
