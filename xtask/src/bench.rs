@@ -21,6 +21,9 @@ pub enum BenchWhat {
         /// Repetitions; the median is reported.
         #[arg(long, default_value_t = 5)]
         repeats: usize,
+        /// Host block size in samples for the single-voice runs (at the model rate).
+        #[arg(long, default_value_t = 512)]
+        block: usize,
         /// Run only the FastNEWT single-voice measurement (for profiling).
         #[arg(long)]
         fast_only: bool,
@@ -32,8 +35,9 @@ pub fn run(what: BenchWhat) -> anyhow::Result<()> {
         BenchWhat::Engine {
             seconds,
             repeats,
+            block,
             fast_only,
-        } => engine(seconds, repeats, fast_only),
+        } => engine(seconds, repeats, block, fast_only),
     }
 }
 
@@ -59,8 +63,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Seconds of compute for one render of `seconds` of audio, single voice, driven by
-/// controls at the model rate, host block 512.
-fn single_voice(model: &NewtModel, shaper: ShaperPath, seconds: f64) -> anyhow::Result<(f64, f64)> {
+/// controls at the model rate, host blocks of `block` samples.
+fn single_voice(
+    model: &NewtModel,
+    shaper: ShaperPath,
+    seconds: f64,
+    block: usize,
+) -> anyhow::Result<(f64, f64)> {
     let (sr, hop) = (model.meta.sample_rate, model.meta.hop);
     let frames = (seconds * sr as f64 / hop as f64) as usize;
     let controls = bench_controls(frames);
@@ -79,7 +88,7 @@ fn single_voice(model: &NewtModel, shaper: ShaperPath, seconds: f64) -> anyhow::
     };
     params.voice.shaper = shaper;
     let start = Instant::now();
-    let out = render_to_vec(&mut engine, &events, &params, len, 512);
+    let out = render_to_vec(&mut engine, &events, &params, len, block);
     let took = start.elapsed().as_secs_f64();
     std::hint::black_box(out);
     Ok((took, len as f64 / sr as f64))
@@ -122,20 +131,22 @@ fn poly16(model: &NewtModel, seconds: f64) -> anyhow::Result<(f64, f64)> {
     Ok((took, seconds))
 }
 
-fn engine(seconds: f64, repeats: usize, fast_only: bool) -> anyhow::Result<()> {
+fn engine(seconds: f64, repeats: usize, block: usize, fast_only: bool) -> anyhow::Result<()> {
     let (model, name) = crate::render::default_model()?;
-    eprintln!("model: {name}; {seconds} s of audio per run, median of {repeats}; one thread");
+    eprintln!(
+        "model: {name}; {seconds} s of audio per run, median of {repeats}; one thread; single voice at the model rate in blocks of {block}"
+    );
     let repeats = repeats.max(1);
     let (mut fast, mut mlp, mut poly) = (Vec::new(), Vec::new(), Vec::new());
     // Interleaved so that machine noise hits all three alike. The MLP path is slow: it
     // renders a quarter of the audio.
     for _ in 0..repeats {
-        let (t, a) = single_voice(&model, ShaperPath::Table, seconds)?;
+        let (t, a) = single_voice(&model, ShaperPath::Table, seconds, block)?;
         fast.push(t / a);
         if fast_only {
             continue;
         }
-        let (t, a) = single_voice(&model, ShaperPath::Mlp, (seconds / 4.0).max(1.0))?;
+        let (t, a) = single_voice(&model, ShaperPath::Mlp, (seconds / 4.0).max(1.0), block)?;
         mlp.push(t / a);
         let (t, a) = poly16(&model, seconds)?;
         poly.push(t / a);

@@ -154,25 +154,24 @@ pub struct ShaperCoefs {
 }
 
 /// FastNEWT: `y[i] += (c + dc r) T(p)` with `p` in table positions, clamped to
-/// `[0, len - 1]`, `T` linearly interpolated.
+/// `[0, size - 1]`, `T` linearly interpolated from `segments[j] = (T[j], T[j+1] - T[j])`.
 #[multiversion(targets(
     "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
     "x86_64+avx2+fma"
 ))]
-pub fn shape_table(k: ShaperCoefs, x: &[f32], ramp: &[f32], table: &[f32], y: &mut [f32]) {
-    let last = (table.len() - 1) as f32;
-    let max_index = table.len() - 2;
+pub fn shape_table(k: ShaperCoefs, x: &[f32], ramp: &[f32], segments: &[[f32; 2]], y: &mut [f32]) {
+    let last = segments.len() as f32;
+    let max_index = segments.len() - 1;
     for ((yi, &xi), &r) in y.iter_mut().zip(x).zip(ramp) {
         let p = madd!(madd!(k.da, r, k.a), xi, madd!(k.db, r, k.b));
         // `max` then `min` also sends NaN to 0.
         let p = p.max(0.0).min(last);
         let j = floor_index(p).min(max_index);
         let f = p - j as f32;
-        // `j + 1 < table.len()` always; `get` keeps the loop free of panic exits so that it
+        // `j < segments.len()` always; `get` keeps the loop free of panic exits so that it
         // vectorises (with gathers where the instruction set has them).
-        let t0 = table.get(j).copied().unwrap_or(0.0);
-        let t1 = table.get(j + 1).copied().unwrap_or(0.0);
-        *yi = madd!(madd!(k.dc, r, k.c), madd!(f, t1 - t0, t0), *yi);
+        let [t0, d] = segments.get(j).copied().unwrap_or([0.0, 0.0]);
+        *yi = madd!(madd!(k.dc, r, k.c), madd!(f, d, t0), *yi);
     }
 }
 

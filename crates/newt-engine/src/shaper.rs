@@ -41,6 +41,8 @@ pub struct ShaperTables {
     /// `(size - 1) / (hi - lo)`: table positions per unit of input.
     inv_step: f32,
     values: Vec<f32>,
+    /// `[n_shapers][size - 1]` segments `(value, slope)`: one 8-byte read per lookup.
+    segments: Vec<[f32; 2]>,
 }
 
 impl ShaperTables {
@@ -56,10 +58,15 @@ impl ShaperTables {
                 values.push(bank.eval(c, (spec.lo as f64 + j as f64 * step) as f32));
             }
         }
+        let segments = values
+            .chunks_exact(spec.size)
+            .flat_map(|t| t.windows(2).map(|w| [w[0], w[1] - w[0]]))
+            .collect();
         Self {
             spec,
             inv_step: (spec.size - 1) as f32 / (spec.hi - spec.lo),
             values,
+            segments,
         }
     }
 
@@ -70,6 +77,12 @@ impl ShaperTables {
     /// Table of shaper `c`.
     pub fn table(&self, c: usize) -> &[f32] {
         &self.values[c * self.spec.size..(c + 1) * self.spec.size]
+    }
+
+    /// Segments `(value, slope to the next point)` of shaper `c`, `size - 1` of them.
+    pub fn segments(&self, c: usize) -> &[[f32; 2]] {
+        let n = self.spec.size - 1;
+        &self.segments[c * n..(c + 1) * n]
     }
 
     /// Interpolated value of shaper `c` at input `u`, clamped at both ends of the range.

@@ -445,7 +445,7 @@ impl Voice {
                 let y = &mut self.y[j * hop..(j + 1) * hop];
                 match p.shaper {
                     ShaperPath::Table => {
-                        kernels::shape_table(k, x, &self.ramp, model.tables.table(c), y)
+                        kernels::shape_table(k, x, &self.ramp, model.tables.segments(c), y)
                     }
                     ShaperPath::Mlp => {
                         for ((y, &xi), &r) in y.iter_mut().zip(x).zip(&self.ramp) {
