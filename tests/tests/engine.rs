@@ -323,3 +323,139 @@ fn reported_latency_matches_the_measured_onset() {
         "onset {onset} vs latency {latency}"
     );
 }
+
+#[test]
+fn non_finite_parameters_never_silence_the_engine_for_good() {
+    let rate = 48_000;
+    let config = EngineConfig {
+        host_sample_rate: rate,
+        voices: 2,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(NewtModel::seeded(4), config).unwrap();
+    let mut bad = EngineParams {
+        drive: Drive::Controls,
+        ..EngineParams::default()
+    };
+    bad.reverb_mix = f32::NAN;
+    bad.output_gain = f32::INFINITY;
+    bad.voice.shaper_in_gain = f32::NAN;
+    bad.notes.sustain = f32::NAN;
+    let good = EngineParams {
+        drive: Drive::Controls,
+        ..EngineParams::default()
+    };
+    let tone = newt_engine::Event {
+        time: 0,
+        kind: EventKind::Controls(FrameControls {
+            f0_hz: 440.0,
+            loudness_db: -25.0,
+        }),
+    };
+    let mut out = vec![0.0f32; 512];
+    for i in 0..200 {
+        let params = if i < 100 { &bad } else { &good };
+        engine.process(&[tone], params, &mut out).unwrap();
+        assert!(out.iter().all(|x| x.is_finite()));
+    }
+    assert!(
+        rms(&out) > 1e-3,
+        "engine stayed silent after bad parameters"
+    );
+}
+
+#[test]
+fn a_flood_of_controllers_cannot_drop_note_offs() {
+    let rate = 48_000;
+    let config = EngineConfig {
+        host_sample_rate: rate,
+        max_block: 4096,
+        voices: 4,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(NewtModel::seeded(4), config).unwrap();
+    let params = EngineParams {
+        mode: VoiceMode::Poly,
+        ..EngineParams::default()
+    };
+    let mut events = vec![newt_engine::Event {
+        time: 0,
+        kind: EventKind::NoteOn {
+            note: 60,
+            velocity: 0.8,
+        },
+    }];
+    events.extend((0..5000).map(|i| newt_engine::Event {
+        time: 1 + i % 4000,
+        kind: EventKind::PitchBend(0.1),
+    }));
+    events.sort_by_key(|e| e.time);
+    events.push(newt_engine::Event {
+        time: 4095,
+        kind: EventKind::NoteOff { note: 60 },
+    });
+    let mut out = vec![0.0f32; 4096];
+    engine.process(&events, &params, &mut out).unwrap();
+    assert!(
+        engine.dropped_events() > 0,
+        "the flood should overflow the controller half"
+    );
+    for _ in 0..100 {
+        engine.process(&[], &params, &mut out).unwrap();
+    }
+    assert_eq!(engine.active_voices(), 0, "note stuck");
+}
+
+#[test]
+fn direct_controls_ignore_note_events() {
+    let config = EngineConfig {
+        host_sample_rate: 48_000,
+        voices: 4,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(NewtModel::seeded(4), config).unwrap();
+    let params = EngineParams {
+        drive: Drive::Controls,
+        mode: VoiceMode::Poly,
+        ..EngineParams::default()
+    };
+    let events = [newt_engine::Event {
+        time: 0,
+        kind: EventKind::NoteOn {
+            note: 60,
+            velocity: 0.8,
+        },
+    }];
+    let mut out = vec![0.0f32; 4096];
+    engine.process(&events, &params, &mut out).unwrap();
+    assert_eq!(engine.active_voices(), 0);
+}
+
+#[test]
+fn bad_configurations_are_errors() {
+    let model = NewtModel::seeded(0);
+    for rate in [8_000, 22_051, 200_000] {
+        let config = EngineConfig {
+            host_sample_rate: rate,
+            ..EngineConfig::default()
+        };
+        assert!(
+            Engine::new(model.clone(), config).is_err(),
+            "{rate} Hz accepted"
+        );
+    }
+    let config = EngineConfig {
+        table: newt_engine::TableSpec {
+            size: 1,
+            lo: -3.0,
+            hi: 3.0,
+        },
+        ..EngineConfig::default()
+    };
+    assert!(Engine::new(model.clone(), config).is_err());
+    let config = EngineConfig {
+        max_block: 0,
+        ..EngineConfig::default()
+    };
+    assert!(Engine::new(model, config).is_err());
+}

@@ -66,12 +66,19 @@ fn play(rate: u32, mode: VoiceMode, drive: Drive, shaper: ShaperPath) {
                 loudness_db: -30.0,
             }),
         });
+        if i % 7 == 0 {
+            events.push(Event {
+                time: 0,
+                kind: EventKind::Sustain(i % 14 == 0),
+            });
+        }
         if i == 300 {
             events.push(Event {
                 time: 0,
                 kind: EventKind::AllNotesOff,
             });
         }
+        events.sort_by_key(|e| e.time);
         let buf = &mut out[..*block];
         assert_no_alloc(|| engine.process(&events, &params, buf).unwrap());
         assert!(buf.iter().all(|x| x.is_finite()));

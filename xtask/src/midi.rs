@@ -11,7 +11,8 @@ pub struct TimedEvent {
     pub kind: EventKind,
 }
 
-/// All note, pitch-bend, mod-wheel (CC1) and expression (CC11) events of all tracks and
+/// All note, pitch-bend, mod-wheel (CC1), expression (CC11), sustain (CC64) and
+/// all-notes-off (CC120, CC123) events of all tracks and
 /// channels, in time order, with tempo changes honoured.
 pub fn read_midi(bytes: &[u8]) -> anyhow::Result<Vec<TimedEvent>> {
     let smf = Smf::parse(bytes).context("not a valid Standard MIDI File")?;
@@ -55,6 +56,8 @@ pub fn read_midi(bytes: &[u8]) -> anyhow::Result<Vec<TimedEvent>> {
                 MidiMessage::Controller { controller, value } => match controller.as_int() {
                     1 => Some(EventKind::ModWheel(value.as_int() as f32 / 127.0)),
                     11 => Some(EventKind::Expression(value.as_int() as f32 / 127.0)),
+                    64 => Some(EventKind::Sustain(value.as_int() >= 64)),
+                    120 | 123 => Some(EventKind::AllNotesOff),
                     _ => None,
                 },
                 MidiMessage::ChannelAftertouch { vel } => {

@@ -36,7 +36,10 @@ pub enum Assignment {
 #[derive(Clone, Copy, Debug, Default)]
 struct Slot {
     note: Option<u8>,
+    /// The key is down.
     held: bool,
+    /// The key is up but the sustain pedal holds the note.
+    pedal: bool,
     active: bool,
     started_at: u64,
 }
@@ -47,6 +50,7 @@ pub struct VoiceAllocator {
     slots: Vec<Slot>,
     /// Held notes in press order (mono mode), at most 128.
     held: Vec<u8>,
+    sustain: bool,
     clock: u64,
 }
 
@@ -55,6 +59,7 @@ impl VoiceAllocator {
         Self {
             slots: vec![Slot::default(); voices.max(1)],
             held: Vec::with_capacity(128),
+            sustain: false,
             clock: 0,
         }
     }
@@ -74,9 +79,10 @@ impl VoiceAllocator {
                     self.held.push(note);
                 }
                 let s = &mut self.slots[0];
-                let legato = s.active && s.held;
+                let legato = s.active && (s.held || s.pedal);
                 s.note = Some(note);
                 s.held = true;
+                s.pedal = false;
                 s.active = true;
                 if legato {
                     Assignment::Legato { voice: 0, note }
@@ -91,12 +97,13 @@ impl VoiceAllocator {
                     .iter()
                     .position(|s| s.active && s.note == Some(note))
                     .or_else(|| self.slots.iter().position(|s| !s.active))
-                    .or_else(|| self.oldest(|s| !s.held))
+                    .or_else(|| self.oldest(|s| !s.held && !s.pedal))
                     .or_else(|| self.oldest(|_| true))
                     .expect("the pool has at least one voice");
                 self.slots[pick] = Slot {
                     note: Some(note),
                     held: true,
+                    pedal: false,
                     active: true,
                     started_at: self.clock,
                 };
@@ -117,6 +124,11 @@ impl VoiceAllocator {
                     return Assignment::Nothing;
                 }
                 match self.held.last() {
+                    None if self.sustain => {
+                        s.held = false;
+                        s.pedal = true;
+                        Assignment::Nothing
+                    }
                     None => {
                         s.held = false;
                         Assignment::Release { voice: 0 }
@@ -136,12 +148,42 @@ impl VoiceAllocator {
                 .iter()
                 .position(|s| s.held && s.note == Some(note))
             {
+                Some(v) if self.sustain => {
+                    self.slots[v].held = false;
+                    self.slots[v].pedal = true;
+                    Assignment::Nothing
+                }
                 Some(v) => {
                     self.slots[v].held = false;
                     Assignment::Release { voice: v }
                 }
                 None => Assignment::Nothing,
             },
+        }
+    }
+
+    /// Sustain pedal down or up. Releasing it returns, through `release`, every voice whose
+    /// key is up but which the pedal was holding.
+    pub fn sustain(&mut self, down: bool, mut release: impl FnMut(usize)) {
+        self.sustain = down;
+        if !down {
+            for (v, s) in self.slots.iter_mut().enumerate() {
+                if s.pedal {
+                    s.pedal = false;
+                    release(v);
+                }
+            }
+        }
+    }
+
+    /// All notes off: every sounding voice goes to its release (the caller releases the
+    /// drivers); releasing voices keep their tails, nothing is freed early.
+    pub fn release_all(&mut self) {
+        self.held.clear();
+        self.sustain = false;
+        for s in &mut self.slots {
+            s.held = false;
+            s.pedal = false;
         }
     }
 
@@ -152,9 +194,10 @@ impl VoiceAllocator {
         }
     }
 
-    /// Forgets every note (all notes off / mode change).
+    /// Forgets every voice and note (engine reset).
     pub fn clear(&mut self) {
         self.held.clear();
+        self.sustain = false;
         self.slots.iter_mut().for_each(|s| *s = Slot::default());
     }
 
@@ -221,6 +264,32 @@ mod tests {
         a.voice_finished(1);
         assert_eq!(a.note_on(Poly, 70), Start { voice: 1, note: 70 });
         assert_eq!(a.note_off(Poly, 99), Nothing);
+    }
+
+    #[test]
+    fn sustain_pedal_holds_released_keys_until_lifted() {
+        for mode in [Poly, MonoLegato] {
+            let mut a = VoiceAllocator::new(4);
+            let mut released = Vec::new();
+            a.sustain(true, |v| released.push(v));
+            assert!(matches!(a.note_on(mode, 60), Start { .. }));
+            assert_eq!(
+                a.note_off(mode, 60),
+                Nothing,
+                "{mode:?}: pedal holds the note"
+            );
+            a.sustain(false, |v| released.push(v));
+            assert_eq!(released, vec![0], "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn release_all_keeps_release_tails_busy() {
+        let mut a = VoiceAllocator::new(2);
+        assert_eq!(a.note_on(Poly, 60), Start { voice: 0, note: 60 });
+        a.release_all();
+        // Voice 0 is still ringing out: a new note takes the free voice.
+        assert_eq!(a.note_on(Poly, 62), Start { voice: 1, note: 62 });
     }
 
     #[test]

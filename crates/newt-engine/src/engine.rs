@@ -21,8 +21,16 @@ use crate::voice::{FrameControls, MAX_BATCH, PreparedModel, Voice, VoiceParams};
 pub const HOST_RATES: std::ops::RangeInclusive<u32> = 22_050..=192_000;
 /// Absolute bound on the output, a safety net far above any sane level (+12 dBFS).
 pub const OUTPUT_LIMIT: f32 = 4.0;
-/// Capacity of the event queue; events beyond it are counted and dropped.
-pub const EVENT_CAPACITY: usize = 1024;
+/// Bound on the sum of the voices before the reverb (+24 dBFS).
+const VOICE_SUM_LIMIT: f32 = 16.0;
+/// Capacity of the event queue. Controller and control events are dropped (and counted)
+/// once half of it is used; note events keep the other half, so a flood of controllers
+/// can never cause a stuck note.
+pub const EVENT_CAPACITY: usize = 2048;
+
+/// Largest resampler input chunk accepted, in model frames: bounds latency and per-frame
+/// work for host rates whose ratio to the model rate is awkward.
+const MAX_CHUNK_FRAMES: usize = 4;
 
 /// Fixed at construction: everything that sizes an allocation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -85,6 +93,32 @@ impl Default for EngineParams {
     }
 }
 
+impl EngineParams {
+    /// Non-finite values replaced by defaults and ranges clamped; `process` applies this to
+    /// every parameter snapshot it receives.
+    pub fn sanitized(&self) -> Self {
+        let d = Self::default();
+        let f =
+            |v: f32, def: f32, lo: f32, hi: f32| if v.is_finite() { v.clamp(lo, hi) } else { def };
+        let v = &self.voice;
+        Self {
+            voice: VoiceParams {
+                shaper: v.shaper,
+                shaper_in_gain: f(v.shaper_in_gain, 1.0, -100.0, 100.0),
+                shaper_in_offset: f(v.shaper_in_offset, 0.0, -100.0, 100.0),
+                shaper_out_gain: f(v.shaper_out_gain, 1.0, -100.0, 100.0),
+                harmonic_gain: f(v.harmonic_gain, 1.0, 0.0, 16.0),
+                noise_gain: f(v.noise_gain, 1.0, 0.0, 16.0),
+            },
+            notes: self.notes.sanitized(),
+            mode: self.mode,
+            drive: self.drive,
+            reverb_mix: f(self.reverb_mix, d.reverb_mix, 0.0, 4.0),
+            output_gain: f(self.output_gain, d.output_gain, 0.0, 16.0),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum EventKind {
     /// Velocity in [0, 1]; 0 means note off.
@@ -101,6 +135,8 @@ pub enum EventKind {
     ModWheel(f32),
     /// Expression or channel pressure in [0, 1].
     Expression(f32),
+    /// Sustain pedal (CC64) down or up.
+    Sustain(bool),
     /// Direct controls for [`Drive::Controls`].
     Controls(FrameControls),
     AllNotesOff,
@@ -121,6 +157,17 @@ pub enum EngineError {
     UnsupportedSampleRate(u32),
     #[error("max block size must be at least 1")]
     ZeroBlock,
+    #[error(
+        "the ratio {model_rate} Hz -> {host_rate} Hz needs resampler chunks of {chunk} model samples (at most {max} supported)"
+    )]
+    AwkwardRatio {
+        model_rate: u32,
+        host_rate: u32,
+        chunk: usize,
+        max: usize,
+    },
+    #[error("FastNEWT table needs at least 2 points over a non-empty finite range, got {0:?}")]
+    BadTable(TableSpec),
     #[error("resampler: {0}")]
     Resampler(String),
 }
@@ -139,6 +186,7 @@ pub struct Engine {
     drivers: Vec<NoteDriver>,
     allocator: VoiceAllocator,
     mode: VoiceMode,
+    drive: Drive,
     channel: ChannelState,
     direct: FrameControls,
     reverb: ReverbConvolver,
@@ -160,6 +208,23 @@ pub struct Engine {
     wet: Vec<f32>,
     fade: Vec<f32>,
     dc: DcBlocker,
+}
+
+/// Frames by which events must be delayed so that no frame is rendered before every
+/// event that affects it has arrived. `process` renders, for a block ending at host
+/// sample `t`, the frames that feed `ceil(t / chunk_out)` resampler chunks; an event at
+/// `t` or later falls on frame `ceil(t chunk_in / (chunk_out hop))` or later. The answer
+/// is the largest gap between the two over one period of `t`.
+fn scheduling_latency_frames(chunk_in: usize, chunk_out: usize, hop: usize) -> u64 {
+    let period = chunk_out * hop;
+    (1..=period)
+        .map(|t| {
+            let rendered = (t.div_ceil(chunk_out) * chunk_in).div_ceil(hop);
+            let first_unknown = (t * chunk_in).div_ceil(chunk_out * hop);
+            rendered.saturating_sub(first_unknown) as u64
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// One-pole DC blocker at the model rate (-3 dB at about 5 Hz): no DC reaches the host.
@@ -201,7 +266,7 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Prepares `model` and allocates everything for `config`. Not real-time safe.
     pub fn new(model: NewtModel, config: EngineConfig) -> Result<Self, EngineError> {
-        Self::with_prepared(Box::new(PreparedModel::new(model, config.table)), config)
+        Self::with_prepared(Box::new(PreparedModel::new(model, config.table)?), config)
     }
 
     pub fn with_prepared(
@@ -220,11 +285,15 @@ impl Engine {
         let hop = meta.hop;
         let rate = RateConverter::new(meta.sample_rate, config.host_sample_rate, hop)
             .map_err(EngineError::Resampler)?;
-        // Frames rendered ahead of the host reach less than one resampler output chunk
-        // past the end of the block: delaying events by that many frames means no frame is
-        // ever rendered before every event that affects it has arrived.
-        let host_per_frame = hop as f64 * config.host_sample_rate as f64 / meta.sample_rate as f64;
-        let latency_frames = (rate.chunk_out() as f64 / host_per_frame).ceil() as u64;
+        if rate.chunk_in() > MAX_CHUNK_FRAMES * hop {
+            return Err(EngineError::AwkwardRatio {
+                model_rate: meta.sample_rate,
+                host_rate: config.host_sample_rate,
+                chunk: rate.chunk_in(),
+                max: MAX_CHUNK_FRAMES * hop,
+            });
+        }
+        let latency_frames = scheduling_latency_frames(rate.chunk_in(), rate.chunk_out(), hop);
         let fifo = SampleFifo::new(config.max_block + 2 * rate.max_output_per_push(hop) + 16);
         let voices = (0..config.voices.max(1))
             .map(|v| Voice::new(&model, config.noise_seed.wrapping_add(v as u64)))
@@ -235,6 +304,7 @@ impl Engine {
             drivers: vec![NoteDriver::default(); config.voices.max(1)],
             allocator: VoiceAllocator::new(config.voices.max(1)),
             mode: VoiceMode::default(),
+            drive: Drive::default(),
             channel: ChannelState::default(),
             direct: FrameControls::SILENT,
             reverb: ReverbConvolver::new(&model.reverb_ir, hop),
@@ -298,10 +368,23 @@ impl Engine {
                 actual: out.len(),
             });
         }
+        let params = &params.sanitized();
         for e in events {
             let t = self.host_pos + (e.time as u64).min(out.len().saturating_sub(1) as u64);
             let frame = self.frame_of_host_time(t) + self.latency_frames;
-            if self.queue.len() < EVENT_CAPACITY {
+            let is_note = matches!(
+                e.kind,
+                EventKind::NoteOn { .. }
+                    | EventKind::NoteOff { .. }
+                    | EventKind::AllNotesOff
+                    | EventKind::Sustain(_)
+            );
+            let room = if is_note {
+                EVENT_CAPACITY
+            } else {
+                EVENT_CAPACITY / 2
+            };
+            if self.queue.len() < room {
                 self.queue.push_back((frame, e.kind));
             } else {
                 self.dropped_events += 1;
@@ -338,6 +421,12 @@ impl Engine {
         self.frame = 0;
     }
 
+    /// Every sounding voice to its release; tails ring out.
+    fn release_all(&mut self) {
+        self.allocator.release_all();
+        self.drivers.iter_mut().for_each(NoteDriver::release);
+    }
+
     /// First frame whose start is at or after host sample `t`.
     fn frame_of_host_time(&self, t: u64) -> u64 {
         let m = &self.model.meta;
@@ -348,7 +437,14 @@ impl Engine {
 
     fn apply(&mut self, kind: EventKind, params: &EngineParams) {
         let mode = params.mode;
+        let notes_drive = params.drive == Drive::Notes;
         let assignment = match kind {
+            // Direct controls own the voice: note events are ignored.
+            EventKind::NoteOn { .. } | EventKind::NoteOff { .. } | EventKind::Sustain(_)
+                if !notes_drive =>
+            {
+                Assignment::Nothing
+            }
             EventKind::NoteOn { note, velocity } if velocity > 0.0 => {
                 let a = self.allocator.note_on(mode, note);
                 if let Assignment::Start { voice, note } = a {
@@ -387,9 +483,13 @@ impl Engine {
                 self.direct = c;
                 Assignment::Nothing
             }
+            EventKind::Sustain(down) => {
+                let drivers = &mut self.drivers;
+                self.allocator.sustain(down, |v| drivers[v].release());
+                Assignment::Nothing
+            }
             EventKind::AllNotesOff => {
-                self.allocator.clear();
-                self.drivers.iter_mut().for_each(NoteDriver::release);
+                self.release_all();
                 Assignment::Nothing
             }
         };
@@ -408,10 +508,10 @@ impl Engine {
         let hop = self.model.meta.hop;
         let dt = hop as f32 / self.model.meta.sample_rate as f32;
         for j in 0..n {
-            if params.mode != self.mode {
-                self.allocator.clear();
-                self.drivers.iter_mut().for_each(NoteDriver::release);
+            if params.mode != self.mode || params.drive != self.drive {
+                self.release_all();
                 self.mode = params.mode;
+                self.drive = params.drive;
             }
             while let Some(&(frame, kind)) = self.queue.front() {
                 if frame > self.frame + j as u64 {
@@ -492,6 +592,14 @@ impl Engine {
         let (wet_gain, gain) = (params.reverb_mix, params.output_gain);
         for j in 0..n {
             let frame = &mut self.mix[j * hop..(j + 1) * hop];
+            // Bounded input keeps the reverb's and the DC blocker's state finite.
+            for m in frame.iter_mut() {
+                *m = if m.is_finite() {
+                    m.clamp(-VOICE_SUM_LIMIT, VOICE_SUM_LIMIT)
+                } else {
+                    0.0
+                };
+            }
             self.wet.fill(0.0);
             self.reverb.process(frame, &mut self.wet);
             for (m, w) in frame.iter_mut().zip(&self.wet) {

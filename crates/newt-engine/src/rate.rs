@@ -119,6 +119,10 @@ impl RateConverter {
         push_len.div_ceil(self.chunk_in.max(1)).max(1) * self.chunk_out
     }
 
+    pub fn chunk_in(&self) -> usize {
+        self.chunk_in
+    }
+
     pub fn chunk_out(&self) -> usize {
         self.chunk_out
     }

@@ -22,6 +22,13 @@ pub struct TableSpec {
     pub hi: f32,
 }
 
+impl TableSpec {
+    /// At least two points over a finite, non-empty range.
+    pub fn is_valid(&self) -> bool {
+        self.size >= 2 && self.lo.is_finite() && self.hi.is_finite() && self.hi > self.lo
+    }
+}
+
 impl Default for TableSpec {
     /// The paper's 4096 points over [-3, 3].
     fn default() -> Self {

@@ -8,6 +8,7 @@ use newt_model::{ModelMeta, NOISE_BANDS, NewtModel, NewtWeights, WhiteNoise};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner};
 
+use crate::engine::EngineError;
 use crate::kernels::{self, ShaperCoefs};
 use crate::nets::{ControlNet, Dense, GruNet, GruScratch, MlpScratch};
 use crate::shaper::{ShaperPath, ShaperTables, TableSpec};
@@ -115,7 +116,12 @@ impl std::fmt::Debug for PreparedModel {
 }
 
 impl PreparedModel {
-    pub fn new(model: NewtModel, table: TableSpec) -> Self {
+    /// Prepares `model` for the audio thread (builds tables, transposes weights, plans
+    /// FFTs): seconds of work at most, never on the audio thread.
+    pub fn new(model: NewtModel, table: TableSpec) -> Result<Self, EngineError> {
+        if !table.is_valid() {
+            return Err(EngineError::BadTable(table));
+        }
         let NewtModel { meta, weights } = model;
         let gru = GruNet::new(&weights.gru);
         let proj = Dense::new(&weights.proj);
@@ -134,7 +140,7 @@ impl PreparedModel {
         let noise_window = (0..NOISE_TAPS)
             .map(|j| 0.5 - 0.5 * (std::f32::consts::TAU * j as f32 / NOISE_TAPS as f32).cos())
             .collect();
-        Self {
+        Ok(Self {
             meta,
             weights,
             phase_cos_sin,
@@ -146,7 +152,7 @@ impl PreparedModel {
             reverb_ir,
             noise_ifft,
             noise_window,
-        }
+        })
     }
 
     pub fn tables(&self) -> &ShaperTables {

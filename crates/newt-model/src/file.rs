@@ -104,11 +104,11 @@ fn check_complete(bytes: &[u8]) -> Result<(), ModelError> {
         .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
         .max()
         .unwrap_or(0);
-    if actual < header_end + data_end {
-        return Err(ModelError::Truncated {
-            expected: header_end + data_end,
-            actual,
-        });
+    let expected = header_end.checked_add(data_end).ok_or_else(|| {
+        ModelError::NotSafetensors(format!("tensor data offset {data_end} is implausible"))
+    })?;
+    if actual < expected {
+        return Err(ModelError::Truncated { expected, actual });
     }
     Ok(())
 }

@@ -87,9 +87,11 @@ impl ModelMeta {
             n_harmonics: parse(&map, "n_harmonics", |v: &usize| (1..=512).contains(v))?,
             n_shapers: parse(&map, "n_shapers", |v: &usize| (1..=256).contains(v))?,
             f0_mean_hz: parse(&map, "f0_mean_hz", |v: &f32| v.is_finite())?,
-            f0_std_hz: parse(&map, "f0_std_hz", |v: &f32| v.is_finite() && *v > 0.0)?,
+            f0_std_hz: parse(&map, "f0_std_hz", |v: &f32| v.is_finite() && *v >= 1e-3)?,
             loudness_mean_db: parse(&map, "loudness_mean_db", |v: &f32| v.is_finite())?,
-            loudness_std_db: parse(&map, "loudness_std_db", |v: &f32| v.is_finite() && *v > 0.0)?,
+            loudness_std_db: parse(&map, "loudness_std_db", |v: &f32| {
+                v.is_finite() && *v >= 1e-3
+            })?,
             instrument: map
                 .get("instrument")
                 .cloned()

@@ -77,6 +77,15 @@ fn truncated_files_are_reported_as_truncated() {
 }
 
 #[test]
+fn absurd_data_offsets_do_not_overflow() {
+    let header = br#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551615]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    let e = NewtModel::from_bytes(&bytes).unwrap_err();
+    assert!(matches!(e, ModelError::NotSafetensors(_)), "{e}");
+}
+
+#[test]
 fn garbage_is_not_safetensors() {
     let mut junk = vec![16u8, 0, 0, 0, 0, 0, 0, 0];
     junk.extend_from_slice(b"this is not json");
@@ -154,7 +163,7 @@ fn unknown_version_and_bad_metadata_are_rejected() {
         ModelError::MissingMetadata("sample_rate")
     ));
     let bytes = rewrite(&seeded_bytes(), |_, m| {
-        m.insert("f0_std_hz".into(), "0".into());
+        m.insert("f0_std_hz".into(), "1e-40".into());
     });
     assert!(matches!(
         NewtModel::from_bytes(&bytes).unwrap_err(),
