@@ -77,7 +77,7 @@ fn single_voice(
     let len = frames_to_host_samples(frames, sr, hop, sr);
     let config = EngineConfig {
         host_sample_rate: sr,
-        max_block: 512,
+        max_block: block.max(1),
         voices: 1,
         ..EngineConfig::default()
     };
