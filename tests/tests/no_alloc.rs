@@ -87,7 +87,7 @@ fn play(rate: u32, mode: VoiceMode, drive: Drive, shaper: ShaperPath) {
 
 #[test]
 fn process_never_allocates() {
-    for rate in [44_100, 48_000, 16_000, 192_000] {
+    for rate in [44_100, 48_000, 16_000, 192_000, 47_999] {
         play(rate, VoiceMode::Poly, Drive::Notes, ShaperPath::Table);
     }
     play(48_000, VoiceMode::MonoLegato, Drive::Notes, ShaperPath::Mlp);

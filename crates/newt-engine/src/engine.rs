@@ -28,10 +28,6 @@ const VOICE_SUM_LIMIT: f32 = 16.0;
 /// can never cause a stuck note.
 pub const EVENT_CAPACITY: usize = 2048;
 
-/// Largest resampler input chunk accepted, in model frames: bounds latency and per-frame
-/// work for host rates whose ratio to the model rate is awkward.
-const MAX_CHUNK_FRAMES: usize = 4;
-
 /// Fixed at construction: everything that sizes an allocation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EngineConfig {
@@ -157,15 +153,6 @@ pub enum EngineError {
     UnsupportedSampleRate(u32),
     #[error("max block size must be at least 1")]
     ZeroBlock,
-    #[error(
-        "the ratio {model_rate} Hz -> {host_rate} Hz needs resampler chunks of {chunk} model samples (at most {max} supported)"
-    )]
-    AwkwardRatio {
-        model_rate: u32,
-        host_rate: u32,
-        chunk: usize,
-        max: usize,
-    },
     #[error("FastNEWT table needs at least 2 points over a non-empty finite range, got {0:?}")]
     BadTable(TableSpec),
     #[error("resampler: {0}")]
@@ -285,15 +272,15 @@ impl Engine {
         let hop = meta.hop;
         let rate = RateConverter::new(meta.sample_rate, config.host_sample_rate, hop)
             .map_err(EngineError::Resampler)?;
-        if rate.chunk_in() > MAX_CHUNK_FRAMES * hop {
-            return Err(EngineError::AwkwardRatio {
-                model_rate: meta.sample_rate,
-                host_rate: config.host_sample_rate,
-                chunk: rate.chunk_in(),
-                max: MAX_CHUNK_FRAMES * hop,
-            });
-        }
-        let latency_frames = scheduling_latency_frames(rate.chunk_in(), rate.chunk_out(), hop);
+        let latency_frames = if rate.is_exact() {
+            scheduling_latency_frames(rate.chunk_in(), rate.chunk_out(), hop)
+        } else {
+            // Variable output per chunk: frames are rendered one at a time, at most one
+            // chunk ahead of the block's end.
+            let host_per_frame =
+                hop as f64 * config.host_sample_rate as f64 / meta.sample_rate as f64;
+            (rate.chunk_out() as f64 / host_per_frame).ceil() as u64 + 1
+        };
         let fifo = SampleFifo::new(config.max_block + 2 * rate.max_output_per_push(hop) + 16);
         let voices = (0..config.voices.max(1))
             .map(|v| Voice::new(&model, config.noise_seed.wrapping_add(v as u64)))
@@ -390,14 +377,10 @@ impl Engine {
                 self.dropped_events += 1;
             }
         }
-        let mut frames = self.rate.frames_needed(
-            out.len().saturating_sub(self.fifo.len()),
-            self.model.meta.hop,
-        );
-        while frames > 0 {
-            let n = frames.min(MAX_BATCH);
-            self.render_batch(params, n);
-            frames -= n;
+        let hop = self.model.meta.hop;
+        while self.fifo.len() < out.len() {
+            let needed = self.rate.frames_needed(out.len() - self.fifo.len(), hop);
+            self.render_batch(params, needed.clamp(1, MAX_BATCH));
         }
         debug_assert!(self.fifo.len() >= out.len());
         self.fifo.pop_into(out);

@@ -2,7 +2,10 @@
 //! fixed chunks, and the host-rate FIFO the host block pulls from.
 
 use rubato::audioadapter_buffers::direct::SequentialSlice;
-use rubato::{Fft, FixedSync, Resampler};
+use rubato::{
+    Async, Fft, FixedAsync, FixedSync, Resampler, SincInterpolationParameters,
+    SincInterpolationType, WindowFunction,
+};
 
 /// A preallocated single-threaded ring of samples.
 #[derive(Clone, Debug)]
@@ -62,10 +65,15 @@ impl SampleFifo {
     }
 }
 
-/// Model-rate to host-rate conversion. At equal rates it is a pass-through.
+/// Model-rate to host-rate conversion. At equal rates it is a pass-through; for ratios
+/// of small integers (every common host rate) a synchronous FFT resampler with fixed
+/// chunks on both sides; for any other ratio a windowed-sinc resampler.
 pub struct RateConverter {
-    resampler: Option<Fft<f32>>,
+    resampler: Option<Box<dyn Resampler<f32>>>,
+    /// Both chunk sizes are fixed, so the frames needed for a given output are known.
+    exact: bool,
     chunk_in: usize,
+    /// Output per chunk (the largest, for the sinc resampler).
     chunk_out: usize,
     input: Vec<f32>,
     filled: usize,
@@ -75,6 +83,7 @@ pub struct RateConverter {
 impl std::fmt::Debug for RateConverter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateConverter")
+            .field("exact", &self.exact)
             .field("chunk_in", &self.chunk_in)
             .field("chunk_out", &self.chunk_out)
             .field("delay", &self.delay())
@@ -82,12 +91,17 @@ impl std::fmt::Debug for RateConverter {
     }
 }
 
+/// Largest FFT-resampler input chunk used, in model frames; beyond it (rates whose ratio
+/// to the model rate is awkward, such as 16 kHz : 22.051 kHz) the sinc resampler is used.
+const MAX_FFT_CHUNK_FRAMES: usize = 4;
+
 impl RateConverter {
     /// `chunk` is the model-rate block the caller pushes (one control frame).
     pub fn new(model_rate: u32, host_rate: u32, chunk: usize) -> Result<Self, String> {
         if model_rate == host_rate {
             return Ok(Self {
                 resampler: None,
+                exact: true,
                 chunk_in: chunk,
                 chunk_out: chunk,
                 input: Vec::new(),
@@ -95,7 +109,7 @@ impl RateConverter {
                 output: Vec::new(),
             });
         }
-        let r = Fft::<f32>::new(
+        let fft = Fft::<f32>::new(
             model_rate as usize,
             host_rate as usize,
             chunk,
@@ -103,9 +117,26 @@ impl RateConverter {
             FixedSync::Both,
         )
         .map_err(|e| e.to_string())?;
-        let (chunk_in, chunk_out) = (r.input_frames_next(), r.output_frames_next());
+        let (resampler, exact): (Box<dyn Resampler<f32>>, bool) =
+            if fft.input_frames_next() <= MAX_FFT_CHUNK_FRAMES * chunk {
+                (Box::new(fft), true)
+            } else {
+                let params = SincInterpolationParameters {
+                    sinc_len: 128,
+                    f_cutoff: None,
+                    interpolation: SincInterpolationType::Cubic,
+                    oversampling_factor: 256,
+                    window: WindowFunction::BlackmanHarris2,
+                };
+                let ratio = host_rate as f64 / model_rate as f64;
+                let sinc = Async::<f32>::new_sinc(ratio, 1.0, &params, chunk, 1, FixedAsync::Input)
+                    .map_err(|e| e.to_string())?;
+                (Box::new(sinc), false)
+            };
+        let (chunk_in, chunk_out) = (resampler.input_frames_max(), resampler.output_frames_max());
         Ok(Self {
-            resampler: Some(r),
+            resampler: Some(resampler),
+            exact,
             chunk_in,
             chunk_out,
             input: vec![0.0; chunk_in],
@@ -119,6 +150,11 @@ impl RateConverter {
         push_len.div_ceil(self.chunk_in.max(1)).max(1) * self.chunk_out
     }
 
+    /// True when chunk sizes are fixed on both sides (pass-through or FFT resampler).
+    pub fn is_exact(&self) -> bool {
+        self.exact
+    }
+
     pub fn chunk_in(&self) -> usize {
         self.chunk_in
     }
@@ -128,10 +164,13 @@ impl RateConverter {
     }
 
     /// Model-rate frames of `hop` samples to push so that at least `host_samples` more
-    /// output samples come out.
+    /// output samples come out (exactly, for fixed chunks; at least one otherwise).
     pub fn frames_needed(&self, host_samples: usize, hop: usize) -> usize {
         if host_samples == 0 {
             return 0;
+        }
+        if !self.exact {
+            return 1;
         }
         let chunks = host_samples.div_ceil(self.chunk_out);
         let input = (chunks * self.chunk_in).saturating_sub(self.filled);
@@ -150,14 +189,16 @@ impl RateConverter {
             return;
         };
         while !x.is_empty() {
-            let take = (self.chunk_in - self.filled).min(x.len());
+            let need = r.input_frames_next();
+            let take = (need - self.filled).min(x.len());
             self.input[self.filled..self.filled + take].copy_from_slice(&x[..take]);
             self.filled += take;
             x = &x[take..];
-            if self.filled == self.chunk_in {
-                let input = SequentialSlice::new(&self.input[..], 1, self.chunk_in)
+            if self.filled == need {
+                let out_len = r.output_frames_next();
+                let input = SequentialSlice::new(&self.input[..need], 1, need)
                     .expect("sized at construction");
-                let mut output = SequentialSlice::new_mut(&mut self.output[..], 1, self.chunk_out)
+                let mut output = SequentialSlice::new_mut(&mut self.output[..out_len], 1, out_len)
                     .expect("sized at construction");
                 let (_, produced) = r
                     .process_into_buffer(&input, &mut output, None)
