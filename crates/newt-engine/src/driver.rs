@@ -4,7 +4,7 @@
 
 use newt_model::ModelMeta;
 
-use crate::voice::{FrameControls, LOUDNESS_FLOOR_DB};
+use crate::voice::{FrameControls, LOUDNESS_FLOOR_DB, finite_or};
 
 /// Note-shaping settings, in musical units.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,25 +33,33 @@ impl NoteParams {
     /// automation value can stall an envelope or poison a voice.
     pub fn sanitized(self) -> Self {
         let d = Self::default();
-        let f =
-            |v: f32, def: f32, lo: f32, hi: f32| if v.is_finite() { v.clamp(lo, hi) } else { def };
         Self {
-            glide_s: f(self.glide_s, d.glide_s, 0.0, 10.0),
-            vibrato_rate_hz: f(self.vibrato_rate_hz, d.vibrato_rate_hz, 0.0, 20.0),
-            vibrato_depth_cents: f(self.vibrato_depth_cents, d.vibrato_depth_cents, 0.0, 200.0),
-            mod_wheel_depth_cents: f(
+            glide_s: finite_or(self.glide_s, d.glide_s, 0.0, 10.0),
+            vibrato_rate_hz: finite_or(self.vibrato_rate_hz, d.vibrato_rate_hz, 0.0, 20.0),
+            vibrato_depth_cents: finite_or(
+                self.vibrato_depth_cents,
+                d.vibrato_depth_cents,
+                0.0,
+                200.0,
+            ),
+            mod_wheel_depth_cents: finite_or(
                 self.mod_wheel_depth_cents,
                 d.mod_wheel_depth_cents,
                 0.0,
                 200.0,
             ),
-            vibrato_delay_s: f(self.vibrato_delay_s, d.vibrato_delay_s, 0.0, 10.0),
-            attack_s: f(self.attack_s, d.attack_s, 0.0, 10.0),
-            decay_s: f(self.decay_s, d.decay_s, 0.0, 30.0),
-            sustain: f(self.sustain, d.sustain, 0.0, 1.0),
-            release_s: f(self.release_s, d.release_s, 0.001, 30.0),
-            bend_range_semitones: f(self.bend_range_semitones, d.bend_range_semitones, 0.0, 48.0),
-            velocity_span_std: f(self.velocity_span_std, d.velocity_span_std, 0.0, 10.0),
+            vibrato_delay_s: finite_or(self.vibrato_delay_s, d.vibrato_delay_s, 0.0, 10.0),
+            attack_s: finite_or(self.attack_s, d.attack_s, 0.0, 10.0),
+            decay_s: finite_or(self.decay_s, d.decay_s, 0.0, 30.0),
+            sustain: finite_or(self.sustain, d.sustain, 0.0, 1.0),
+            release_s: finite_or(self.release_s, d.release_s, 0.001, 30.0),
+            bend_range_semitones: finite_or(
+                self.bend_range_semitones,
+                d.bend_range_semitones,
+                0.0,
+                48.0,
+            ),
+            velocity_span_std: finite_or(self.velocity_span_std, d.velocity_span_std, 0.0, 10.0),
         }
     }
 }
@@ -141,11 +149,7 @@ impl NoteDriver {
     /// level instead of dropping to silence.
     pub fn start(&mut self, note: u8, velocity: f32) {
         self.note = note;
-        self.velocity = if velocity.is_finite() {
-            velocity.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        self.velocity = finite_or(velocity, 0.0, 0.0, 1.0);
         self.pitch = note as f32;
         self.target = note as f32;
         if self.stage == Stage::Idle {

@@ -15,7 +15,7 @@ use crate::driver::{ChannelState, NoteDriver, NoteParams};
 use crate::rate::{RateConverter, SampleFifo};
 use crate::reverb::ReverbConvolver;
 use crate::shaper::TableSpec;
-use crate::voice::{FrameControls, MAX_BATCH, PreparedModel, Voice, VoiceParams};
+use crate::voice::{FrameControls, MAX_BATCH, PreparedModel, Voice, VoiceParams, finite_or};
 
 /// Host sample rates the engine accepts, in Hz (and the model's own rate).
 pub const HOST_RATES: std::ops::RangeInclusive<u32> = 22_050..=192_000;
@@ -94,23 +94,21 @@ impl EngineParams {
     /// every parameter snapshot it receives.
     pub fn sanitized(&self) -> Self {
         let d = Self::default();
-        let f =
-            |v: f32, def: f32, lo: f32, hi: f32| if v.is_finite() { v.clamp(lo, hi) } else { def };
         let v = &self.voice;
         Self {
             voice: VoiceParams {
                 shaper: v.shaper,
-                shaper_in_gain: f(v.shaper_in_gain, 1.0, -100.0, 100.0),
-                shaper_in_offset: f(v.shaper_in_offset, 0.0, -100.0, 100.0),
-                shaper_out_gain: f(v.shaper_out_gain, 1.0, -100.0, 100.0),
-                harmonic_gain: f(v.harmonic_gain, 1.0, 0.0, 16.0),
-                noise_gain: f(v.noise_gain, 1.0, 0.0, 16.0),
+                shaper_in_gain: finite_or(v.shaper_in_gain, 1.0, -100.0, 100.0),
+                shaper_in_offset: finite_or(v.shaper_in_offset, 0.0, -100.0, 100.0),
+                shaper_out_gain: finite_or(v.shaper_out_gain, 1.0, -100.0, 100.0),
+                harmonic_gain: finite_or(v.harmonic_gain, 1.0, 0.0, 16.0),
+                noise_gain: finite_or(v.noise_gain, 1.0, 0.0, 16.0),
             },
             notes: self.notes.sanitized(),
             mode: self.mode,
             drive: self.drive,
-            reverb_mix: f(self.reverb_mix, d.reverb_mix, 0.0, 4.0),
-            output_gain: f(self.output_gain, d.output_gain, 0.0, 16.0),
+            reverb_mix: finite_or(self.reverb_mix, d.reverb_mix, 0.0, 4.0),
+            output_gain: finite_or(self.output_gain, d.output_gain, 0.0, 16.0),
         }
     }
 }
@@ -439,27 +437,15 @@ impl Engine {
                 self.allocator.note_off(mode, note)
             }
             EventKind::PitchBend(b) => {
-                self.channel.bend = if b.is_finite() {
-                    b.clamp(-1.0, 1.0)
-                } else {
-                    0.0
-                };
+                self.channel.bend = finite_or(b, 0.0, -1.0, 1.0);
                 Assignment::Nothing
             }
             EventKind::ModWheel(m) => {
-                self.channel.mod_wheel = if m.is_finite() {
-                    m.clamp(0.0, 1.0)
-                } else {
-                    0.0
-                };
+                self.channel.mod_wheel = finite_or(m, 0.0, 0.0, 1.0);
                 Assignment::Nothing
             }
             EventKind::Expression(x) => {
-                self.channel.expression = if x.is_finite() {
-                    x.clamp(0.0, 1.0)
-                } else {
-                    1.0
-                };
+                self.channel.expression = finite_or(x, 1.0, 0.0, 1.0);
                 Assignment::Nothing
             }
             EventKind::Controls(c) => {

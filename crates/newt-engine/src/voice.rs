@@ -21,6 +21,17 @@ pub const LOUDNESS_FLOOR_DB: f32 = -120.0;
 /// Highest loudness accepted, in dB.
 pub const LOUDNESS_CEIL_DB: f32 = 20.0;
 
+/// `v` clamped to `[lo, hi]`, or `default` where `v` is NaN or infinite: how every value
+/// from outside (controls, events, parameters) enters the engine.
+#[inline]
+pub fn finite_or(v: f32, default: f32, lo: f32, hi: f32) -> f32 {
+    if v.is_finite() {
+        v.clamp(lo, hi)
+    } else {
+        default
+    }
+}
+
 /// The controls of one frame: the model's inputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FrameControls {
