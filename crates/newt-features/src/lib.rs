@@ -1,0 +1,38 @@
+//! Control features from audio: fundamental frequency with a voicing confidence, and
+//! A-weighted loudness in dBFS, on the model's frame grid (hop 128 at 16 kHz).
+//!
+//! Every feature exists as a streaming processor (block by block, bounded latency, no
+//! allocation after construction) and as an offline function over a whole signal that
+//! runs the very same per-frame code, so datasets and the plugin's audio-input mode see
+//! identical features. Frame `f` is centred on sample `f * hop`.
+
+mod controls;
+mod framer;
+pub mod loudness;
+pub mod pitch;
+
+pub use controls::{ControlExtractor, ControlFrame, extract_controls};
+pub use framer::Framer;
+pub use loudness::{LoudnessMeter, a_weighting_db, loudness_db};
+pub use pitch::{PitchConfig, PitchEstimate, PitchTracker, track_pitch};
+
+/// Errors of feature extraction.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FeatureError {
+    #[error("sample rate {0} Hz is not supported (8000..=192000)")]
+    SampleRate(u32),
+    #[error("hop of {0} samples is not supported")]
+    Hop(usize),
+    #[error("pitch range {lo}..{hi} Hz is invalid at {sample_rate} Hz")]
+    PitchRange { lo: f32, hi: f32, sample_rate: u32 },
+}
+
+pub(crate) fn check_rate_and_hop(sample_rate: u32, hop: usize) -> Result<(), FeatureError> {
+    if !(8_000..=192_000).contains(&sample_rate) {
+        return Err(FeatureError::SampleRate(sample_rate));
+    }
+    if hop == 0 || hop > 8192 {
+        return Err(FeatureError::Hop(hop));
+    }
+    Ok(())
+}
