@@ -39,6 +39,9 @@ pub struct EngineConfig {
     pub table: TableSpec,
     /// Seed of the voices' noise generators (voice `v` uses `seed + v`).
     pub noise_seed: u64,
+    /// Remove DC from the output (a 5 Hz one-pole high-pass after the reverb). Off only
+    /// to compare with the training forward pass, which has no such filter.
+    pub dc_blocker: bool,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +52,7 @@ impl Default for EngineConfig {
             voices: 16,
             table: TableSpec::default(),
             noise_seed: 0,
+            dc_blocker: true,
         }
     }
 }
@@ -572,7 +576,13 @@ impl Engine {
             self.wet.fill(0.0);
             self.reverb.process(frame, &mut self.wet);
             for (m, w) in frame.iter_mut().zip(&self.wet) {
-                let y = gain * self.dc.process(*m + wet_gain * w);
+                let dry_wet = *m + wet_gain * w;
+                let y = gain
+                    * if self.config.dc_blocker {
+                        self.dc.process(dry_wet)
+                    } else {
+                        dry_wet
+                    };
                 *m = if y.is_finite() {
                     y.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT)
                 } else {

@@ -73,7 +73,7 @@ impl FftOp {
                         // The adjoint of the 1/n-scaled Hermitian inverse weighs interior bins
                         // twice and drops the imaginary parts of DC and Nyquist.
                         let (w, keep_im) = if scale_bins {
-                            let edge = k == 0 || (n % 2 == 0 && k == bins - 1);
+                            let edge = k == 0 || (n.is_multiple_of(2) && k == bins - 1);
                             ((if edge { 1.0 } else { 2.0 }) / n as f32, !edge)
                         } else {
                             (1.0, true)
@@ -102,7 +102,7 @@ impl FftOp {
                 |(spec, time, scratch), (o, zi)| {
                     for k in 0..bins {
                         // DC, and Nyquist for even lengths, are real bins.
-                        let edge = k == 0 || (n % 2 == 0 && k == bins - 1);
+                        let edge = k == 0 || (n.is_multiple_of(2) && k == bins - 1);
                         let (re, im) = (zi[2 * k], if edge { 0.0 } else { zi[2 * k + 1] });
                         spec[k] = if adjoint_of_forward {
                             // sum_k (g_re cos - g_im sin): interior bins are counted twice by

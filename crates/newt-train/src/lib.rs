@@ -2,3 +2,7 @@
 //! implements exactly the operators the engine runs (see ARCHITECTURE.md).
 
 pub mod fft;
+pub mod init;
+pub mod model;
+pub mod shaper_op;
+pub mod signal;
