@@ -2,6 +2,7 @@
 //! implements exactly the operators the engine runs (see ARCHITECTURE.md).
 
 pub mod dataset;
+pub mod ddsp;
 pub mod fft;
 pub mod init;
 pub mod loss;
@@ -9,3 +10,4 @@ pub mod model;
 pub mod optim;
 pub mod shaper_op;
 pub mod signal;
+pub mod train;

@@ -1,7 +1,7 @@
 //! The NEWT model in candle (NEWT.md section 1, with our corrections). Parameter names are
 //! the model file's tensor names, so export and import are a rename-free copy.
 
-use candle_core::{D, DType, Device, Result, Tensor, Var};
+use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::rnn::{GRUConfig, RNN};
 use candle_nn::{GRU, LayerNorm, Linear, Module, VarBuilder, VarMap};
 use newt_model::{
@@ -226,29 +226,75 @@ impl Newt {
     pub fn parameters(&self) -> Vec<Var> {
         self.varmap.all_vars()
     }
+}
 
-    /// Control frames `[B, F, C]` to audio rate `[B, C, F * hop]` by the engine's causal
-    /// linear ramp from the previous frame (the first frame ramps from itself).
-    fn upsample(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, f, c) = x.dims3()?;
-        let hop = self.meta.hop;
-        let cur = x.transpose(1, 2)?.contiguous()?; // [B, C, F]
-        let prev = Tensor::cat(&[cur.narrow(2, 0, 1)?, cur.narrow(2, 0, f - 1)?], 2)?;
-        let ramp: Vec<f32> = (0..hop).map(|i| (i + 1) as f32 / hop as f32).collect();
-        let ramp = Tensor::from_vec(ramp, (1, 1, 1, hop), x.device())?;
-        let delta = (cur - &prev)?.unsqueeze(3)?;
-        prev.unsqueeze(3)?
-            .broadcast_add(&delta.broadcast_mul(&ramp)?)?
-            .reshape((b, c, f * hop))
+/// Control frames `[B, F, C]` to audio rate `[B, C, F * hop]` by the engine's causal
+/// linear ramp from the previous frame (the first frame ramps from itself).
+pub fn upsample(x: &Tensor, hop: usize) -> Result<Tensor> {
+    let (b, f, c) = x.dims3()?;
+    let cur = x.transpose(1, 2)?.contiguous()?; // [B, C, F]
+    let prev = Tensor::cat(&[cur.narrow(2, 0, 1)?, cur.narrow(2, 0, f - 1)?], 2)?;
+    let ramp: Vec<f32> = (0..hop).map(|i| (i + 1) as f32 / hop as f32).collect();
+    let ramp = Tensor::from_vec(ramp, (1, 1, 1, hop), x.device())?;
+    let delta = (cur - &prev)?.unsqueeze(3)?;
+    prev.unsqueeze(3)?
+        .broadcast_add(&delta.broadcast_mul(&ramp)?)?
+        .reshape((b, c, f * hop))
+}
+
+/// The noise branch: 129 magnitudes per frame `[B, F, 129]` become the engine's windowed
+/// 256-tap filter (through the constant `matrix` `[2, 257, 129]`), multiply each frame's
+/// noise spectrum `[B, F, 257, 2]`, and the 512-sample results overlap-add at `hop`.
+pub fn filtered_noise(
+    mags: &Tensor,
+    matrix: &Tensor,
+    noise: &Tensor,
+    hop: usize,
+) -> Result<Tensor> {
+    let (b, f, _) = mags.dims3()?;
+    let g_re = matrix.get(0)?.t()?; // [129, 257]
+    let g_im = matrix.get(1)?.t()?;
+    let hre = mags.broadcast_matmul(&g_re)?.unsqueeze(3)?;
+    let him = mags.broadcast_matmul(&g_im)?.unsqueeze(3)?;
+    let filt = Tensor::cat(&[hre, him], 3)?; // [B, F, 257, 2]
+    let frames = irfft(&complex_mul(&filt, noise)?, NOISE_FFT)?; // [B, F, 512]
+    let quarters = NOISE_FFT / hop;
+    let mut blocks: Option<Tensor> = None;
+    for q in 0..quarters {
+        let chunk = frames
+            .narrow(2, q * hop, hop)?
+            .pad_with_zeros(1, q, quarters - 1 - q)?;
+        blocks = Some(match blocks {
+            None => chunk,
+            Some(acc) => (acc + chunk)?,
+        });
     }
+    blocks
+        .expect("at least one quarter")
+        .reshape((b, (f + quarters - 1) * hop))?
+        .narrow(1, 0, f * hop)
+}
 
+/// `dry + dry * [0, ir]`, truncated to the input length, by FFT convolution.
+pub fn learned_reverb(dry: &Tensor, ir: &Tensor) -> Result<Tensor> {
+    let t = dry.dim(1)?;
+    let l = ir.dim(0)? + 1;
+    let n = (t + l).next_power_of_two();
+    let ir = ir.unsqueeze(0)?.pad_with_zeros(1, 1, n - l)?; // [1, n]
+    let wet = irfft(
+        &complex_mul(&rfft(&dry.pad_with_zeros(1, 0, n - t)?)?, &rfft(&ir)?)?,
+        n,
+    )?
+    .narrow(1, 0, t)?;
+    dry + wet
+}
+
+impl Newt {
     /// Renders `[B, T]` audio (T = F * hop), dry through the learned reverb, exactly as
     /// the engine's voice and reverb do with the MLP shapers.
     pub fn forward(&self, cond: &Conditioning) -> Result<Tensor> {
         let meta = &self.meta;
-        let (b, f) = cond.f0.dims2()?;
         let (hop, ns) = (meta.hop, meta.n_shapers);
-        let t = f * hop;
         // Control encoder.
         let f0n = cond.f0.affine(
             1.0 / meta.f0_std_hz as f64,
@@ -265,7 +311,7 @@ impl Newt {
         let z = self.proj.forward(&h)?;
 
         // Waveshaping branch.
-        let film = self.upsample(&self.film.forward(&z)?)?; // [B, 4 ns, T]
+        let film = upsample(&self.film.forward(&z)?, hop)?; // [B, 4 ns, T]
         let (a_in, b_in) = (film.narrow(1, 0, ns)?, film.narrow(1, ns, ns)?);
         let (a_out, b_out) = (film.narrow(1, 2 * ns, ns)?, film.narrow(1, 3 * ns, ns)?);
         let x = self
@@ -285,45 +331,12 @@ impl Newt {
             .squeeze(1)?
             .broadcast_add(self.out_mixer.bias().expect("bias"))?; // [B, T]
 
-        // Noise branch: magnitudes -> filter spectra -> times the frames' noise -> OLA.
-        let mags = self.noise.forward(&z)?; // [B, F, 129]
-        let g_re = self.noise_matrix.get(0)?.t()?; // [129, 257]
-        let g_im = self.noise_matrix.get(1)?.t()?;
-        let hre = mags.broadcast_matmul(&g_re)?.unsqueeze(3)?;
-        let him = mags.broadcast_matmul(&g_im)?.unsqueeze(3)?;
-        let filt = Tensor::cat(&[hre, him], 3)?; // [B, F, 257, 2]
-        let frames = irfft(&complex_mul(&filt, &cond.noise)?, NOISE_FFT)?; // [B, F, 512]
-        let quarters = NOISE_FFT / hop;
-        let mut blocks: Option<Tensor> = None;
-        for q in 0..quarters {
-            let chunk = frames
-                .narrow(2, q * hop, hop)?
-                .pad_with_zeros(1, q, quarters - 1 - q)?;
-            blocks = Some(match blocks {
-                None => chunk,
-                Some(acc) => (acc + chunk)?,
-            });
-        }
-        let noise = blocks
-            .expect("at least one quarter")
-            .reshape((b, (f + quarters - 1) * hop))?
-            .narrow(1, 0, t)?;
-
-        // Learned reverb: out = dry + dry * [0, ir].
-        let dry = (harmonic + noise)?;
-        let l = self.reverb.dim(0)? + 1;
-        let n = (t + l).next_power_of_two();
-        let ir = self.reverb.unsqueeze(0)?.pad_with_zeros(1, 1, n - l)?; // [1, n]
-        let wet = irfft(
-            &complex_mul(&rfft(&dry.pad_with_zeros(1, 0, n - t)?)?, &rfft(&ir)?)?,
-            n,
-        )?
-        .narrow(1, 0, t)?;
-        dry + wet
+        let noise = filtered_noise(
+            &self.noise.forward(&z)?,
+            &self.noise_matrix,
+            &cond.noise,
+            hop,
+        )?;
+        learned_reverb(&(harmonic + noise)?, &self.reverb)
     }
-}
-
-/// Shapes of `[B, F]` control tensors and `[B, T]` audio, checked.
-pub fn frames_of(audio: &Tensor, hop: usize) -> Result<usize> {
-    Ok(audio.dim(D::Minus1)? / hop)
 }
