@@ -3,8 +3,12 @@
 
 mod bench;
 mod demo;
+mod eval;
 mod midi;
+mod plot;
 mod render;
+mod synthetic;
+mod training;
 
 use clap::{Parser, Subcommand};
 
@@ -25,10 +29,32 @@ enum Command {
         #[command(subcommand)]
         what: bench::BenchWhat,
     },
+    /// Resynthesise held-out segments through the engine and score them.
+    Eval(eval::EvalArgs),
+    /// Train a model from a folder of WAV files (NEWT, or the DDSP baseline).
+    Train(training::TrainArgs),
+    /// Fetch or generate data sets into data/ (ignored by git).
+    Data {
+        #[command(subcommand)]
+        what: DataWhat,
+    },
     /// Regenerate assets/demo/demo.mid, the demo melody.
     DemoMidi {
         #[arg(long, default_value = "assets/demo/demo.mid")]
         out: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataWhat {
+    /// A synthetic monophonic instrument (WAV files, 44.1 kHz), for tests and CPU runs.
+    Synthetic {
+        #[arg(long, default_value = "data/synthetic")]
+        out: std::path::PathBuf,
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
     },
 }
 
@@ -40,5 +66,12 @@ fn main() -> anyhow::Result<()> {
         Command::Render(args) => render::run(args),
         Command::Bench { what } => bench::run(what),
         Command::DemoMidi { out } => demo::write_demo_midi(&out),
+        Command::Train(args) => training::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Data { what } => match what {
+            DataWhat::Synthetic { out, minutes, seed } => {
+                synthetic::write_synthetic(&out, minutes, seed)
+            }
+        },
     }
 }

@@ -1,0 +1,106 @@
+//! PNG figures with plotters (text drawn with the system's DejaVu Sans when present).
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::Context;
+use newt_train::train::TrainLog;
+use plotters::prelude::*;
+
+static FONT: Once = Once::new();
+
+/// Registers DejaVu Sans as the "sans-serif" family once, if the system has it.
+fn register_font() -> bool {
+    const PATHS: [&str; 2] = [
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    ];
+    let mut ok = false;
+    FONT.call_once(|| {
+        for p in PATHS {
+            if let Ok(bytes) = std::fs::read(p) {
+                let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                ok =
+                    plotters::style::register_font("sans-serif", FontStyle::Normal, leaked).is_ok();
+                break;
+            }
+        }
+    });
+    ok || PATHS.iter().any(|p| Path::new(p).exists())
+}
+
+/// The training loss (smoothed over 25 steps) and the held-out loss against steps.
+pub fn loss_curve(path: &Path, title: &str, log: &TrainLog) -> anyhow::Result<()> {
+    let text = register_font();
+    let smooth: Vec<(f64, f64)> = log
+        .train
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let from = i.saturating_sub(24);
+            let w = &log.train[from..=i];
+            (
+                log.train[i].0 as f64,
+                w.iter().map(|v| v.1 as f64).sum::<f64>() / w.len() as f64,
+            )
+        })
+        .collect();
+    let valid: Vec<(f64, f64)> = log
+        .valid
+        .iter()
+        .map(|(s, v)| (*s as f64, *v as f64))
+        .collect();
+    let max_step = smooth.last().map_or(1.0, |v| v.0).max(1.0);
+    let values = smooth.iter().chain(&valid).map(|v| v.1);
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root);
+    chart
+        .margin(20)
+        .x_label_area_size(if text { 40 } else { 5 })
+        .y_label_area_size(if text { 60 } else { 5 });
+    if text {
+        chart.caption(title, ("sans-serif", 22));
+    }
+    let mut chart = chart.build_cartesian_2d(0.0..max_step, (lo * 0.95)..(hi * 1.05))?;
+    if text {
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc("multi-resolution STFT loss")
+            .draw()?;
+    } else {
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .disable_y_mesh()
+            .x_labels(0)
+            .y_labels(0)
+            .draw()?;
+    }
+    let train = chart.draw_series(LineSeries::new(smooth, &BLUE))?;
+    if text {
+        train
+            .label("training (25-step mean)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+    }
+    let held = chart.draw_series(LineSeries::new(valid.clone(), RED.stroke_width(2)))?;
+    if text {
+        held.label("held-out")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+    }
+    chart.draw_series(valid.iter().map(|p| Circle::new(*p, 4, RED.filled())))?;
+    if text {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
