@@ -1,9 +1,8 @@
 //! The engine end to end, as the renderer and the plugin drive it.
 
-use newt_engine::offline::frames_to_host_samples;
 use newt_engine::{
     Drive, Engine, EngineConfig, EngineParams, EventKind, FrameControls, ShaperPath, TimedEvent,
-    VoiceMode, controls_to_events, render_aligned_to_vec, render_to_vec,
+    VoiceMode, render_aligned_to_vec, render_controls_to_vec, render_to_vec,
 };
 use newt_integration_tests::{cents, fundamental_hz, rms};
 use newt_model::NewtModel;
@@ -28,7 +27,6 @@ fn render_model(
     shaper: ShaperPath,
     block: usize,
 ) -> Vec<f32> {
-    let (sr, hop) = (model.meta.sample_rate, model.meta.hop);
     let config = EngineConfig {
         host_sample_rate: host_rate,
         max_block: 4096,
@@ -41,9 +39,7 @@ fn render_model(
         ..EngineParams::default()
     };
     params.voice.shaper = shaper;
-    let events = controls_to_events(controls, sr, hop, host_rate);
-    let len = frames_to_host_samples(controls.len(), sr, hop, host_rate);
-    render_aligned_to_vec(&mut engine, &events, &params, len, block)
+    render_controls_to_vec(&mut engine, controls, &params, block)
 }
 
 #[test]

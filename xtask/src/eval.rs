@@ -7,8 +7,7 @@ use anyhow::Context;
 use candle_core::{Device, Tensor};
 use clap::Args;
 use newt_engine::{
-    Drive, Engine, EngineConfig, EngineParams, FrameControls, ShaperPath, controls_to_events,
-    render_aligned_to_vec,
+    Drive, Engine, EngineConfig, EngineParams, FrameControls, ShaperPath, render_controls_to_vec,
 };
 use newt_features::{PitchConfig, loudness_db, track_pitch};
 use newt_model::NewtModel;
@@ -86,8 +85,7 @@ pub fn evaluate(
             ..EngineParams::default()
         };
         params.voice.shaper = shaper;
-        let events = controls_to_events(&controls, sr, hop, sr);
-        let out = render_aligned_to_vec(&mut engine, &events, &params, controls.len() * hop, 512);
+        let out = render_controls_to_vec(&mut engine, &controls, &params, 512);
         let pitch = track_pitch(
             &out,
             PitchConfig {

@@ -26,7 +26,9 @@ pub use driver::{ChannelState, NoteDriver, NoteParams};
 pub use engine::{
     Drive, Engine, EngineConfig, EngineError, EngineParams, Event, EventKind, ProcessError,
 };
-pub use offline::{TimedEvent, controls_to_events, render_aligned_to_vec, render_to_vec};
+pub use offline::{
+    TimedEvent, controls_to_events, render_aligned_to_vec, render_controls_to_vec, render_to_vec,
+};
 pub use rate::{RateConverter, SampleFifo};
 pub use reverb::ReverbConvolver;
 pub use shaper::{ShaperPath, ShaperTables, TableSpec};

@@ -83,3 +83,18 @@ pub fn controls_to_events(
 pub fn frames_to_host_samples(frames: usize, model_rate: u32, hop: usize, host_rate: u32) -> usize {
     (frames as u128 * hop as u128 * host_rate as u128).div_ceil(model_rate as u128) as usize
 }
+
+/// Renders per-frame controls through `engine` (whose `params.drive` should be
+/// `Drive::Controls`), latency removed: the host samples covering `controls.len()` frames.
+pub fn render_controls_to_vec(
+    engine: &mut Engine,
+    controls: &[FrameControls],
+    params: &EngineParams,
+    block: usize,
+) -> Vec<f32> {
+    let (rate, hop) = (engine.model().meta.sample_rate, engine.model().meta.hop);
+    let host = engine.config().host_sample_rate;
+    let events = controls_to_events(controls, rate, hop, host);
+    let len = frames_to_host_samples(controls.len(), rate, hop, host);
+    render_aligned_to_vec(engine, &events, params, len, block)
+}

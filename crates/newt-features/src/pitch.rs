@@ -86,6 +86,38 @@ fn transition(from: &Candidates, i: usize, to: &Candidates, j: usize) -> f32 {
     }
 }
 
+/// One Viterbi step from the scores over `prev`'s states to `cur`'s: writes the best
+/// predecessor of each state into `back` and returns the new scores, shifted so that the
+/// best is 0 (states beyond `cur`'s are -inf).
+fn viterbi_step(
+    prev: &Candidates,
+    score: &[f32; MAX_CANDIDATES + 1],
+    cur: &Candidates,
+    back: &mut [u8; MAX_CANDIDATES + 1],
+) -> [f32; MAX_CANDIDATES + 1] {
+    let mut next = [f32::NEG_INFINITY; MAX_CANDIDATES + 1];
+    for j in 0..=cur.n {
+        let (mut best, mut arg) = (f32::NEG_INFINITY, 0u8);
+        for i in 0..=prev.n {
+            let v = score[i] + transition(prev, i, cur, j);
+            if v > best {
+                best = v;
+                arg = i as u8;
+            }
+        }
+        next[j] = best + cur.emission(j);
+        back[j] = arg;
+    }
+    let top = next[..=cur.n]
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    for v in &mut next[..=cur.n] {
+        *v -= top;
+    }
+    next
+}
+
 /// YIN analysis of one window with pYIN-style candidate probabilities.
 #[derive(Clone, Debug)]
 struct YinAnalyser {
@@ -286,27 +318,7 @@ impl PitchTracker {
                 }
             } else {
                 let prev = ring[(t - 1) % slots];
-                let mut next = [f32::NEG_INFINITY; MAX_CANDIDATES + 1];
-                for j in 0..=cand.n {
-                    let (mut best, mut arg) = (f32::NEG_INFINITY, 0u8);
-                    for i in 0..=prev.n {
-                        let v = score[i] + transition(&prev, i, &cand, j);
-                        if v > best {
-                            best = v;
-                            arg = i as u8;
-                        }
-                    }
-                    next[j] = best + cand.emission(j);
-                    back[slot][j] = arg;
-                }
-                // Keep scores bounded.
-                let top = next[..=cand.n]
-                    .iter()
-                    .copied()
-                    .fold(f32::NEG_INFINITY, f32::max);
-                for j in 0..=cand.n {
-                    score[j] = next[j] - top;
-                }
+                *score = viterbi_step(&prev, score, &cand, &mut back[slot]);
             }
             ring[slot] = cand;
             *frames += 1;
@@ -369,31 +381,7 @@ pub fn track_pitch(
         score[s] = cands[0].emission(s);
     }
     for t in 1..frames {
-        let (prev, cur) = (&cands[t - 1], &cands[t]);
-        let mut next = [f32::NEG_INFINITY; MAX_CANDIDATES + 1];
-        for j in 0..=cur.n {
-            let (mut best, mut arg) = (f32::NEG_INFINITY, 0u8);
-            for i in 0..=prev.n {
-                let v = score[i] + transition(prev, i, cur, j);
-                if v > best {
-                    best = v;
-                    arg = i as u8;
-                }
-            }
-            next[j] = best + cur.emission(j);
-            back[t][j] = arg;
-        }
-        let top = next[..=cur.n]
-            .iter()
-            .copied()
-            .fold(f32::NEG_INFINITY, f32::max);
-        for j in 0..=MAX_CANDIDATES {
-            score[j] = if j <= cur.n {
-                next[j] - top
-            } else {
-                f32::NEG_INFINITY
-            };
-        }
+        score = viterbi_step(&cands[t - 1], &score, &cands[t], &mut back[t]);
     }
     let last = &cands[frames - 1];
     let mut states = vec![0usize; frames];

@@ -70,16 +70,79 @@ pub struct Newt {
     pub varmap: VarMap,
     /// Fixed harmonic phases (not trained; written to the model file).
     pub phases: Vec<f32>,
-    gru: GRU,
-    proj: Linear,
+    shared: SharedParts,
     mixer: Linear,
     film: ControlNet,
-    noise: ControlNet,
     shaper_params: Vec<Tensor>,
     out_mixer: Linear,
+}
+
+/// What NEWT and the DDSP baseline share: the control encoder (GRU + projection), the
+/// noise net with its filter, and the learned reverb.
+pub struct SharedParts {
+    gru: GRU,
+    proj: Linear,
+    noise: ControlNet,
     reverb: Tensor,
     /// `[2, 257, 129]` magnitudes -> filter spectrum.
     noise_matrix: Tensor,
+}
+
+impl SharedParts {
+    pub fn new(meta: &ModelMeta, vb: &VarBuilder, device: &Device) -> Result<Self> {
+        let gru = candle_nn::rnn::gru(2, GRU_HIDDEN, GRUConfig::default(), vb.pp("encoder.gru"))?;
+        let proj = candle_nn::linear(GRU_HIDDEN, GRU_HIDDEN, vb.pp("encoder.proj"))?;
+        let noise = ControlNet::new(GRU_HIDDEN, NOISE_BANDS, vb.pp("noise"))?;
+        let reverb = vb.get_with_hints(
+            meta.reverb_taps(),
+            "reverb.ir",
+            candle_nn::Init::Randn {
+                mean: 0.0,
+                stdev: 1e-4,
+            },
+        )?;
+        let bins = NOISE_FFT / 2 + 1;
+        let noise_matrix = Tensor::from_vec(noise_filter_matrix(), (2, bins, NOISE_BANDS), device)?;
+        Ok(Self {
+            gru,
+            proj,
+            noise,
+            reverb,
+            noise_matrix,
+        })
+    }
+
+    /// z-scored controls through the GRU and the projection: `[B, F, 128]`.
+    pub fn encode(&self, meta: &ModelMeta, cond: &Conditioning) -> Result<Tensor> {
+        let f0n = cond.f0.affine(
+            1.0 / meta.f0_std_hz as f64,
+            -(meta.f0_mean_hz / meta.f0_std_hz) as f64,
+        )?;
+        let ln = cond.loudness.affine(
+            1.0 / meta.loudness_std_db as f64,
+            -(meta.loudness_mean_db / meta.loudness_std_db) as f64,
+        )?;
+        let input = Tensor::stack(&[f0n, ln], 2)?; // [B, F, 2]
+        let hs: Vec<Tensor> = self.gru.seq(&input)?.into_iter().map(|s| s.h).collect();
+        self.proj.forward(&Tensor::stack(&hs, 1)?)
+    }
+
+    /// `harmonic` plus the filtered noise driven by `z`, through the learned reverb.
+    pub fn finish(
+        &self,
+        z: &Tensor,
+        harmonic: Tensor,
+        cond: &Conditioning,
+        hop: usize,
+    ) -> Result<Tensor> {
+        let noise = filtered_noise(
+            &self.noise.forward(z)?,
+            &self.noise_matrix,
+            &cond.noise,
+            hop,
+        )?;
+        learned_reverb(&(harmonic + noise)?, &self.reverb)
+    }
 }
 
 impl Newt {
@@ -160,11 +223,9 @@ impl Newt {
         device: &Device,
     ) -> Result<Self> {
         let (nh, ns, w) = (meta.n_harmonics, meta.n_shapers, SHAPER_WIDTH);
-        let gru = candle_nn::rnn::gru(2, GRU_HIDDEN, GRUConfig::default(), vb.pp("encoder.gru"))?;
-        let proj = candle_nn::linear(GRU_HIDDEN, GRU_HIDDEN, vb.pp("encoder.proj"))?;
+        let shared = SharedParts::new(&meta, &vb, device)?;
         let mixer = candle_nn::linear(nh, ns, vb.pp("harmonic_mixer"))?;
         let film = ControlNet::new(GRU_HIDDEN, 4 * ns, vb.pp("film"))?;
-        let noise = ControlNet::new(GRU_HIDDEN, NOISE_BANDS, vb.pp("noise"))?;
         let sv = vb.pp("shapers");
         let first = candle_nn::Init::Uniform { lo: -1.0, up: 1.0 };
         let hidden_bound = (6.0f64 / w as f64).sqrt();
@@ -197,29 +258,15 @@ impl Newt {
             sv.get_with_hints((ns, 1), "b4", first)?,
         ];
         let out_mixer = candle_nn::linear(ns, 1, vb.pp("output_mixer"))?;
-        let reverb = vb.get_with_hints(
-            meta.reverb_taps(),
-            "reverb.ir",
-            candle_nn::Init::Randn {
-                mean: 0.0,
-                stdev: 1e-4,
-            },
-        )?;
-        let bins = NOISE_FFT / 2 + 1;
-        let noise_matrix = Tensor::from_vec(noise_filter_matrix(), (2, bins, NOISE_BANDS), device)?;
         Ok(Self {
             meta,
             varmap,
             phases,
-            gru,
-            proj,
+            shared,
             mixer,
             film,
-            noise,
             shaper_params,
             out_mixer,
-            reverb,
-            noise_matrix,
         })
     }
 
@@ -295,20 +342,7 @@ impl Newt {
     pub fn forward(&self, cond: &Conditioning) -> Result<Tensor> {
         let meta = &self.meta;
         let (hop, ns) = (meta.hop, meta.n_shapers);
-        // Control encoder.
-        let f0n = cond.f0.affine(
-            1.0 / meta.f0_std_hz as f64,
-            -(meta.f0_mean_hz / meta.f0_std_hz) as f64,
-        )?;
-        let ln = cond.loudness.affine(
-            1.0 / meta.loudness_std_db as f64,
-            -(meta.loudness_mean_db / meta.loudness_std_db) as f64,
-        )?;
-        let input = Tensor::stack(&[f0n, ln], 2)?; // [B, F, 2]
-        let states = self.gru.seq(&input)?;
-        let hs: Vec<Tensor> = states.into_iter().map(|s| s.h).collect();
-        let h = Tensor::stack(&hs, 1)?; // [B, F, H]
-        let z = self.proj.forward(&h)?;
+        let z = self.shared.encode(meta, cond)?;
 
         // Waveshaping branch.
         let film = upsample(&self.film.forward(&z)?, hop)?; // [B, 4 ns, T]
@@ -331,12 +365,6 @@ impl Newt {
             .squeeze(1)?
             .broadcast_add(self.out_mixer.bias().expect("bias"))?; // [B, T]
 
-        let noise = filtered_noise(
-            &self.noise.forward(&z)?,
-            &self.noise_matrix,
-            &cond.noise,
-            hop,
-        )?;
-        learned_reverb(&(harmonic + noise)?, &self.reverb)
+        self.shared.finish(&z, harmonic, cond, hop)
     }
 }

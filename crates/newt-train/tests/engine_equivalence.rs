@@ -3,8 +3,7 @@
 
 use candle_core::{Device, Tensor};
 use newt_engine::{
-    Drive, Engine, EngineConfig, EngineParams, FrameControls, ShaperPath, controls_to_events,
-    render_aligned_to_vec,
+    Drive, Engine, EngineConfig, EngineParams, FrameControls, ShaperPath, render_controls_to_vec,
 };
 use newt_model::NewtModel;
 use newt_train::model::{Conditioning, Newt};
@@ -40,8 +39,7 @@ fn training_forward_matches_the_engine() {
         ..EngineParams::default()
     };
     params.voice.shaper = ShaperPath::Mlp;
-    let events = controls_to_events(&controls, sr, hop, sr);
-    let engine_out = render_aligned_to_vec(&mut engine, &events, &params, frames * hop, 512);
+    let engine_out = render_controls_to_vec(&mut engine, &controls, &params, 512);
 
     // Training model, same weights.
     let dev = Device::Cpu;
