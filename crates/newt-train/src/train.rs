@@ -93,7 +93,11 @@ pub struct TrainLog {
     pub decoder: Option<Decoder>,
     pub recipe: String,
     pub step: usize,
+    /// Wall-clock seconds of the whole run (validation and checkpoints included).
     pub seconds: f64,
+    /// Seconds spent in training steps alone (batch, forward, backward, update).
+    #[serde(default)]
+    pub step_seconds: f64,
     /// `(step, training loss)` for every step.
     pub train: Vec<(usize, f32)>,
     /// `(step, held-out loss)` every `valid_every` steps and at the end.
@@ -101,8 +105,9 @@ pub struct TrainLog {
 }
 
 impl TrainLog {
+    /// Mean seconds of one training step (validation and checkpoints excluded).
     pub fn seconds_per_step(&self) -> f64 {
-        self.seconds / self.train.len().max(1) as f64
+        self.step_seconds / self.train.len().max(1) as f64
     }
 }
 
@@ -290,6 +295,7 @@ pub fn train(dataset: &Dataset, opts: &TrainOptions) -> Result<Trained, TrainErr
     let seconds_before = log.seconds;
     while log.step < opts.steps {
         // Batches depend only on (seed, step): a resumed run sees the same data.
+        let step_started = Instant::now();
         let mut rng = SplitMix64::new(opts.seed ^ (log.step as u64).wrapping_mul(0x9E37_79B9));
         let picks: Vec<&Segment> = (0..recipe.batch)
             .map(|_| &dataset.train[(rng.next_u64() % dataset.train.len() as u64) as usize])
@@ -298,6 +304,7 @@ pub fn train(dataset: &Dataset, opts: &TrainOptions) -> Result<Trained, TrainErr
         let loss = mrstft_loss(&synth.forward(&cond)?, &target, &PAPER_RESOLUTIONS)?;
         let value = loss.to_scalar::<f32>()?;
         adam.step(&loss.backward()?)?;
+        log.step_seconds += step_started.elapsed().as_secs_f64();
         log.step += 1;
         log.train.push((log.step, value));
         bar.set_position(log.step as u64);
