@@ -5,7 +5,7 @@
 //! the shaper inputs stay mostly inside the FastNEWT table range, the noise branch is
 //! quiet and the reverb is a short decaying tail.
 
-use crate::{FORMAT_VERSION, ModelMeta, NewtModel, NewtWeights, SplitMix64, weights::Linear};
+use crate::{FORMAT_VERSION, ModelMeta, NewtModel, NewtWeights, SplitMix64};
 
 impl NewtModel {
     /// The instrument name every seeded model carries, so nobody mistakes it for a
@@ -33,11 +33,6 @@ impl NewtModel {
         let s = meta.n_shapers;
 
         // PyTorch-style uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the dense layers.
-        let dense = |l: &mut Linear, rng: &mut SplitMix64, gain: f32| {
-            let b = gain / (l.in_dim as f32).sqrt();
-            l.weight.iter_mut().for_each(|x| *x = rng.uniform(-b, b));
-            l.bias.iter_mut().for_each(|x| *x = rng.uniform(-b, b));
-        };
         let g = 1.0 / (w.gru.hidden as f32).sqrt();
         for v in [
             &mut w.gru.weight_ih,
@@ -47,12 +42,12 @@ impl NewtModel {
         ] {
             v.iter_mut().for_each(|x| *x = rng.uniform(-g, g));
         }
-        dense(&mut w.proj, &mut rng, 1.0);
+        w.proj.fill_uniform(&mut rng, 1.0);
         for (lin, _) in w.film.layers.iter_mut().chain(w.noise.layers.iter_mut()) {
-            dense(lin, &mut rng, 1.0);
+            lin.fill_uniform(&mut rng, 1.0);
         }
         // FiLM output: a small random modulation around alpha = 1, beta = 0.
-        dense(&mut w.film.out, &mut rng, 0.2);
+        w.film.out.fill_uniform(&mut rng, 0.2);
         for c in 0..s {
             w.film.out.bias[c] = 1.0 + 0.1 * rng.normal(); // alpha_in
             w.film.out.bias[s + c] = 0.1 * rng.normal(); // beta_in
@@ -60,7 +55,7 @@ impl NewtModel {
             w.film.out.bias[3 * s + c] = 0.05 * rng.normal(); // beta_out
         }
         // Noise magnitudes: small, positive on average.
-        dense(&mut w.noise.out, &mut rng, 0.01);
+        w.noise.out.fill_uniform(&mut rng, 0.01);
         w.noise
             .out
             .bias

@@ -26,6 +26,14 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// PyTorch-style initialisation: weights then biases uniform in
+    /// `+-gain / sqrt(in_dim)`, drawn from `rng` in that order.
+    pub fn fill_uniform(&mut self, rng: &mut crate::SplitMix64, gain: f32) {
+        let b = gain / (self.in_dim as f32).sqrt();
+        self.weight.iter_mut().for_each(|x| *x = rng.uniform(-b, b));
+        self.bias.iter_mut().for_each(|x| *x = rng.uniform(-b, b));
+    }
+
     pub fn zeros(in_dim: usize, out_dim: usize) -> Self {
         Self {
             in_dim,

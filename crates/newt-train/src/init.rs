@@ -19,20 +19,15 @@ pub fn initial_weights(meta: &ModelMeta, seed: u64) -> NewtWeights {
     ] {
         uniform(v, g, &mut rng);
     }
-    let dense = |l: &mut newt_model::Linear, rng: &mut SplitMix64| {
-        let b = 1.0 / (l.in_dim as f32).sqrt();
-        l.weight.iter_mut().for_each(|x| *x = rng.uniform(-b, b));
-        l.bias.iter_mut().for_each(|x| *x = rng.uniform(-b, b));
-    };
-    dense(&mut w.proj, &mut rng);
-    dense(&mut w.harmonic_mixer, &mut rng);
+    w.proj.fill_uniform(&mut rng, 1.0);
+    w.harmonic_mixer.fill_uniform(&mut rng, 1.0);
     for net in [&mut w.film, &mut w.noise] {
         for (lin, _) in &mut net.layers {
-            dense(lin, &mut rng);
+            lin.fill_uniform(&mut rng, 1.0);
         }
-        dense(&mut net.out, &mut rng);
+        net.out.fill_uniform(&mut rng, 1.0);
     }
-    dense(&mut w.output_mixer, &mut rng);
+    w.output_mixer.fill_uniform(&mut rng, 1.0);
     w.exciter_phases
         .iter_mut()
         .for_each(|p| *p = rng.uniform(0.0, std::f32::consts::TAU));

@@ -58,28 +58,30 @@ fn run(p: &[f32], u: f32) -> Trace {
         t.a1[j] = p[W1 + j] * x + p[B1 + j];
         t.h1[j] = t.a1[j].sin();
     }
-    for j in 0..W {
-        let mut acc = p[B2 + j];
-        for k in 0..W {
-            acc += p[W2 + j * W + k] * t.h1[k];
-        }
-        t.a2[j] = acc;
-        t.h2[j] = acc.sin();
-    }
-    for j in 0..W {
-        let mut acc = p[B3 + j];
-        for k in 0..W {
-            acc += p[W3 + j * W + k] * t.h2[k];
-        }
-        t.a3[j] = acc;
-        t.h3[j] = acc.sin();
-    }
+    (t.a2, t.h2) = hidden_layer(&p[W2..W2 + W * W], &p[B2..B2 + W], &t.h1);
+    (t.a3, t.h3) = hidden_layer(&p[W3..W3 + W * W], &p[B3..B3 + W], &t.h2);
     let mut acc = p[B4];
     for k in 0..W {
         acc += p[W4 + k] * t.h3[k];
     }
     t.a4 = acc;
     t
+}
+
+/// One 8 -> 8 sine layer: pre-activations and activations, summed in the order of
+/// `newt_model::ShaperBank::eval`.
+#[inline]
+fn hidden_layer(w: &[f32], b: &[f32], h: &[f32; W]) -> ([f32; W], [f32; W]) {
+    let (mut a, mut out) = ([0.0f32; W], [0.0f32; W]);
+    for j in 0..W {
+        let mut acc = b[j];
+        for k in 0..W {
+            acc += w[j * W + k] * h[k];
+        }
+        a[j] = acc;
+        out[j] = acc.sin();
+    }
+    (a, out)
 }
 
 fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
