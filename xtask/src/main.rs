@@ -1,10 +1,13 @@
-//! Project commands: `cargo xtask render`, `cargo xtask bench engine`,
-//! `cargo xtask demo-midi` (regenerates the committed demo melody).
+//! Project commands: `cargo xtask render`, `cargo xtask bundle newt --release`,
+//! `cargo xtask test`, `cargo xtask bench engine`, `cargo xtask train`, `cargo xtask eval`,
+//! `cargo xtask data`, `cargo xtask demo-midi` (regenerates the committed demo melody).
 
 mod bench;
+mod bundle;
 mod demo;
 mod eval;
 mod midi;
+mod pitch;
 mod plot;
 mod render;
 mod synthetic;
@@ -24,6 +27,24 @@ enum Command {
     /// Render a controls CSV (f0_hz,loudness_db per frame) or a monophonic MIDI file to
     /// WAV. With no input, renders the bundled demo melody.
     Render(render::RenderArgs),
+    /// The main job: render the demo with the default model, bundle the plugin (CLAP,
+    /// VST3) and build the standalone app.
+    Dist,
+    /// Bundle plugins (nice-plug's bundler): `bundle newt --release` writes
+    /// `target/bundled/newt.clap` and `target/bundled/newt.vst3`.
+    Bundle {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The whole test suite: bundles the plugin (release, and a debug build with
+    /// allocation checks for the host tests), then `cargo test --workspace`.
+    Test {
+        /// Extra arguments for `cargo test` (after `--workspace`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Pitch and level of a WAV recording, optionally checked against an expected pitch.
+    Pitch(pitch::PitchArgs),
     /// Benchmarks; `bench engine` prints `fastnewt_rtf=X mlp_rtf=Y poly16_48k_core_fraction=Z`.
     Bench {
         #[command(subcommand)]
@@ -64,6 +85,10 @@ fn main() -> anyhow::Result<()> {
     std::env::set_current_dir(&root)?;
     match Cli::parse().command {
         Command::Render(args) => render::run(args),
+        Command::Bundle { args } => bundle::bundle(args),
+        Command::Test { args } => bundle::test(args),
+        Command::Dist => bundle::dist(),
+        Command::Pitch(args) => pitch::run(args),
         Command::Bench { what } => bench::run(what),
         Command::DemoMidi { out } => demo::write_demo_midi(&out),
         Command::Train(args) => training::run(args),

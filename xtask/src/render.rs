@@ -49,6 +49,22 @@ pub struct RenderArgs {
     float: bool,
 }
 
+impl RenderArgs {
+    /// `cargo xtask render` with no arguments: the demo melody, the default model.
+    pub fn default_demo() -> Self {
+        Self {
+            input: None,
+            model: None,
+            out: None,
+            sample_rate: 48_000,
+            shaper: ShaperArg::Fast,
+            block: 512,
+            poly: false,
+            float: false,
+        }
+    }
+}
+
 /// The bundled model: the first `*.safetensors` in assets/models/ by name.
 pub fn default_model() -> anyhow::Result<(NewtModel, String)> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(MODELS_DIR)

@@ -24,6 +24,9 @@ pub struct NoteParams {
     /// Release time to -60 dB in seconds.
     pub release_s: f32,
     pub bend_range_semitones: f32,
+    /// Pitch shift of every note, in semitones (the plugin's octave and semitone knobs);
+    /// applied continuously, like pitch bend.
+    pub transpose_semitones: f32,
     /// Loudness span of the velocity range, in model standard deviations.
     pub velocity_span_std: f32,
 }
@@ -59,6 +62,7 @@ impl NoteParams {
                 0.0,
                 48.0,
             ),
+            transpose_semitones: finite_or(self.transpose_semitones, 0.0, -48.0, 48.0),
             velocity_span_std: finite_or(self.velocity_span_std, d.velocity_span_std, 0.0, 10.0),
         }
     }
@@ -77,6 +81,7 @@ impl Default for NoteParams {
             sustain: 0.8,
             release_s: 0.3,
             bend_range_semitones: 2.0,
+            transpose_semitones: 0.0,
             velocity_span_std: 2.5,
         }
     }
@@ -233,7 +238,10 @@ impl NoteDriver {
         let depth =
             (p.vibrato_depth_cents + ch.mod_wheel.clamp(0.0, 1.0) * p.mod_wheel_depth_cents) * fade;
         let vibrato = depth / 100.0 * (std::f32::consts::TAU * self.vibrato_phase).sin();
-        let semis = self.pitch + ch.bend.clamp(-1.0, 1.0) * p.bend_range_semitones + vibrato;
+        let semis = self.pitch
+            + p.transpose_semitones
+            + ch.bend.clamp(-1.0, 1.0) * p.bend_range_semitones
+            + vibrato;
         let f0 = 440.0 * ((semis - 69.0) / 12.0).exp2();
 
         // Loudness: velocity spans the model's trained range (centred on its mean), then

@@ -197,6 +197,16 @@ pub struct Engine {
     wet: Vec<f32>,
     fade: Vec<f32>,
     dc: DcBlocker,
+    /// The last voice rendered in the last batch and its last frame's controls.
+    live: Option<(usize, FrameControls)>,
+}
+
+/// A sounding voice as an editor shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveVoice<'a> {
+    pub controls: FrameControls,
+    /// Range `[lo, hi]` of each shaper's input over the voice's last frame.
+    pub shaper_input_range: &'a [[f32; 2]],
 }
 
 /// Frames by which events must be delayed so that no frame is rendered before every
@@ -313,6 +323,7 @@ impl Engine {
                 .map(|i| 1.0 - (i + 1) as f32 / hop as f32)
                 .collect(),
             dc: DcBlocker::new(meta.sample_rate),
+            live: None,
             model,
         })
     }
@@ -336,6 +347,14 @@ impl Engine {
     /// Events dropped because the queue was full.
     pub fn dropped_events(&self) -> u64 {
         self.dropped_events
+    }
+
+    /// The voice rendered last (of the most recent batch), if any is sounding.
+    pub fn live_voice(&self) -> Option<LiveVoice<'_>> {
+        self.live.map(|(v, controls)| LiveVoice {
+            controls,
+            shaper_input_range: self.voices[v].shaper_input_range(),
+        })
     }
 
     /// Number of voices currently sounding.
@@ -402,6 +421,7 @@ impl Engine {
         self.queue.clear();
         self.channel = ChannelState::default();
         self.direct = FrameControls::SILENT;
+        self.live = None;
         self.host_pos = 0;
         self.frame = 0;
     }
@@ -518,6 +538,7 @@ impl Engine {
         }
 
         self.mix[..n * hop].fill(0.0);
+        self.live = None;
         for v in 0..nv {
             // Each run of consecutive sounding frames is one batch for the voice.
             let mut j = 0;
@@ -544,6 +565,7 @@ impl Engine {
                 let out = &mut self.voice_out[..len * hop];
                 out.fill(0.0);
                 self.voices[v].render_frames(&self.model, &controls[..len], &params.voice, out);
+                self.live = Some((v, controls[len - 1]));
                 if out.iter().any(|x| !x.is_finite()) {
                     // Cannot happen with validated weights and sanitised controls; if it
                     // ever does, the voice's state is poisoned: silence it, start afresh.

@@ -24,7 +24,8 @@ pub mod voice;
 pub use allocator::{Assignment, VoiceAllocator, VoiceMode};
 pub use driver::{ChannelState, NoteDriver, NoteParams};
 pub use engine::{
-    Drive, Engine, EngineConfig, EngineError, EngineParams, Event, EventKind, ProcessError,
+    Drive, Engine, EngineConfig, EngineError, EngineParams, Event, EventKind, LiveVoice,
+    ProcessError,
 };
 pub use offline::{
     TimedEvent, controls_to_events, render_aligned_to_vec, render_controls_to_vec, render_to_vec,

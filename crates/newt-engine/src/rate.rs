@@ -96,7 +96,9 @@ impl std::fmt::Debug for RateConverter {
 const MAX_FFT_CHUNK_FRAMES: usize = 4;
 
 impl RateConverter {
-    /// `chunk` is the model-rate block the caller pushes (one control frame).
+    /// `chunk` is the input block the caller pushes (one control frame). The engine
+    /// converts from the model rate to the host rate; the plugin's audio input uses the
+    /// same converter the other way round.
     pub fn new(model_rate: u32, host_rate: u32, chunk: usize) -> Result<Self, String> {
         if model_rate == host_rate {
             return Ok(Self {

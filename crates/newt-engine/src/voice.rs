@@ -214,6 +214,9 @@ pub struct Voice {
     noise_filter: Vec<f32>,
     noise_time: Vec<f32>,
     fft_scratch: Vec<Complex<f32>>,
+    /// Range `[lo, hi]` of each shaper's input (after the FiLM and the affine knobs) over
+    /// the last frame rendered: what an editor draws over the transfer curves.
+    input_range: Vec<[f32; 2]>,
 }
 
 impl std::fmt::Debug for Voice {
@@ -259,7 +262,13 @@ impl Voice {
             noise_filter: vec![0.0; NOISE_TAPS],
             noise_time: vec![0.0; NOISE_TAPS],
             fft_scratch: vec![Complex::default(); model.noise_ifft.get_scratch_len()],
+            input_range: vec![[0.0; 2]; ns],
         }
+    }
+
+    /// Range `[lo, hi]` of each shaper's input over the last frame rendered.
+    pub fn shaper_input_range(&self) -> &[[f32; 2]] {
+        &self.input_range
     }
 
     /// Back to the initial state (silence, phase 0, GRU state 0), keeping the noise stream.
@@ -459,6 +468,9 @@ impl Voice {
                     dc: w * og * dao,
                 };
                 let x = &self.x[(j * ns + c) * hop..(j * ns + c + 1) * hop];
+                if j + 1 == n {
+                    self.input_range[c] = input_range(x, g * ai, g * bi + o, g * dai, g * dbi);
+                }
                 let y = &mut self.y[j * hop..(j + 1) * hop];
                 match p.shaper {
                     ShaperPath::Table => {
@@ -505,4 +517,27 @@ impl Voice {
             &mut self.noise_ola[..self.hop + NOISE_TAPS - 1],
         );
     }
+}
+
+/// Range of `u = (a + da r) x + (b + db r)` over a frame (`r` in [0, 1]): bilinear in
+/// `x` and `r`, so its extremes lie at the corners of `[min x, max x] x [0, 1]`.
+fn input_range(x: &[f32], a: f32, b: f32, da: f32, db: f32) -> [f32; 2] {
+    let (lo, hi) = x
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    if !(lo.is_finite() && hi.is_finite()) {
+        return [0.0; 2];
+    }
+    let corners = [
+        a * lo + b,
+        a * hi + b,
+        (a + da) * lo + b + db,
+        (a + da) * hi + b + db,
+    ];
+    [
+        corners.iter().copied().fold(f32::INFINITY, f32::min),
+        corners.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+    ]
 }

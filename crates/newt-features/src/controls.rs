@@ -44,8 +44,16 @@ pub struct ControlExtractor {
 
 impl ControlExtractor {
     pub fn new(config: PitchConfig) -> Result<Self, FeatureError> {
-        let pitch = PitchTracker::new(config)?;
         let loudness = LoudnessMeter::new(config.sample_rate, config.hop)?;
+        Self::with_loudness_meter(config, loudness)
+    }
+
+    /// With a loudness meter of its own (a shorter window, for less latency).
+    pub fn with_loudness_meter(
+        config: PitchConfig,
+        loudness: LoudnessMeter,
+    ) -> Result<Self, FeatureError> {
+        let pitch = PitchTracker::new(config)?;
         // Either side can run ahead by its latency difference, in frames, plus a margin.
         let spread = pitch.latency().abs_diff(loudness.latency()) / config.hop + 4;
         Ok(Self {
@@ -62,6 +70,11 @@ impl ControlExtractor {
     /// Samples from a frame's centre to its controls coming out.
     pub fn latency(&self) -> usize {
         self.pitch.latency().max(self.loudness.latency())
+    }
+
+    /// See [`PitchTracker::analysis_lead`].
+    pub fn pitch_analysis_lead(&self, f0_hz: f32) -> usize {
+        self.pitch.analysis_lead(f0_hz)
     }
 
     pub fn reset(&mut self) {

@@ -45,10 +45,16 @@ impl std::fmt::Debug for LoudnessMeter {
 
 impl LoudnessMeter {
     pub fn new(sample_rate: u32, hop: usize) -> Result<Self, FeatureError> {
+        let n = (1024.0 * sample_rate as f64 / 16_000.0).round() as usize;
+        Self::with_window(sample_rate, hop, n)
+    }
+
+    /// A meter with a window of about `window` samples (rounded up to a power of two, at
+    /// least `hop`). Shorter than the default, it reads the same level for steady sounds
+    /// and answers sooner: a real-time tracker's trade.
+    pub fn with_window(sample_rate: u32, hop: usize, window: usize) -> Result<Self, FeatureError> {
         check_rate_and_hop(sample_rate, hop)?;
-        let n = ((1024.0 * sample_rate as f64 / 16_000.0).round() as usize)
-            .next_power_of_two()
-            .max(hop);
+        let n = window.next_power_of_two().max(hop);
         let fft = RealFftPlanner::new().plan_fft_forward(n);
         let window: Vec<f32> = (0..n)
             .map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos() as f32)

@@ -22,6 +22,9 @@ pub struct PitchConfig {
     pub f_max: f32,
     /// Frames the streaming Viterbi waits before deciding (latency `lag * hop`).
     pub lag_frames: usize,
+    /// Integration window of YIN's difference function as a fraction of the longest
+    /// period (1 = the classic choice; smaller answers sooner, for a real-time tracker).
+    pub integration_periods: f32,
 }
 
 impl Default for PitchConfig {
@@ -32,6 +35,7 @@ impl Default for PitchConfig {
             f_min: 55.0,
             f_max: 2_100.0,
             lag_frames: 2,
+            integration_periods: 1.0,
         }
     }
 }
@@ -160,7 +164,8 @@ impl YinAnalyser {
             sample_rate: sr,
             tau_min,
             tau_max,
-            width: tau_max,
+            width: ((tau_max as f32 * c.integration_periods.clamp(0.25, 4.0)).round() as usize)
+                .max(tau_min + 1),
             diff: vec![0.0; tau_max + 2],
             cmnd: vec![1.0; tau_max + 2],
             threshold_prior: prior,
@@ -285,6 +290,16 @@ impl PitchTracker {
     /// Samples from a frame's centre until its estimate comes out.
     pub fn latency(&self) -> usize {
         self.framer.latency() + self.config.lag_frames * self.config.hop
+    }
+
+    /// How far, in samples, the middle of what YIN compares at a period of `f0_hz` lies
+    /// before the frame's centre: the difference function pairs `x[j]` with
+    /// `x[j + tau]` over the first `width + tau` samples of the window, so the pitch it
+    /// reports is that of slightly older sound. A real-time host adds it to the latency.
+    pub fn analysis_lead(&self, f0_hz: f32) -> usize {
+        let tau = (self.config.sample_rate as f32 / f0_hz.max(1.0)).round() as usize;
+        let window = self.yin.window().max(self.config.hop);
+        (window / 2).saturating_sub((self.yin.width + tau.min(self.yin.tau_max)) / 2)
     }
 
     pub fn reset(&mut self) {

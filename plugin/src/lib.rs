@@ -1,0 +1,511 @@
+//! NEWT, the neural waveshaping instrument, as a CLAP and VST3 plugin (nice-plug).
+//!
+//! Threads (see ARCHITECTURE.md): the host's audio thread runs [`Newt::process`], which
+//! only renders, swaps in ready engines and schedules work; nice-plug's background thread
+//! runs [`loader::Shared::run`], which loads models, builds engines and frees retired
+//! ones; the GUI thread runs the [`editor`]; the host's main thread activates (building the
+//! first engine synchronously) and saves and restores state.
+
+pub mod audio_input;
+pub mod editor;
+pub mod handover;
+pub mod library;
+pub mod loader;
+pub mod params;
+pub mod telemetry;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use newt_engine::{EngineConfig, Event, EventKind, TableSpec};
+use nice_plug::prelude::*;
+
+use crate::handover::{LoadedEngine, ModelRequest};
+use crate::loader::{Shared, Task};
+use crate::params::{InputMode, NewtParams};
+
+/// Voices of the engine (the voicing parameter chooses mono legato or poly).
+pub const VOICES: usize = 16;
+/// Engine events per block; more are dropped (the engine itself keeps note priority).
+const EVENT_CAPACITY: usize = 4096;
+/// Crossfade from the old engine to the new one on a model change, in seconds.
+const SWAP_FADE_S: f32 = 0.03;
+/// Retired engines held on the audio thread while the retire queue is full.
+const RETIRE_SLOTS: usize = 8;
+
+/// Channel and note state, replayed into a newly swapped-in engine so that held notes and
+/// controllers carry over a model change.
+#[derive(Clone, Copy, Debug)]
+struct PlayingState {
+    /// Velocity of each held key (0 = up).
+    held: [f32; 128],
+    sustain: bool,
+    bend: f32,
+    mod_wheel: f32,
+    expression: f32,
+}
+
+impl Default for PlayingState {
+    fn default() -> Self {
+        Self {
+            held: [0.0; 128],
+            sustain: false,
+            bend: 0.0,
+            mod_wheel: 0.0,
+            expression: 1.0,
+        }
+    }
+}
+
+impl PlayingState {
+    fn apply(&mut self, kind: &EventKind) {
+        match *kind {
+            EventKind::NoteOn { note, velocity } => self.held[note as usize & 127] = velocity,
+            EventKind::NoteOff { note } => self.held[note as usize & 127] = 0.0,
+            EventKind::PitchBend(b) => self.bend = b,
+            EventKind::ModWheel(m) => self.mod_wheel = m,
+            EventKind::Expression(x) => self.expression = x,
+            EventKind::Sustain(down) => self.sustain = down,
+            EventKind::AllNotesOff => {
+                self.held = [0.0; 128];
+                self.sustain = false;
+            }
+            EventKind::Controls(_) => {}
+        }
+    }
+
+    /// Events at time 0 that bring a fresh engine to this state.
+    fn replay(&self, out: &mut Vec<Event>) {
+        let at0 = |kind| Event { time: 0, kind };
+        out.push(at0(EventKind::PitchBend(self.bend)));
+        out.push(at0(EventKind::ModWheel(self.mod_wheel)));
+        out.push(at0(EventKind::Expression(self.expression)));
+        out.push(at0(EventKind::Sustain(self.sustain)));
+        for (note, &velocity) in self.held.iter().enumerate() {
+            if velocity > 0.0 {
+                out.push(at0(EventKind::NoteOn {
+                    note: note as u8,
+                    velocity,
+                }));
+            }
+        }
+    }
+}
+
+pub struct Newt {
+    params: Arc<NewtParams>,
+    shared: Arc<Shared>,
+    /// The engine playing, and the one fading out after a model change.
+    current: Option<Box<LoadedEngine>>,
+    fading: Option<Box<LoadedEngine>>,
+    /// Samples of the crossfade done, and its length.
+    fade_pos: usize,
+    fade_len: usize,
+    /// Engines waiting for room in the retire queue (capacity fixed, never grows).
+    /// Boxed: engines move between the queues and this list as pointers; unboxing one
+    /// on the audio thread would copy it, and freeing the box there is not allowed.
+    #[allow(clippy::vec_box)]
+    pending_retire: Vec<Box<LoadedEngine>>,
+    /// The last model request sent to the loader.
+    requested: Option<ModelRequest>,
+    playing: PlayingState,
+    events: Vec<Event>,
+    mono: Vec<f32>,
+    old: Vec<f32>,
+    reported_latency: u32,
+    max_block: usize,
+}
+
+impl Default for Newt {
+    fn default() -> Self {
+        Self {
+            params: Arc::new(NewtParams::default()),
+            shared: Arc::new(Shared::default()),
+            current: None,
+            fading: None,
+            fade_pos: 0,
+            fade_len: 1,
+            pending_retire: Vec::with_capacity(RETIRE_SLOTS),
+            requested: None,
+            playing: PlayingState::default(),
+            events: Vec::new(),
+            mono: Vec::new(),
+            old: Vec::new(),
+            reported_latency: 0,
+            max_block: 0,
+        }
+    }
+}
+
+impl Drop for Newt {
+    fn drop(&mut self) {
+        self.shared.handover.collect();
+        self.shared.handover.clear_incoming();
+    }
+}
+
+/// Converts a host note event to engine events; `None` for events the engine ignores.
+fn engine_event(event: &PluginNoteEvent<Newt>) -> Option<Event> {
+    let (time, kind) = match *event {
+        NoteEvent::NoteOn {
+            timing,
+            key,
+            velocity,
+            ..
+        } => (
+            timing,
+            match key.number() {
+                Some(note) => EventKind::NoteOn {
+                    note: note.min(127),
+                    velocity,
+                },
+                None => return None,
+            },
+        ),
+        NoteEvent::NoteOff { timing, key, .. } | NoteEvent::Choke { timing, key, .. } => (
+            timing,
+            match key.number() {
+                Some(note) => EventKind::NoteOff {
+                    note: note.min(127),
+                },
+                None => EventKind::AllNotesOff,
+            },
+        ),
+        NoteEvent::MidiPitchBend { timing, value, .. } => {
+            (timing, EventKind::PitchBend(2.0 * value - 1.0))
+        }
+        NoteEvent::MidiChannelPressure {
+            timing, pressure, ..
+        } => (timing, EventKind::Expression(pressure)),
+        NoteEvent::MidiCC {
+            timing, cc, value, ..
+        } => (
+            timing,
+            match cc {
+                control_change::MODULATION_MSB => EventKind::ModWheel(value),
+                control_change::EXPRESSION_CONTROLLER_MSB => EventKind::Expression(value),
+                control_change::DAMPER_PEDAL => EventKind::Sustain(value >= 0.5),
+                control_change::ALL_NOTES_OFF | control_change::ALL_SOUND_OFF => {
+                    EventKind::AllNotesOff
+                }
+                _ => return None,
+            },
+        ),
+        _ => return None,
+    };
+    Some(Event { time, kind })
+}
+
+impl Newt {
+    /// The model the parameters and the user file ask for now. Lock-free.
+    fn wanted_request(&self) -> ModelRequest {
+        let choice_index = self.params.model.value();
+        let user_file = library::choice(choice_index) == library::ModelChoice::UserFile;
+        ModelRequest {
+            choice_index,
+            // The user file's changes matter only while it is the choice.
+            user_generation: if user_file {
+                self.params.user_model.generation()
+            } else {
+                0
+            },
+        }
+    }
+
+    fn engine_config(sample_rate: f32, max_block: u32) -> EngineConfig {
+        EngineConfig {
+            host_sample_rate: sample_rate.round() as u32,
+            max_block: max_block.max(1) as usize,
+            voices: VOICES,
+            table: TableSpec::default(),
+            noise_seed: 0,
+            dc_blocker: true,
+        }
+    }
+
+    /// Audio thread: retires an engine now, or keeps it until the queue has room.
+    fn retire(&mut self, engine: Box<LoadedEngine>) {
+        if let Err(engine) = self.shared.handover.retire(engine) {
+            // Capacity is reserved before any engine is adopted, so this never grows.
+            debug_assert!(self.pending_retire.len() < RETIRE_SLOTS);
+            self.pending_retire.push(engine);
+        }
+    }
+
+    /// Audio thread: takes a ready engine if it answers the current request and fits the
+    /// current configuration; the playing engine fades out into it. Returns whether
+    /// anything was retired (so that the loader should collect).
+    fn adopt_ready_engine(&mut self, wanted: ModelRequest) -> bool {
+        while let Some(engine) = self.pending_retire.pop() {
+            if let Err(engine) = self.shared.handover.retire(engine) {
+                self.pending_retire.push(engine);
+                return false;
+            }
+        }
+        // Room for the two engines an adoption can retire.
+        if self.pending_retire.len() + 2 > RETIRE_SLOTS {
+            return false;
+        }
+        let Some(mut new) = self.shared.handover.take() else {
+            return false;
+        };
+        let fits = self
+            .current
+            .as_ref()
+            .is_none_or(|c| c.engine.config() == new.engine.config());
+        if new.request != wanted || !fits {
+            self.retire(new);
+            return true;
+        }
+        new.engine.reset();
+        new.tracker.reset();
+        if let Some(previous) = self.fading.take() {
+            self.retire(previous);
+        }
+        self.fading = self.current.replace(new);
+        self.fade_pos = 0;
+        if self.fading.is_some() && self.params.input.value() == InputMode::Midi {
+            self.playing.replay(&mut self.events);
+        }
+        true
+    }
+
+    fn reported_latency(&self) -> u32 {
+        self.current
+            .as_ref()
+            .map_or(0, |c| match self.params.input.value() {
+                InputMode::Midi => c.engine.latency_samples(),
+                InputMode::Audio => c.tracker.latency_samples(),
+            }) as u32
+    }
+}
+
+impl Plugin for Newt {
+    const NAME: &'static str = "NEWT";
+    const VENDOR: &'static str = "NEWT project";
+    const URL: &'static str = "https://github.com/newt-synth/newt";
+    const EMAIL: &'static str = "newt@example.org";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: None,
+            main_output_channels: NonZeroU32::new(2),
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(1),
+            main_output_channels: NonZeroU32::new(1),
+            ..AudioIOLayout::const_default()
+        },
+    ];
+    const MIDI_INPUT: MidiConfig = MidiConfig::MidiCCs;
+    const SAMPLE_ACCURATE_AUTOMATION: bool = false;
+
+    type Editor = nice_plug_egui::EguiEditor<editor::NewtEditor>;
+    type SysExMessage = ();
+    type BackgroundTask = Task;
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn task_executor(&mut self) -> TaskExecutor<Self> {
+        let shared = self.shared.clone();
+        let params = self.params.clone();
+        Box::new(move |task| shared.run(task, &params.user_model))
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(self.params.clone(), self.shared.clone())
+    }
+
+    fn activate(
+        &mut self,
+        _audio_io_layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        let config = Self::engine_config(buffer_config.sample_rate, buffer_config.max_buffer_size);
+        self.shared.set_config(Some(config));
+        self.shared.handover.clear_incoming();
+        self.shared.handover.collect();
+        let wanted = self.wanted_request();
+        let reuse = self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.request == wanted && *c.engine.config() == config);
+        if !reuse {
+            let built = self
+                .shared
+                .build(wanted, &self.params.user_model, config)
+                .or_else(|| self.shared.rebuild_current(wanted, config))
+                .or_else(|| {
+                    // Nothing loaded yet and the request fails: the first model.
+                    let first = ModelRequest {
+                        choice_index: 0,
+                        ..wanted
+                    };
+                    self.shared.build(first, &self.params.user_model, config)
+                });
+            let Some(engine) = built else {
+                nice_error!("NEWT cannot play at {} Hz", buffer_config.sample_rate);
+                return false;
+            };
+            self.current = Some(engine);
+        }
+        self.fading = None;
+        self.pending_retire.clear();
+        self.requested = Some(wanted);
+        self.max_block = config.max_block;
+        self.events = Vec::with_capacity(EVENT_CAPACITY);
+        self.mono = vec![0.0; config.max_block];
+        self.old = vec![0.0; config.max_block];
+        self.fade_len = ((SWAP_FADE_S * buffer_config.sample_rate) as usize).max(1);
+        self.reported_latency = self.reported_latency();
+        context.set_latency_samples(self.reported_latency);
+        true
+    }
+
+    fn reset(&mut self) {
+        if let Some(c) = self.current.as_mut() {
+            c.engine.reset();
+            c.tracker.reset();
+        }
+        if let Some(f) = self.fading.take() {
+            self.retire(f);
+        }
+        self.playing = PlayingState::default();
+    }
+
+    fn deactivate(&mut self) {
+        self.shared.set_config(None);
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        let n = buffer.samples();
+        let wanted = self.wanted_request();
+        if self.requested != Some(wanted) {
+            self.requested = Some(wanted);
+            context.execute_background(Task::Load(wanted));
+        }
+        self.events.clear();
+        if self.adopt_ready_engine(wanted) {
+            context.execute_background(Task::Collect);
+        }
+
+        let audio_input = self.params.input.value() == InputMode::Audio;
+        while let Some(event) = context.next_event() {
+            if let Some(e) = engine_event(&event) {
+                self.playing.apply(&e.kind);
+                if !audio_input && self.events.len() < EVENT_CAPACITY {
+                    self.events.push(e);
+                }
+            }
+        }
+
+        let channels = buffer.as_slice();
+        let Some(current) = self.current.as_mut() else {
+            channels.iter_mut().for_each(|c| c.fill(0.0));
+            return ProcessStatus::Normal;
+        };
+        let n = n.min(self.max_block);
+        if audio_input {
+            let mono = &mut self.mono[..n];
+            mono.fill(0.0);
+            let scale = 1.0 / channels.len().max(1) as f32;
+            for ch in channels.iter() {
+                for (m, x) in mono.iter_mut().zip(ch.iter()) {
+                    *m += scale * if x.is_finite() { *x } else { 0.0 };
+                }
+            }
+            let settings = self.params.input_settings(n as u32);
+            let events = &mut self.events;
+            let telemetry = &self.shared.telemetry;
+            current
+                .tracker
+                .process(mono, &settings, |time, controls, tracked| {
+                    if events.len() < EVENT_CAPACITY {
+                        events.push(Event {
+                            time,
+                            kind: EventKind::Controls(controls),
+                        });
+                    }
+                    let r = std::sync::atomic::Ordering::Relaxed;
+                    telemetry.input_f0_hz.store(tracked.f0_hz, r);
+                    telemetry.input_confidence.store(tracked.confidence, r);
+                    telemetry.input_loudness_db.store(tracked.loudness_db, r);
+                });
+        }
+
+        let params = self.params.engine_params(n as u32);
+        let out = &mut self.mono[..n];
+        if current.engine.process(&self.events, &params, out).is_err() {
+            out.fill(0.0);
+        }
+        self.shared
+            .telemetry
+            .publish_voice(current.engine.live_voice());
+        if let Some(fading) = self.fading.as_mut() {
+            let old = &mut self.old[..n];
+            if fading.engine.process(&self.events, &params, old).is_err() {
+                old.fill(0.0);
+            }
+            for (i, (o, x)) in out.iter_mut().zip(old.iter()).enumerate() {
+                let g = ((self.fade_pos + i) as f32 / self.fade_len as f32).min(1.0);
+                *o = g * *o + (1.0 - g) * x;
+            }
+            self.fade_pos += n;
+            if self.fade_pos >= self.fade_len {
+                let done = self.fading.take().expect("checked above");
+                self.retire(done);
+                context.execute_background(Task::Collect);
+            }
+        }
+        for ch in channels.iter_mut() {
+            ch[..n].copy_from_slice(&self.mono[..n]);
+            ch[n..].fill(0.0);
+        }
+
+        let latency = self.reported_latency();
+        if latency != self.reported_latency {
+            self.reported_latency = latency;
+            context.set_latency_samples(latency);
+        }
+        ProcessStatus::KeepAlive
+    }
+}
+
+impl ClapPlugin for Newt {
+    const CLAP_ID: &'static str = "com.newt-synth.newt";
+    const CLAP_DESCRIPTION: Option<&'static str> = Some(
+        "Neural waveshaping synthesis (NEWT / FastNEWT): play it from MIDI or from your voice",
+    );
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::Instrument,
+        ClapFeature::Synthesizer,
+        ClapFeature::Stereo,
+        ClapFeature::Mono,
+    ];
+}
+
+impl Vst3Plugin for Newt {
+    const VST3_CLASS_ID: [u8; 16] = *b"NewtWaveshaper01";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
+        &[Vst3SubCategory::Instrument, Vst3SubCategory::Synth];
+}
+
+nice_export_clap!(Newt);
+nice_export_vst3!(Newt);

@@ -1,0 +1,246 @@
+//! The CLAP bundle (`target/bundled/newt.clap`) in a real host (clack-host): the shared
+//! scenarios at 48 kHz in blocks of 512, a corrupt user model reported in the plugin's log,
+//! and the allocation-checked debug build playing without aborting.
+//!
+//! The log and allocation checks run their scenario in a child process (this test binary
+//! again, running one `#[ignore]`d test): the plugin's logger reads `NICE_LOG` once per
+//! process, and an allocation in `process` aborts the whole process.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use newt_integration_tests::plugin_host::clap::ClapHost;
+use newt_integration_tests::plugin_host::{PluginHost, bundle_path, scenarios};
+use newt_integration_tests::rms;
+use newt_model::NewtModel;
+
+const SAMPLE_RATE: f64 = 48_000.0;
+const BLOCK: u32 = 512;
+/// Environment variable naming the corrupt model file for the child test.
+const CORRUPT_MODEL_ENV: &str = "NEWT_TEST_CORRUPT_MODEL";
+/// What the plugin logs when a model does not load.
+const LOAD_FAILED: &str = "model load failed";
+/// What the allocation-checked child prints, for the parent to read.
+const ALLOC_RMS_TAG: &str = "alloc-checked rms:";
+
+fn host() -> ClapHost {
+    ClapHost::load(&bundle_path("newt.clap"), SAMPLE_RATE, BLOCK)
+}
+
+/// A fresh directory under the system temp dir.
+fn temp_dir(tag: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "newt-{tag}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// A model file cut short: the first half of a valid one (a bundled model when there is
+/// one, else the seeded model's file).
+fn write_corrupt_model(dir: &Path) -> PathBuf {
+    let models = newt_integration_tests::plugin_host::workspace_root().join("assets/models");
+    let mut bundled: Vec<PathBuf> = std::fs::read_dir(&models)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect()
+        })
+        .unwrap_or_default();
+    bundled.sort();
+    let valid = match bundled.first() {
+        Some(p) => std::fs::read(p).expect("read bundled model"),
+        None => NewtModel::seeded(1).to_bytes(),
+    };
+    assert!(
+        NewtModel::from_bytes(&valid).is_ok(),
+        "the source model is valid"
+    );
+    let cut = &valid[..valid.len() / 2];
+    assert!(
+        NewtModel::from_bytes(cut).is_err(),
+        "a half model file must not load"
+    );
+    let path = dir.join("truncated.safetensors");
+    std::fs::write(&path, cut).expect("write corrupt model");
+    path
+}
+
+/// Runs the `#[ignore]`d test `name` of this binary in a child process.
+fn run_child(name: &str, envs: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
+    cmd.args([
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("spawn the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "child {name} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "child {name} did not run exactly one test:\n{stdout}"
+    );
+    out
+}
+
+#[test]
+fn note_pitch_matches() {
+    scenarios::note_pitch_matches(&mut host());
+}
+
+#[test]
+fn note_decays_after_release() {
+    scenarios::note_decays_after_release(&mut host());
+}
+
+#[test]
+fn parameter_change_takes_effect() {
+    scenarios::parameter_change_takes_effect(&mut host());
+}
+
+#[test]
+fn audio_input_follows_the_input_pitch() {
+    scenarios::audio_input_follows_the_input_pitch(&mut host());
+}
+
+#[test]
+fn state_restores_into_new_instance() {
+    scenarios::state_restores_into_new_instance(&mut || Box::new(host()) as Box<dyn PluginHost>);
+}
+
+#[test]
+fn corrupt_user_model_is_reported_and_keeps_playing() {
+    bundle_path("newt.clap");
+    let dir = temp_dir("corrupt-model");
+    let model = write_corrupt_model(&dir);
+    let log = dir.join("nice.log");
+    run_child(
+        "child_corrupt_user_model",
+        &[(CORRUPT_MODEL_ENV, &model), ("NICE_LOG", &log)],
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains(LOAD_FAILED),
+        "the plugin's log ({}) does not say {LOAD_FAILED:?}:\n{text}",
+        log.display()
+    );
+    assert!(
+        text.contains("truncated.safetensors"),
+        "the logged failure does not name the file:\n{text}"
+    );
+    eprintln!("--- plugin log\n{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+#[ignore = "run in a child process by corrupt_user_model_is_reported_and_keeps_playing"]
+fn child_corrupt_user_model() {
+    let model = PathBuf::from(
+        std::env::var_os(CORRUPT_MODEL_ENV).expect("the parent names the corrupt model"),
+    );
+    let mut host = host();
+    scenarios::corrupt_user_model_keeps_playing(&mut host, &model);
+    drop(host);
+    // The logger writes from a background thread; wait until the line is out (or give up
+    // and let the parent report what is there) so that exiting does not lose it.
+    if let Some(log) = std::env::var_os("NICE_LOG") {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(LOAD_FAILED) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn debug_build_with_allocation_checks_renders() {
+    bundle_path("alloc-checked/newt.clap");
+    let dir = temp_dir("alloc-checked");
+    let log = dir.join("nice.log");
+    let out = run_child("child_alloc_checked", &[("NICE_LOG", &log)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let level: f64 = stdout
+        .lines()
+        .find_map(|l| l.split_once(ALLOC_RMS_TAG).map(|(_, v)| v))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the child printed no {ALLOC_RMS_TAG:?} line:\n{stdout}"));
+    assert!(
+        level > scenarios::SILENT_RMS,
+        "the allocation-checked build rendered silence (RMS {level:.3e})"
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    eprintln!("--- alloc-checked plugin log\n{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+#[ignore = "run in a child process by debug_build_with_allocation_checks_renders"]
+fn child_alloc_checked() {
+    let mut host = ClapHost::load(&bundle_path("alloc-checked/newt.clap"), SAMPLE_RATE, BLOCK);
+    let block = BLOCK as usize;
+    let step = 4800; // 0.1 s, not a multiple of the block: events land mid-stream
+    let mut out = Vec::new();
+    // A melody with releases and retriggers.
+    for &note in &[60u8, 64, 67, 72] {
+        host.note_on(note, 0.7);
+        out.extend(host.process(None, 2 * step, block));
+        host.note_off(note);
+        out.extend(host.process(None, step, 7));
+    }
+    // Poly chords (mode switch through a parameter), with pitch bend and odd block sizes.
+    host.set_param("Voicing", 1.0);
+    for chord in [[57u8, 60, 64], [55, 59, 62]] {
+        for &n in &chord {
+            host.note_on(n, 0.6);
+        }
+        out.extend(host.process(None, step, 333));
+        host.pitch_bend(0.5);
+        out.extend(host.process(None, step, block));
+        host.pitch_bend(-0.25);
+        out.extend(host.process(None, step, 64));
+        host.pitch_bend(0.0);
+        for &n in &chord {
+            host.note_off(n);
+        }
+        out.extend(host.process(None, step, block));
+    }
+    // Parameter changes while a note sounds.
+    host.note_on(69, 0.8);
+    host.set_param("Output gain", -6.0);
+    host.set_param("Semitone", 3.0);
+    out.extend(host.process(None, 2 * step, block));
+    host.note_off(69);
+    out.extend(host.process(None, step, block));
+
+    if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+        panic!("sample {i} is {}", out[i]);
+    }
+    let level = rms(&out);
+    assert!(
+        level > scenarios::SILENT_RMS,
+        "the allocation-checked build rendered silence (RMS {level:.3e})"
+    );
+    println!("{ALLOC_RMS_TAG} {level:.6e}");
+}

@@ -1,0 +1,142 @@
+//! The shared plugin scenarios against the VST3 build (`target/bundled/newt.vst3`), hosted
+//! with the `vst3` crate at 48 kHz in blocks of 512 samples.
+//!
+//! Build the bundle first: `cargo xtask bundle newt --release` (`cargo xtask test` does).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use newt_integration_tests::plugin_host::vst3::Vst3Host;
+use newt_integration_tests::plugin_host::{PluginHost, bundle_path, scenarios, workspace_root};
+use newt_model::NewtModel;
+
+const SAMPLE_RATE: f64 = 48_000.0;
+const MAX_BLOCK: i32 = 512;
+
+fn host() -> Vst3Host {
+    Vst3Host::load(&bundle_path("newt.vst3"), SAMPLE_RATE, MAX_BLOCK)
+}
+
+#[test]
+fn note_pitch_matches() {
+    scenarios::note_pitch_matches(&mut host());
+}
+
+#[test]
+fn note_decays_after_release() {
+    scenarios::note_decays_after_release(&mut host());
+}
+
+#[test]
+fn parameter_change_takes_effect() {
+    scenarios::parameter_change_takes_effect(&mut host());
+}
+
+#[test]
+fn audio_input_follows_the_input_pitch() {
+    scenarios::audio_input_follows_the_input_pitch(&mut host());
+}
+
+#[test]
+fn state_restores_into_new_instance() {
+    scenarios::state_restores_into_new_instance(&mut || Box::new(host()) as Box<dyn PluginHost>);
+}
+
+/// Set in the child process that runs the corrupt-model scenario.
+const CHILD_ENV: &str = "NEWT_VST3_TEST_CHILD";
+/// Name of the corrupt model file (the logged failure must name it).
+const CORRUPT_FILE: &str = "corrupt.safetensors";
+
+/// Runs in a child process of this test binary, so that the plugin's log (its own stderr,
+/// which the test harness cannot capture in-process) can be read: the scenario must pass
+/// there, and the log must say that the model load failed.
+#[test]
+fn corrupt_user_model_keeps_playing() {
+    const NAME: &str = "corrupt_user_model_keeps_playing";
+    if std::env::var_os(CHILD_ENV).is_some() {
+        let dir = TempDir::new("corrupt-model");
+        let file = dir.path().join(CORRUPT_FILE);
+        std::fs::write(&file, corrupt_model_bytes()).expect("write the corrupt model");
+        scenarios::corrupt_user_model_keeps_playing(&mut host(), &file);
+        return;
+    }
+    bundle_path("newt.vst3");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let child = Command::new(&exe)
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .env("NICE_LOG", "stderr")
+        .output()
+        .expect("run the scenario in a child process");
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert!(
+        child.status.success(),
+        "the scenario failed in the child process ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        child.status
+    );
+    assert!(
+        stdout.contains(&format!("test {NAME} ... ok")),
+        "the child process did not run the scenario:\n{stdout}"
+    );
+    let failure = stderr
+        .lines()
+        .find(|l| l.contains("model load failed"))
+        .unwrap_or_else(|| panic!("no \"model load failed\" in the plugin's log:\n{stderr}"));
+    assert!(
+        failure.contains(CORRUPT_FILE),
+        "the logged failure does not name the file: {failure}"
+    );
+}
+
+/// A model file that must not load: the first half of a valid one (the first bundled
+/// model when there is one, else the seeded stand-in's file).
+fn corrupt_model_bytes() -> Vec<u8> {
+    let models = workspace_root().join("assets").join("models");
+    let mut bundled: Vec<PathBuf> = std::fs::read_dir(&models)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect()
+        })
+        .unwrap_or_default();
+    bundled.sort();
+    let valid = match bundled.first() {
+        Some(model) => std::fs::read(model).expect("read a bundled model"),
+        None => NewtModel::seeded(1).to_bytes(),
+    };
+    assert!(
+        NewtModel::from_bytes(&valid).is_ok(),
+        "the source model must be valid"
+    );
+    let cut = valid[..valid.len() / 2].to_vec();
+    assert!(
+        NewtModel::from_bytes(&cut).is_err(),
+        "half a model file must not load"
+    );
+    cut
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path =
+            std::env::temp_dir().join(format!("newt-plugin-vst3-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temp dir");
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
