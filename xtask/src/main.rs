@@ -6,6 +6,7 @@ mod bench;
 mod bundle;
 mod demo;
 mod eval;
+mod instruments;
 mod midi;
 mod pitch;
 mod plot;
@@ -68,6 +69,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum DataWhat {
+    /// Violin, flute, trumpet, cello and alto saxophone phrases rendered from the FluidR3
+    /// SoundFont with ground-truth pitch and loudness (data/instruments).
+    Instruments(instruments::InstrumentsArgs),
     /// A synthetic monophonic instrument (WAV files, 44.1 kHz), for tests and CPU runs.
     Synthetic {
         #[arg(long, default_value = "data/synthetic")]
@@ -94,6 +98,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => training::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Data { what } => match what {
+            DataWhat::Instruments(args) => instruments::run(args),
             DataWhat::Synthetic { out, minutes, seed } => {
                 synthetic::write_synthetic(&out, minutes, seed)
             }

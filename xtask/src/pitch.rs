@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use newt_features::{PitchConfig, track_pitch};
-use newt_train::dataset::{read_wav, resample};
+use newt_features::{PitchConfig, resample, track_pitch};
+use newt_train::dataset::read_wav;
 
 #[derive(Args, Debug)]
 pub struct PitchArgs {

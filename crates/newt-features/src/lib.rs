@@ -10,11 +10,13 @@ mod controls;
 mod framer;
 pub mod loudness;
 pub mod pitch;
+pub mod resample;
 
 pub use controls::{ControlExtractor, ControlFrame, extract_controls};
 pub use framer::Framer;
 pub use loudness::{LoudnessMeter, a_weighting_db, loudness_db};
 pub use pitch::{PitchConfig, PitchEstimate, PitchTracker, track_pitch};
+pub use resample::resample;
 
 /// Errors of feature extraction.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -6,8 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use newt_features::{PitchConfig, extract_controls};
-use rubato::audioadapter_buffers::direct::SequentialSlice;
-use rubato::{Fft, FixedSync, Resampler};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -103,19 +101,7 @@ pub fn read_wav(path: &Path) -> Result<(Vec<f32>, u32), DatasetError> {
     Ok((mono, spec.sample_rate))
 }
 
-/// Resamples `x` from `from` Hz to `to` Hz (rubato FFT resampler, delay removed).
-pub fn resample(x: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
-    if from == to || x.is_empty() {
-        return Ok(x.to_vec());
-    }
-    let mut r = Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Input)
-        .map_err(|e| e.to_string())?;
-    let input = SequentialSlice::new(x, 1, x.len()).map_err(|e| e.to_string())?;
-    let out = r
-        .process_all(&input, x.len(), None)
-        .map_err(|e| e.to_string())?;
-    Ok(out.take_data())
-}
+pub use newt_features::resample;
 
 /// Builds the dataset from every `.wav` file under `dir` (not recursive), in segments of
 /// `segment_frames` frames; every tenth usable segment is held out.
