@@ -10,6 +10,7 @@ mod instruments;
 mod midi;
 mod pitch;
 mod plot;
+mod quality;
 mod render;
 mod synthetic;
 mod training;

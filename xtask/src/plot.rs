@@ -6,6 +6,7 @@ use std::sync::Once;
 use anyhow::Context;
 use newt_train::train::TrainLog;
 use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
 
 static FONT: Once = Once::new();
 
@@ -99,6 +100,65 @@ pub fn loss_curve(path: &Path, title: &str, log: &TrainLog) -> anyhow::Result<()
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()?;
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Log-mel spectrograms stacked top to bottom, one panel per `(label, frames)`, on one
+/// colour scale (the real recording's range: 80 dB below its peak, in log power).
+pub fn spectrograms(
+    path: &Path,
+    title: &str,
+    panels: &[(&str, &[Vec<f64>])],
+) -> anyhow::Result<()> {
+    let text = register_font();
+    let (w, panel_h) = (1000u32, 180u32);
+    let top = if text { 40 } else { 0 };
+    let root =
+        BitMapBackend::new(path, (w, top + panel_h * panels.len() as u32)).into_drawing_area();
+    root.fill(&BLACK)?;
+    if text {
+        root.titled(title, ("sans-serif", 22).into_font().color(&WHITE))?;
+    }
+    let peak = panels
+        .first()
+        .map(|p| {
+            p.1.iter()
+                .flatten()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .unwrap_or(0.0);
+    // 80 dB of power is ln(1e8) = 18.4 in natural-log units.
+    let floor = peak - 18.4;
+    let (_, body) = root.split_vertically(top);
+    for (area, (label, frames)) in body.split_evenly((panels.len(), 1)).iter().zip(panels) {
+        let bands = frames.first().map_or(1, Vec::len);
+        let n = frames.len().max(1);
+        let (pw, ph) = area.dim_in_pixel();
+        let left = if text { 130 } else { 0 };
+        let cw = (pw.saturating_sub(left)) as f64 / n as f64;
+        let ch = ph as f64 / bands as f64;
+        for (t, frame) in frames.iter().enumerate() {
+            for (b, &v) in frame.iter().enumerate() {
+                let level = ((v - floor) / (peak - floor)).clamp(0.0, 1.0);
+                let color = ViridisRGB::get_color(level);
+                let x0 = left as i32 + (t as f64 * cw) as i32;
+                let x1 = left as i32 + ((t + 1) as f64 * cw).ceil() as i32;
+                let y1 = ph as i32 - (b as f64 * ch) as i32;
+                let y0 = ph as i32 - ((b + 1) as f64 * ch).ceil() as i32;
+                area.draw(&Rectangle::new([(x0, y0), (x1, y1)], color.filled()))?;
+            }
+        }
+        if text {
+            area.draw(&Text::new(
+                label.to_string(),
+                (8, ph as i32 / 2 - 8),
+                ("sans-serif", 16).into_font().color(&WHITE),
+            ))?;
+        }
     }
     root.present()
         .with_context(|| format!("writing {}", path.display()))?;

@@ -39,6 +39,19 @@ impl Ddsp {
         })
     }
 
+    /// The baseline as a training run left it: the weights of its checkpoint folder
+    /// (`<out>.ddsp.ckpt/`), with the metadata of the same data set.
+    pub fn from_checkpoint(
+        dir: &std::path::Path,
+        meta: ModelMeta,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut ddsp = Self::new(meta, device)?;
+        // The checkpoint also holds the optimiser's moments; only the weights are read.
+        ddsp.varmap.load(dir.join("weights.safetensors"))?;
+        Ok(ddsp)
+    }
+
     pub fn forward(&self, cond: &Conditioning) -> Result<Tensor> {
         let meta = &self.meta;
         let (hop, nh) = (meta.hop, meta.n_harmonics);

@@ -201,7 +201,8 @@ pub struct Trained {
     pub log: TrainLog,
 }
 
-fn meta_for(dataset: &Dataset, instrument: &str) -> ModelMeta {
+/// The model metadata a run on `dataset` writes (its z-scoring statistics).
+pub fn meta_for(dataset: &Dataset, instrument: &str) -> ModelMeta {
     ModelMeta {
         format_version: FORMAT_VERSION,
         sample_rate: dataset.sample_rate,
@@ -215,6 +216,15 @@ fn meta_for(dataset: &Dataset, instrument: &str) -> ModelMeta {
         instrument: instrument.into(),
         provenance: String::new(),
     }
+}
+
+/// The DDSP baseline's fixed harmonic phases (random, from the run's seed): what an
+/// evaluation of its checkpoint must use again.
+pub fn ddsp_phases(meta: &ModelMeta, seed: u64) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed);
+    (0..meta.n_harmonics)
+        .map(|_| rng.uniform(0.0, std::f32::consts::TAU))
+        .collect()
 }
 
 /// Held-out loss over all validation segments with fixed noise.
@@ -256,13 +266,10 @@ pub fn train(dataset: &Dataset, opts: &TrainOptions) -> Result<Trained, TrainErr
             let p = m.phases.clone();
             (Synth::Newt(m), p)
         }
-        Decoder::Ddsp => {
-            let mut rng = SplitMix64::new(opts.seed);
-            let p: Vec<f32> = (0..meta.n_harmonics)
-                .map(|_| rng.uniform(0.0, std::f32::consts::TAU))
-                .collect();
-            (Synth::Ddsp(Ddsp::new(meta.clone(), &device)?), p)
-        }
+        Decoder::Ddsp => (
+            Synth::Ddsp(Ddsp::new(meta.clone(), &device)?),
+            ddsp_phases(&meta, opts.seed),
+        ),
     };
     let vars = synth.vars();
     let mut adam = Adam::new(vars.clone(), recipe.adam)?;
