@@ -12,6 +12,7 @@ pub mod handover;
 pub mod library;
 pub mod loader;
 pub mod params;
+pub mod playing;
 pub mod telemetry;
 
 use std::num::NonZeroU32;
@@ -23,6 +24,7 @@ use nice_plug::prelude::*;
 use crate::handover::{LoadedEngine, ModelRequest};
 use crate::loader::{Shared, Task};
 use crate::params::{InputMode, NewtParams};
+use crate::playing::PlayingState;
 
 /// Voices of the engine (the voicing parameter chooses mono legato or poly).
 pub const VOICES: usize = 16;
@@ -32,65 +34,6 @@ const EVENT_CAPACITY: usize = 4096;
 const SWAP_FADE_S: f32 = 0.03;
 /// Retired engines held on the audio thread while the retire queue is full.
 const RETIRE_SLOTS: usize = 8;
-
-/// Channel and note state, replayed into a newly swapped-in engine so that held notes and
-/// controllers carry over a model change.
-#[derive(Clone, Copy, Debug)]
-struct PlayingState {
-    /// Velocity of each held key (0 = up).
-    held: [f32; 128],
-    sustain: bool,
-    bend: f32,
-    mod_wheel: f32,
-    expression: f32,
-}
-
-impl Default for PlayingState {
-    fn default() -> Self {
-        Self {
-            held: [0.0; 128],
-            sustain: false,
-            bend: 0.0,
-            mod_wheel: 0.0,
-            expression: 1.0,
-        }
-    }
-}
-
-impl PlayingState {
-    fn apply(&mut self, kind: &EventKind) {
-        match *kind {
-            EventKind::NoteOn { note, velocity } => self.held[note as usize & 127] = velocity,
-            EventKind::NoteOff { note } => self.held[note as usize & 127] = 0.0,
-            EventKind::PitchBend(b) => self.bend = b,
-            EventKind::ModWheel(m) => self.mod_wheel = m,
-            EventKind::Expression(x) => self.expression = x,
-            EventKind::Sustain(down) => self.sustain = down,
-            EventKind::AllNotesOff => {
-                self.held = [0.0; 128];
-                self.sustain = false;
-            }
-            EventKind::Controls(_) => {}
-        }
-    }
-
-    /// Events at time 0 that bring a fresh engine to this state.
-    fn replay(&self, out: &mut Vec<Event>) {
-        let at0 = |kind| Event { time: 0, kind };
-        out.push(at0(EventKind::PitchBend(self.bend)));
-        out.push(at0(EventKind::ModWheel(self.mod_wheel)));
-        out.push(at0(EventKind::Expression(self.expression)));
-        out.push(at0(EventKind::Sustain(self.sustain)));
-        for (note, &velocity) in self.held.iter().enumerate() {
-            if velocity > 0.0 {
-                out.push(at0(EventKind::NoteOn {
-                    note: note as u8,
-                    velocity,
-                }));
-            }
-        }
-    }
-}
 
 pub struct Newt {
     params: Arc<NewtParams>,
@@ -109,9 +52,17 @@ pub struct Newt {
     /// The last model request sent to the loader.
     requested: Option<ModelRequest>,
     playing: PlayingState,
+    /// Events for the playing engine this block (replayed state first after a swap).
     events: Vec<Event>,
-    mono: Vec<f32>,
+    /// Events of `events` that are replayed state, which the fading engine must not get.
+    replayed: usize,
+    /// Audio input: the fading engine's own controls during an Audio-mode swap.
+    fade_events: Vec<Event>,
+    input: Vec<f32>,
+    out: Vec<f32>,
     old: Vec<f32>,
+    /// The layout has a main input (else Audio mode hears silence, not stale buffers).
+    has_input: bool,
     reported_latency: u32,
     max_block: usize,
 }
@@ -129,8 +80,12 @@ impl Default for Newt {
             requested: None,
             playing: PlayingState::default(),
             events: Vec::new(),
-            mono: Vec::new(),
+            replayed: 0,
+            fade_events: Vec::new(),
+            input: Vec::new(),
+            out: Vec::new(),
             old: Vec::new(),
+            has_input: false,
             reported_latency: 0,
             max_block: 0,
         }
@@ -253,7 +208,11 @@ impl Newt {
             .current
             .as_ref()
             .is_none_or(|c| c.engine.config() == new.engine.config());
-        if new.request != wanted || !fits {
+        let same = self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.request == new.request);
+        if new.request != wanted || !fits || same {
             self.retire(new);
             return true;
         }
@@ -262,12 +221,96 @@ impl Newt {
         if let Some(previous) = self.fading.take() {
             self.retire(previous);
         }
+        self.shared.set_adopted(new.request);
         self.fading = self.current.replace(new);
         self.fade_pos = 0;
         if self.fading.is_some() && self.params.input.value() == InputMode::Midi {
             self.playing.replay(&mut self.events);
+            self.replayed = self.events.len();
         }
         true
+    }
+
+    /// Renders `n` samples into `self.out` from `self.input` and `self.events`: the
+    /// audio-input trackers, the playing engine, and the one fading out after a swap.
+    fn render(&mut self, n: usize, audio_input: bool, context: &mut impl ProcessContext<Self>) {
+        let Some(current) = self.current.as_mut() else {
+            self.out[..n].fill(0.0);
+            return;
+        };
+        // Both sets of smoothers advance every block, whatever the mode.
+        let settings = self.params.input_settings(n as u32);
+        let params = self.params.engine_params(n as u32);
+        let input = &self.input[..n];
+        if audio_input {
+            let events = &mut self.events;
+            let telemetry = &self.shared.telemetry;
+            current
+                .tracker
+                .process(input, &settings, |time, controls, tracked| {
+                    if events.len() < EVENT_CAPACITY {
+                        events.push(Event {
+                            time,
+                            kind: EventKind::Controls(controls),
+                        });
+                    }
+                    let r = std::sync::atomic::Ordering::Relaxed;
+                    telemetry.input_f0_hz.store(tracked.f0_hz, r);
+                    telemetry.input_confidence.store(tracked.confidence, r);
+                    telemetry.input_loudness_db.store(tracked.loudness_db, r);
+                });
+        }
+        let out = &mut self.out[..n];
+        if current.engine.process(&self.events, &params, out).is_err() {
+            out.fill(0.0);
+        }
+        self.shared
+            .telemetry
+            .publish_voice(current.engine.live_voice());
+
+        let Some(fading) = self.fading.as_mut() else {
+            return;
+        };
+        // The old engine plays on with the player's events (not the replayed state) or,
+        // in Audio mode, with its own tracker until the new one has caught up.
+        let old_events: &[Event] = if audio_input {
+            self.fade_events.clear();
+            let events = &mut self.fade_events;
+            fading
+                .tracker
+                .process(input, &settings, |time, controls, _| {
+                    if events.len() < EVENT_CAPACITY {
+                        events.push(Event {
+                            time,
+                            kind: EventKind::Controls(controls),
+                        });
+                    }
+                });
+            &self.fade_events
+        } else {
+            &self.events[self.replayed..]
+        };
+        let old = &mut self.old[..n];
+        if fading.engine.process(old_events, &params, old).is_err() {
+            old.fill(0.0);
+        }
+        // In Audio mode the new tracker says nothing for its latency: fade after it.
+        let (delay, len) = if audio_input {
+            (current.tracker.latency_samples(), self.fade_len)
+        } else {
+            (0, self.fade_len)
+        };
+        for (i, (o, x)) in out.iter_mut().zip(old.iter()).enumerate() {
+            let pos = (self.fade_pos + i).saturating_sub(delay);
+            let g = (pos as f32 / len as f32).min(1.0);
+            *o = g * *o + (1.0 - g) * x;
+        }
+        self.fade_pos += n;
+        if self.fade_pos >= delay + len {
+            let done = self.fading.take().expect("checked above");
+            self.retire(done);
+            context.execute_background(Task::Collect);
+        }
     }
 
     fn reported_latency(&self) -> u32 {
@@ -327,7 +370,7 @@ impl Plugin for Newt {
 
     fn activate(
         &mut self,
-        _audio_io_layout: &AudioIOLayout,
+        audio_io_layout: &AudioIOLayout,
         buffer_config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
@@ -344,7 +387,7 @@ impl Plugin for Newt {
             let built = self
                 .shared
                 .build(wanted, &self.params.user_model, config)
-                .or_else(|| self.shared.rebuild_current(wanted, config))
+                .or_else(|| self.shared.rebuild_playing(config))
                 .or_else(|| {
                     // Nothing loaded yet and the request fails: the first model.
                     let first = ModelRequest {
@@ -357,6 +400,7 @@ impl Plugin for Newt {
                 nice_error!("NEWT cannot play at {} Hz", buffer_config.sample_rate);
                 return false;
             };
+            self.shared.set_adopted(engine.request);
             self.current = Some(engine);
         }
         self.fading = None;
@@ -364,8 +408,11 @@ impl Plugin for Newt {
         self.requested = Some(wanted);
         self.max_block = config.max_block;
         self.events = Vec::with_capacity(EVENT_CAPACITY);
-        self.mono = vec![0.0; config.max_block];
+        self.fade_events = Vec::with_capacity(EVENT_CAPACITY);
+        self.input = vec![0.0; config.max_block];
+        self.out = vec![0.0; config.max_block];
         self.old = vec![0.0; config.max_block];
+        self.has_input = audio_io_layout.main_input_channels.is_some();
         self.fade_len = ((SWAP_FADE_S * buffer_config.sample_rate) as usize).max(1);
         self.reported_latency = self.reported_latency();
         context.set_latency_samples(self.reported_latency);
@@ -393,88 +440,63 @@ impl Plugin for Newt {
         _aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
-        let n = buffer.samples();
         let wanted = self.wanted_request();
         if self.requested != Some(wanted) {
             self.requested = Some(wanted);
-            context.execute_background(Task::Load(wanted));
-        }
-        self.events.clear();
-        if self.adopt_ready_engine(wanted) {
-            context.execute_background(Task::Collect);
-        }
-
-        let audio_input = self.params.input.value() == InputMode::Audio;
-        while let Some(event) = context.next_event() {
-            if let Some(e) = engine_event(&event) {
-                self.playing.apply(&e.kind);
-                if !audio_input && self.events.len() < EVENT_CAPACITY {
-                    self.events.push(e);
-                }
+            // Back to the model playing (A -> B -> A): nothing to load.
+            if self.current.as_ref().is_none_or(|c| c.request != wanted) {
+                context.execute_background(Task::Load(wanted));
             }
         }
-
+        let audio_input = self.params.input.value() == InputMode::Audio;
+        let total = buffer.samples();
         let channels = buffer.as_slice();
-        let Some(current) = self.current.as_mut() else {
+        if self.current.is_none() || total == 0 {
             channels.iter_mut().for_each(|c| c.fill(0.0));
             return ProcessStatus::Normal;
-        };
-        let n = n.min(self.max_block);
-        if audio_input {
-            let mono = &mut self.mono[..n];
-            mono.fill(0.0);
-            let scale = 1.0 / channels.len().max(1) as f32;
-            for ch in channels.iter() {
-                for (m, x) in mono.iter_mut().zip(ch.iter()) {
-                    *m += scale * if x.is_finite() { *x } else { 0.0 };
-                }
-            }
-            let settings = self.params.input_settings(n as u32);
-            let events = &mut self.events;
-            let telemetry = &self.shared.telemetry;
-            current
-                .tracker
-                .process(mono, &settings, |time, controls, tracked| {
-                    if events.len() < EVENT_CAPACITY {
-                        events.push(Event {
-                            time,
-                            kind: EventKind::Controls(controls),
-                        });
-                    }
-                    let r = std::sync::atomic::Ordering::Relaxed;
-                    telemetry.input_f0_hz.store(tracked.f0_hz, r);
-                    telemetry.input_confidence.store(tracked.confidence, r);
-                    telemetry.input_loudness_db.store(tracked.loudness_db, r);
-                });
         }
-
-        let params = self.params.engine_params(n as u32);
-        let out = &mut self.mono[..n];
-        if current.engine.process(&self.events, &params, out).is_err() {
-            out.fill(0.0);
-        }
-        self.shared
-            .telemetry
-            .publish_voice(current.engine.live_voice());
-        if let Some(fading) = self.fading.as_mut() {
-            let old = &mut self.old[..n];
-            if fading.engine.process(&self.events, &params, old).is_err() {
-                old.fill(0.0);
-            }
-            for (i, (o, x)) in out.iter_mut().zip(old.iter()).enumerate() {
-                let g = ((self.fade_pos + i) as f32 / self.fade_len as f32).min(1.0);
-                *o = g * *o + (1.0 - g) * x;
-            }
-            self.fade_pos += n;
-            if self.fade_pos >= self.fade_len {
-                let done = self.fading.take().expect("checked above");
-                self.retire(done);
+        // Host blocks longer than promised are rendered in pieces of at most `max_block`.
+        let mut next_event = context.next_event();
+        let mut start = 0;
+        while start < total {
+            let n = (total - start).min(self.max_block);
+            self.events.clear();
+            self.replayed = 0;
+            if self.adopt_ready_engine(wanted) {
                 context.execute_background(Task::Collect);
             }
-        }
-        for ch in channels.iter_mut() {
-            ch[..n].copy_from_slice(&self.mono[..n]);
-            ch[n..].fill(0.0);
+            while let Some(event) = next_event.as_ref() {
+                if event.timing() as usize >= start + n {
+                    break;
+                }
+                if let Some(mut e) = engine_event(event) {
+                    e.time = e.time.saturating_sub(start as u32);
+                    self.playing.apply(&e.kind);
+                    if !audio_input && self.events.len() < EVENT_CAPACITY {
+                        self.events.push(e);
+                    }
+                }
+                next_event = context.next_event();
+            }
+            // The input, mono, before the output overwrites it (silence without an input).
+            let input = &mut self.input[..n];
+            input.fill(0.0);
+            if self.has_input && audio_input {
+                let scale = 1.0 / channels.len().max(1) as f32;
+                for ch in channels.iter() {
+                    for (m, x) in input.iter_mut().zip(&ch[start..]) {
+                        *m += scale * if x.is_finite() { *x } else { 0.0 };
+                    }
+                }
+            }
+            self.render(n, audio_input, context);
+            for ch in channels.iter_mut() {
+                let end = (start + n).min(ch.len());
+                if start < end {
+                    ch[start..end].copy_from_slice(&self.out[..end - start]);
+                }
+            }
+            start += n;
         }
 
         let latency = self.reported_latency();

@@ -1,6 +1,7 @@
 //! Model loading, off the audio thread: the background task that builds an engine for a
 //! model request and offers it to the audio thread, and the status the editor shows.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use newt_engine::{Engine, EngineConfig};
@@ -35,7 +36,7 @@ pub enum Task {
 /// What the editor shows about the model.
 #[derive(Clone, Debug, Default)]
 pub struct ModelStatus {
-    /// Name of the model playing (or about to, once the audio thread takes it).
+    /// Name of the model the audio thread is playing.
     pub playing: String,
     /// The model itself, for drawing its transfer curves.
     pub model: Option<Arc<NewtModel>>,
@@ -43,14 +44,48 @@ pub struct ModelStatus {
     pub error: Option<String>,
 }
 
-/// State shared by the plugin, its loader task and its editor.
+/// Loads remembered so that the model an adopted request names can be found (the few
+/// most recent; a request older than these is long gone from the audio thread).
+const REMEMBERED_LOADS: usize = 8;
+
+/// No engine adopted yet.
+const NONE_ADOPTED: u64 = u64::MAX;
+
+/// A request packed into one word for the audio thread to publish.
+fn pack(r: ModelRequest) -> u64 {
+    ((r.choice_index as u32 as u64) << 32) | (r.user_generation & 0xffff_ffff)
+}
+
 #[derive(Debug, Default)]
+struct Loads {
+    /// `(request, name, model)` of the latest successful loads, newest last.
+    recent: Vec<(ModelRequest, String, Arc<NewtModel>)>,
+    error: Option<String>,
+}
+
+/// State shared by the plugin, its loader task and its editor.
+#[derive(Debug)]
 pub struct Shared {
     pub handover: EngineHandover,
     pub telemetry: Telemetry,
     /// Engine configuration of the current activation (`None` while inactive).
     config: Mutex<Option<EngineConfig>>,
-    status: Mutex<ModelStatus>,
+    loads: Mutex<Loads>,
+    /// The request of the engine playing, packed; written by whoever installs an engine
+    /// (the audio thread on a swap, the main thread in `activate`).
+    adopted: AtomicU64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            handover: EngineHandover::default(),
+            telemetry: Telemetry::default(),
+            config: Mutex::new(None),
+            loads: Mutex::new(Loads::default()),
+            adopted: AtomicU64::new(NONE_ADOPTED),
+        }
+    }
 }
 
 impl Shared {
@@ -64,13 +99,31 @@ impl Shared {
         self.config.lock().ok().and_then(|c| *c)
     }
 
-    pub fn status(&self) -> ModelStatus {
-        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    /// The engine answering `request` is now playing. Lock-free (audio thread).
+    pub fn set_adopted(&self, request: ModelRequest) {
+        self.adopted.store(pack(request), Ordering::Release);
     }
 
-    fn update_status(&self, f: impl FnOnce(&mut ModelStatus)) {
-        if let Ok(mut s) = self.status.lock() {
-            f(&mut s);
+    /// The remembered load of the model playing.
+    fn playing(&self, loads: &Loads) -> Option<(ModelRequest, String, Arc<NewtModel>)> {
+        let adopted = self.adopted.load(Ordering::Acquire);
+        loads
+            .recent
+            .iter()
+            .rev()
+            .find(|(r, _, _)| pack(*r) == adopted)
+            .cloned()
+    }
+
+    pub fn status(&self) -> ModelStatus {
+        let Ok(loads) = self.loads.lock() else {
+            return ModelStatus::default();
+        };
+        let playing = self.playing(&loads);
+        ModelStatus {
+            playing: playing.as_ref().map(|p| p.1.clone()).unwrap_or_default(),
+            model: playing.map(|p| p.2),
+            error: loads.error.clone(),
         }
     }
 
@@ -91,14 +144,17 @@ impl Shared {
                 let tracker = tracker_for(&engine)?;
                 Ok((engine, tracker, name, shared_model))
             });
+        let Ok(mut loads) = self.loads.lock() else {
+            return None;
+        };
         match result {
             Ok((engine, tracker, name, model)) => {
                 tracing::info!("model loaded: {name}");
-                self.update_status(|s| {
-                    s.playing = name.clone();
-                    s.model = Some(model);
-                    s.error = None;
-                });
+                loads.recent.push((request, name.clone(), model));
+                if loads.recent.len() > REMEMBERED_LOADS {
+                    loads.recent.remove(0);
+                }
+                loads.error = None;
                 Some(Box::new(LoadedEngine {
                     engine,
                     tracker,
@@ -107,35 +163,32 @@ impl Shared {
                 }))
             }
             Err(e) => {
-                let playing = self.status().playing;
-                let message = if playing.is_empty() {
-                    format!("model load failed: {e}")
-                } else {
-                    format!("model load failed: {e} (still playing {playing})")
+                let message = match self.playing(&loads) {
+                    Some((_, playing, _)) => {
+                        format!("model load failed: {e} (still playing {playing})")
+                    }
+                    None => format!("model load failed: {e}"),
                 };
                 tracing::error!("{message}");
-                self.update_status(|s| s.error = Some(message));
+                loads.error = Some(message);
                 None
             }
         }
     }
 
-    /// Rebuilds the engine of the model now playing at a new configuration (after a
+    /// Rebuilds the engine of the model playing at a new configuration (after a
     /// sample-rate change when the requested model cannot be loaded).
-    pub fn rebuild_current(
-        &self,
-        request: ModelRequest,
-        config: EngineConfig,
-    ) -> Option<Box<LoadedEngine>> {
-        let status = self.status();
-        let model = status.model?;
+    pub fn rebuild_playing(&self, config: EngineConfig) -> Option<Box<LoadedEngine>> {
+        let loads = self.loads.lock().ok()?;
+        let (request, name, model) = self.playing(&loads)?;
+        drop(loads);
         let engine = Engine::new((*model).clone(), config).ok()?;
         let tracker = tracker_for(&engine).ok()?;
         Some(Box::new(LoadedEngine {
             engine,
             tracker,
             request,
-            name: status.playing,
+            name,
         }))
     }
 

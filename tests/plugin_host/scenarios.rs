@@ -349,17 +349,12 @@ fn join_state(prefixed: bool, json: &Value) -> Vec<u8> {
 /// A state that points the model at a corrupt user file makes the plugin fail that load
 /// (it logs "model load failed"; the test binary checks the log) and go on playing the
 /// held note with the model it had.
-pub fn corrupt_user_model_keeps_playing(host: &mut dyn PluginHost, corrupt_file: &Path) {
-    let latency = host.latency_samples() as usize;
-    host.note_on(NOTE, VELOCITY);
-    let before = host.process(None, latency + frames(host, 0.5), BLOCK);
-    assert_finite(&before, "before the state load");
-
+/// Points the plugin at a user model file through its saved state (the "user-model"
+/// field and the Model parameter's last value, "User file"), as a DAW restoring a
+/// project would.
+fn load_user_model_through_state(host: &mut dyn PluginHost, file: &Path) {
     let (prefixed, mut json) = split_state(&host.save_state());
-    let path = corrupt_file
-        .to_str()
-        .expect("the corrupt file's path is UTF-8")
-        .to_string();
+    let path = file.to_str().expect("the file's path is UTF-8").to_string();
     let fields = json["fields"]
         .as_object_mut()
         .expect("the state has a fields object");
@@ -381,11 +376,74 @@ pub fn corrupt_user_model_keeps_playing(host: &mut dyn PluginHost, corrupt_file:
     );
     *model = serde_json::json!({ "i32": user_file });
     host.load_state(&join_state(prefixed, &json));
+}
+
+/// Writes a valid model file with the weights of the model the plugin plays by default
+/// (the first built-in one, else the seeded stand-in) into a fresh temporary folder.
+pub fn write_default_model_copy(tag: &str) -> std::path::PathBuf {
+    let models = workspace_root().join("assets/models");
+    let mut bundled: Vec<std::path::PathBuf> = std::fs::read_dir(&models)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect()
+        })
+        .unwrap_or_default();
+    bundled.sort();
+    let bytes = match bundled.first() {
+        Some(p) => std::fs::read(p).expect("read the built-in model"),
+        None => newt_model::NewtModel::seeded(0).to_bytes(),
+    };
+    let dir = std::env::temp_dir().join(format!("newt-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary folder");
+    let path = dir.join("copy.safetensors");
+    std::fs::write(&path, bytes).expect("write the model copy");
+    path
+}
+
+/// A valid user model (the same weights as the built-in one, from another file) loaded
+/// through the state while A4 is held: the engine is swapped on the audio thread, the
+/// held note is replayed into the new engine and cross-faded, so the sound never drops
+/// out (no 10 ms window more than 6 dB below the level before) and A4 plays on.
+pub fn model_swap_keeps_the_held_note(host: &mut dyn PluginHost, model_file: &Path) {
+    let latency = host.latency_samples() as usize;
+    host.note_on(NOTE, VELOCITY);
+    let before = host.process(None, latency + frames(host, 1.0), BLOCK);
+    let level = rms(&before[before.len() - frames(host, 0.3)..]);
+    load_user_model_through_state(host, model_file);
+    let during = host.process(None, frames(host, 1.5), BLOCK);
+    assert_finite(&during, "across the swap");
+    let window = frames(host, 0.01);
+    let quietest = during.chunks(window).map(rms).fold(f64::INFINITY, f64::min);
+    assert!(
+        quietest > level * 0.5,
+        "the held note dropped to {:.1} dB of its level across the model swap",
+        db(quietest / level)
+    );
+    let tail = &during[during.len() - frames(host, 0.5)..];
+    let (f0, _) = measure(host, tail, "held A4 after the swap");
+    assert!(
+        cents(f0, NOTE_HZ).abs() < MAX_CENTS,
+        "after the swap A4 plays {f0:.2} Hz"
+    );
+    host.note_off(NOTE);
+    host.process(None, BLOCK, BLOCK);
+}
+
+/// See [`load_user_model_through_state`]: a corrupt file leaves the model playing.
+pub fn corrupt_user_model_keeps_playing(host: &mut dyn PluginHost, corrupt_file: &Path) {
+    let latency = host.latency_samples() as usize;
+    host.note_on(NOTE, VELOCITY);
+    let before = host.process(None, latency + frames(host, 0.5), BLOCK);
+    assert_finite(&before, "before the state load");
+
+    load_user_model_through_state(host, corrupt_file);
 
     // The load is attempted in the background; give it time, still holding the note.
     let settle = host.process(None, frames(host, 0.5), BLOCK);
     assert_finite(&settle, "after the state load");
     let model_now = host.param("Model");
+    let user_file = user_file_model_index();
     assert_eq!(
         model_now, user_file as f64,
         "the model parameter reads {model_now} after loading {user_file} (\"User file\")"

@@ -33,6 +33,12 @@ fn parameter_change_takes_effect() {
 }
 
 #[test]
+fn model_swap_keeps_the_held_note() {
+    let file = scenarios::write_default_model_copy("swap");
+    scenarios::model_swap_keeps_the_held_note(&mut host(), &file);
+}
+
+#[test]
 fn audio_input_follows_the_input_pitch() {
     scenarios::audio_input_follows_the_input_pitch(&mut host());
 }
