@@ -309,14 +309,7 @@ fn best_alignment(a: &[f32], b: &[f32], max_lag: usize) -> (i64, f32) {
 /// bundled model (`assets/models/*.safetensors`, embedded at build time; one seeded
 /// stand-in when there are none), then the user file.
 pub fn user_file_model_index() -> i64 {
-    let bundled = std::fs::read_dir(workspace_root().join("assets/models"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "safetensors"))
-                .count()
-        })
-        .unwrap_or(0);
-    bundled.max(1) as i64
+    built_in_model_files().len().max(1) as i64
 }
 
 /// Splits a saved state into an optional binary prefix and nice-plug's JSON: the CLAP
@@ -378,26 +371,51 @@ fn load_user_model_through_state(host: &mut dyn PluginHost, file: &Path) {
     host.load_state(&join_state(prefixed, &json));
 }
 
-/// Writes a valid model file with the weights of the model the plugin plays by default
-/// (the first built-in one, else the seeded stand-in) into a fresh temporary folder.
-pub fn write_default_model_copy(tag: &str) -> std::path::PathBuf {
-    let models = workspace_root().join("assets/models");
-    let mut bundled: Vec<std::path::PathBuf> = std::fs::read_dir(&models)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-                .collect()
-        })
-        .unwrap_or_default();
-    bundled.sort();
-    let bytes = match bundled.first() {
+/// The `.safetensors` files in `assets/models`, sorted: the models built into the
+/// plugin, in the order of its Model parameter.
+pub fn built_in_model_files() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<std::path::PathBuf> =
+        std::fs::read_dir(workspace_root().join("assets/models"))
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                    .collect()
+            })
+            .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// The file bytes of the model the plugin plays by default: the first built-in model,
+/// else the seeded stand-in.
+pub fn default_model_bytes() -> Vec<u8> {
+    match built_in_model_files().first() {
         Some(p) => std::fs::read(p).expect("read the built-in model"),
         None => newt_model::NewtModel::seeded(0).to_bytes(),
-    };
+    }
+}
+
+/// A model file that must not load: the first half of [`default_model_bytes`].
+pub fn truncated_model_bytes() -> Vec<u8> {
+    let valid = default_model_bytes();
+    assert!(
+        newt_model::NewtModel::from_bytes(&valid).is_ok(),
+        "the source model is valid"
+    );
+    let cut = valid[..valid.len() / 2].to_vec();
+    assert!(
+        newt_model::NewtModel::from_bytes(&cut).is_err(),
+        "half a model file must not load"
+    );
+    cut
+}
+
+/// Writes [`default_model_bytes`] into a fresh temporary folder.
+pub fn write_default_model_copy(tag: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("newt-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary folder");
     let path = dir.join("copy.safetensors");
-    std::fs::write(&path, bytes).expect("write the model copy");
+    std::fs::write(&path, default_model_bytes()).expect("write the model copy");
     path
 }
 

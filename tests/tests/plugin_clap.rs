@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use newt_integration_tests::plugin_host::clap::ClapHost;
 use newt_integration_tests::plugin_host::{PluginHost, bundle_path, scenarios};
 use newt_integration_tests::rms;
-use newt_model::NewtModel;
 
 const SAMPLE_RATE: f64 = 48_000.0;
 const BLOCK: u32 = 512;
@@ -47,30 +46,8 @@ fn temp_dir(tag: &str) -> PathBuf {
 /// A model file cut short: the first half of a valid one (a bundled model when there is
 /// one, else the seeded model's file).
 fn write_corrupt_model(dir: &Path) -> PathBuf {
-    let models = newt_integration_tests::plugin_host::workspace_root().join("assets/models");
-    let mut bundled: Vec<PathBuf> = std::fs::read_dir(&models)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-                .collect()
-        })
-        .unwrap_or_default();
-    bundled.sort();
-    let valid = match bundled.first() {
-        Some(p) => std::fs::read(p).expect("read bundled model"),
-        None => NewtModel::seeded(1).to_bytes(),
-    };
-    assert!(
-        NewtModel::from_bytes(&valid).is_ok(),
-        "the source model is valid"
-    );
-    let cut = &valid[..valid.len() / 2];
-    assert!(
-        NewtModel::from_bytes(cut).is_err(),
-        "a half model file must not load"
-    );
     let path = dir.join("truncated.safetensors");
-    std::fs::write(&path, cut).expect("write corrupt model");
+    std::fs::write(&path, scenarios::truncated_model_bytes()).expect("write corrupt model");
     path
 }
 

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use newt_integration_tests::plugin_host::vst3::Vst3Host;
-use newt_integration_tests::plugin_host::{PluginHost, bundle_path, scenarios, workspace_root};
-use newt_model::NewtModel;
+use newt_integration_tests::plugin_host::{PluginHost, bundle_path, scenarios};
 
 const SAMPLE_RATE: f64 = 48_000.0;
 const MAX_BLOCK: i32 = 512;
@@ -62,7 +61,7 @@ fn corrupt_user_model_keeps_playing() {
     if std::env::var_os(CHILD_ENV).is_some() {
         let dir = TempDir::new("corrupt-model");
         let file = dir.path().join(CORRUPT_FILE);
-        std::fs::write(&file, corrupt_model_bytes()).expect("write the corrupt model");
+        std::fs::write(&file, scenarios::truncated_model_bytes()).expect("write the corrupt model");
         scenarios::corrupt_user_model_keeps_playing(&mut host(), &file);
         return;
     }
@@ -93,35 +92,6 @@ fn corrupt_user_model_keeps_playing() {
         failure.contains(CORRUPT_FILE),
         "the logged failure does not name the file: {failure}"
     );
-}
-
-/// A model file that must not load: the first half of a valid one (the first bundled
-/// model when there is one, else the seeded stand-in's file).
-fn corrupt_model_bytes() -> Vec<u8> {
-    let models = workspace_root().join("assets").join("models");
-    let mut bundled: Vec<PathBuf> = std::fs::read_dir(&models)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-                .collect()
-        })
-        .unwrap_or_default();
-    bundled.sort();
-    let valid = match bundled.first() {
-        Some(model) => std::fs::read(model).expect("read a bundled model"),
-        None => NewtModel::seeded(1).to_bytes(),
-    };
-    assert!(
-        NewtModel::from_bytes(&valid).is_ok(),
-        "the source model must be valid"
-    );
-    let cut = valid[..valid.len() / 2].to_vec();
-    assert!(
-        NewtModel::from_bytes(&cut).is_err(),
-        "half a model file must not load"
-    );
-    cut
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
