@@ -4,7 +4,7 @@
 //! scored against the controls and the real audio. Writes a markdown table, log-mel
 //! spectrograms (real vs each model) and the WAVs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use candle_core::{Device, Tensor};
@@ -127,10 +127,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let joined = |xs: &[Vec<f32>]| -> Vec<f32> { xs[..shown].concat() };
     let mut panels: Vec<(String, Vec<Vec<f64>>)> =
         vec![("real".to_string(), log_mel(&joined(&real), sr))];
-    write_wav(&out_dir.join("real.wav"), &joined(&real), sr)?;
+    crate::wav::write_pcm16(&out_dir.join("real.wav"), &joined(&real), sr)?;
     for (name, outs) in &systems {
         panels.push((name.to_string(), log_mel(&joined(outs), sr)));
-        write_wav(
+        crate::wav::write_pcm16(
             &out_dir.join(format!("{}.wav", file_name(name))),
             &joined(outs),
             sr,
@@ -262,19 +262,4 @@ fn markdown(model: &NewtModel, scores: &[Scores], segments: usize) -> String {
 fn file_name(name: &str) -> String {
     name.split(' ').next().unwrap_or(name).to_lowercase()
         + if name.contains("MLP") { "-mlp" } else { "" }
-}
-
-fn write_wav(path: &Path, x: &[f32], sr: u32) -> anyhow::Result<()> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: sr,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec)?;
-    for &v in x {
-        w.write_sample((v.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
-    }
-    w.finalize()?;
-    Ok(())
 }

@@ -239,7 +239,7 @@ pub fn run(args: InstrumentsArgs) -> anyhow::Result<()> {
                 (audio, truth)
             } else {
                 let r = render(&sound_font, inst, &performance)?;
-                write_wav(&wav, &r.audio)?;
+                crate::wav::write_pcm16(&wav, &r.audio, RENDER_RATE)?;
                 let partial = csv.with_extension("csv.partial");
                 std::fs::write(&partial, truth_csv(&r.truth))?;
                 std::fs::rename(&partial, &csv)?;
@@ -273,22 +273,5 @@ pub fn run(args: InstrumentsArgs) -> anyhow::Result<()> {
     std::fs::write(args.out.join("tracker.md"), &report)?;
     println!("{report}");
     println!("wrote {}", args.out.join("tracker.md").display());
-    Ok(())
-}
-
-fn write_wav(path: &Path, audio: &[f32]) -> anyhow::Result<()> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RENDER_RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let partial = path.with_extension("wav.partial");
-    let mut w = hound::WavWriter::create(&partial, spec)?;
-    for &x in audio {
-        w.write_sample((x.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
-    }
-    w.finalize()?;
-    std::fs::rename(&partial, path)?;
     Ok(())
 }

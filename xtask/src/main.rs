@@ -14,6 +14,7 @@ mod quality;
 mod render;
 mod synthetic;
 mod training;
+mod wav;
 
 use clap::{Parser, Subcommand};
 
