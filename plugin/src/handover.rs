@@ -26,6 +26,22 @@ pub struct LoadedEngine {
     pub tracker: AudioInputTracker,
     pub request: ModelRequest,
     pub name: String,
+    /// Linear gain that brings the model's reference note to [`REFERENCE_LEVEL_DB`].
+    pub level_trim: f32,
+}
+
+/// Level every model's reference note is trimmed to (dBFS RMS; see
+/// `newt_engine::reference_level_db`), so that models trained on quiet and on loud
+/// recordings play at one level.
+pub const REFERENCE_LEVEL_DB: f32 = -18.0;
+/// The trim stays within these bounds (dB).
+pub const MAX_TRIM_DB: f32 = 40.0;
+pub const MIN_TRIM_DB: f32 = -20.0;
+
+/// The trim for a model whose reference note plays at `level_db`.
+pub fn level_trim(level_db: f32) -> f32 {
+    let db = (REFERENCE_LEVEL_DB - level_db).clamp(MIN_TRIM_DB, MAX_TRIM_DB);
+    10f32.powf(db / 20.0)
 }
 
 /// Capacity of each queue: a few loads can be in flight; older offers are dropped.
@@ -78,5 +94,19 @@ impl EngineHandover {
         while let Some(e) = self.incoming.pop() {
             drop(e);
         }
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::*;
+
+    #[test]
+    fn trims_bring_models_to_the_reference_level_within_bounds() {
+        let db = |g: f32| 20.0 * g.log10();
+        assert!(db(level_trim(REFERENCE_LEVEL_DB)).abs() < 1e-4);
+        assert!((db(level_trim(-43.0)) - 25.0).abs() < 1e-3);
+        assert!((db(level_trim(-120.0)) - MAX_TRIM_DB).abs() < 1e-3);
+        assert!((db(level_trim(10.0)) - MIN_TRIM_DB).abs() < 1e-3);
     }
 }

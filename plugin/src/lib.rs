@@ -12,19 +12,17 @@ pub mod handover;
 pub mod library;
 pub mod loader;
 pub mod params;
-pub mod playing;
 pub mod telemetry;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use newt_engine::{EngineConfig, Event, EventKind, TableSpec};
+use newt_engine::{EngineConfig, EngineParams, Event, EventKind, TableSpec};
 use nice_plug::prelude::*;
 
 use crate::handover::{LoadedEngine, ModelRequest};
 use crate::loader::{Shared, Task};
 use crate::params::{InputMode, NewtParams};
-use crate::playing::PlayingState;
 
 /// Voices of the engine (the voicing parameter chooses mono legato or poly).
 pub const VOICES: usize = 16;
@@ -32,6 +30,10 @@ pub const VOICES: usize = 16;
 const EVENT_CAPACITY: usize = 4096;
 /// Crossfade from the old engine to the new one on a model change, in seconds.
 const SWAP_FADE_S: f32 = 0.03;
+/// Time the incoming engine plays muted before the cross-fade, in seconds: its GRU
+/// starts from rest, and a trained model's first frames after rest are an onset, not
+/// the held note (about 100 ms on the bundled models).
+const SWAP_WARMUP_S: f32 = 0.1;
 /// Retired engines held on the audio thread while the retire queue is full.
 const RETIRE_SLOTS: usize = 8;
 
@@ -44,6 +46,8 @@ pub struct Newt {
     /// Samples of the crossfade done, and its length.
     fade_pos: usize,
     fade_len: usize,
+    /// Samples the incoming engine plays muted before its fade (see `SWAP_WARMUP_S`).
+    warmup_len: usize,
     /// Engines waiting for room in the retire queue (capacity fixed, never grows).
     /// Boxed: engines move between the queues and this list as pointers; unboxing one
     /// on the audio thread would copy it, and freeing the box there is not allowed.
@@ -51,11 +55,8 @@ pub struct Newt {
     pending_retire: Vec<Box<LoadedEngine>>,
     /// The last model request sent to the loader.
     requested: Option<ModelRequest>,
-    playing: PlayingState,
-    /// Events for the playing engine this block (replayed state first after a swap).
+    /// Host events for both engines this block.
     events: Vec<Event>,
-    /// Events of `events` that are replayed state, which the fading engine must not get.
-    replayed: usize,
     /// Audio input: the fading engine's own controls during an Audio-mode swap.
     fade_events: Vec<Event>,
     input: Vec<f32>,
@@ -76,11 +77,10 @@ impl Default for Newt {
             fading: None,
             fade_pos: 0,
             fade_len: 1,
+            warmup_len: 0,
             pending_retire: Vec::with_capacity(RETIRE_SLOTS),
             requested: None,
-            playing: PlayingState::default(),
             events: Vec::new(),
-            replayed: 0,
             fade_events: Vec::new(),
             input: Vec::new(),
             out: Vec::new(),
@@ -224,9 +224,10 @@ impl Newt {
         self.shared.set_adopted(new.request);
         self.fading = self.current.replace(new);
         self.fade_pos = 0;
-        if self.fading.is_some() && self.params.input.value() == InputMode::Midi {
-            self.playing.replay(&mut self.events);
-            self.replayed = self.events.len();
+        // The new engine takes over the notes, envelopes and oscillator phases, so the
+        // cross-fade is between two in-phase renderings of the same performance.
+        if let (Some(current), Some(fading)) = (self.current.as_mut(), self.fading.as_ref()) {
+            current.engine.continue_performance(&fading.engine);
         }
         true
     }
@@ -261,7 +262,15 @@ impl Newt {
                 });
         }
         let out = &mut self.out[..n];
-        if current.engine.process(&self.events, &params, out).is_err() {
+        let trimmed = |trim: f32| EngineParams {
+            output_gain: params.output_gain * trim,
+            ..params
+        };
+        if current
+            .engine
+            .process(&self.events, &trimmed(current.level_trim), out)
+            .is_err()
+        {
             out.fill(0.0);
         }
         self.shared
@@ -271,8 +280,8 @@ impl Newt {
         let Some(fading) = self.fading.as_mut() else {
             return;
         };
-        // The old engine plays on with the player's events (not the replayed state) or,
-        // in Audio mode, with its own tracker until the new one has caught up.
+        // The old engine plays on with the player's events or, in Audio mode, with its
+        // own tracker until the new one has caught up.
         let old_events: &[Event] = if audio_input {
             self.fade_events.clear();
             let events = &mut self.fade_events;
@@ -288,18 +297,25 @@ impl Newt {
                 });
             &self.fade_events
         } else {
-            &self.events[self.replayed..]
+            &self.events
         };
         let old = &mut self.old[..n];
-        if fading.engine.process(old_events, &params, old).is_err() {
+        if fading
+            .engine
+            .process(old_events, &trimmed(fading.level_trim), old)
+            .is_err()
+        {
             old.fill(0.0);
         }
-        // In Audio mode the new tracker says nothing for its latency: fade after it.
-        let (delay, len) = if audio_input {
-            (current.tracker.latency_samples(), self.fade_len)
-        } else {
-            (0, self.fade_len)
-        };
+        // The new model's GRU starts from rest: it plays muted for SWAP_WARMUP_S before
+        // fading in. In Audio mode its tracker also says nothing for its latency first.
+        let delay = self.warmup_len
+            + if audio_input {
+                current.tracker.latency_samples()
+            } else {
+                0
+            };
+        let len = self.fade_len;
         for (i, (o, x)) in out.iter_mut().zip(old.iter()).enumerate() {
             let pos = (self.fade_pos + i).saturating_sub(delay);
             let g = (pos as f32 / len as f32).min(1.0);
@@ -414,6 +430,7 @@ impl Plugin for Newt {
         self.old = vec![0.0; config.max_block];
         self.has_input = audio_io_layout.main_input_channels.is_some();
         self.fade_len = ((SWAP_FADE_S * buffer_config.sample_rate) as usize).max(1);
+        self.warmup_len = (SWAP_WARMUP_S * buffer_config.sample_rate) as usize;
         self.reported_latency = self.reported_latency();
         context.set_latency_samples(self.reported_latency);
         true
@@ -427,7 +444,6 @@ impl Plugin for Newt {
         if let Some(f) = self.fading.take() {
             self.retire(f);
         }
-        self.playing = PlayingState::default();
     }
 
     fn deactivate(&mut self) {
@@ -461,7 +477,6 @@ impl Plugin for Newt {
         while start < total {
             let n = (total - start).min(self.max_block);
             self.events.clear();
-            self.replayed = 0;
             if self.adopt_ready_engine(wanted) {
                 context.execute_background(Task::Collect);
             }
@@ -471,7 +486,6 @@ impl Plugin for Newt {
                 }
                 if let Some(mut e) = engine_event(event) {
                     e.time = e.time.saturating_sub(start as u32);
-                    self.playing.apply(&e.kind);
                     if !audio_input && self.events.len() < EVENT_CAPACITY {
                         self.events.push(e);
                     }

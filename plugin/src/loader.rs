@@ -140,16 +140,21 @@ impl Shared {
             .map_err(|e| e.to_string())
             .and_then(|(model, name)| {
                 let shared_model = Arc::new(model.clone());
-                let engine = Engine::new(model, config).map_err(|e| e.to_string())?;
+                let mut engine = Engine::new(model, config).map_err(|e| e.to_string())?;
+                let level_db = newt_engine::reference_level_db(&mut engine);
                 let tracker = tracker_for(&engine)?;
-                Ok((engine, tracker, name, shared_model))
+                Ok((engine, tracker, name, shared_model, level_db))
             });
         let Ok(mut loads) = self.loads.lock() else {
             return None;
         };
         match result {
-            Ok((engine, tracker, name, model)) => {
-                tracing::info!("model loaded: {name}");
+            Ok((engine, tracker, name, model, level_db)) => {
+                let level_trim = crate::handover::level_trim(level_db);
+                tracing::info!(
+                    "model loaded: {name} (reference note {level_db:.1} dBFS, trimmed by {:+.1} dB)",
+                    20.0 * level_trim.log10()
+                );
                 loads.recent.push((request, name.clone(), model));
                 if loads.recent.len() > REMEMBERED_LOADS {
                     loads.recent.remove(0);
@@ -160,6 +165,7 @@ impl Shared {
                     tracker,
                     request,
                     name,
+                    level_trim,
                 }))
             }
             Err(e) => {
@@ -182,13 +188,15 @@ impl Shared {
         let loads = self.loads.lock().ok()?;
         let (request, name, model) = self.playing(&loads)?;
         drop(loads);
-        let engine = Engine::new((*model).clone(), config).ok()?;
+        let mut engine = Engine::new((*model).clone(), config).ok()?;
+        let level_trim = crate::handover::level_trim(newt_engine::reference_level_db(&mut engine));
         let tracker = tracker_for(&engine).ok()?;
         Some(Box::new(LoadedEngine {
             engine,
             tracker,
             request,
             name,
+            level_trim,
         }))
     }
 

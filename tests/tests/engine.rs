@@ -458,3 +458,95 @@ fn bad_configurations_are_errors() {
     };
     assert!(Engine::new(model, config).is_err());
 }
+
+/// A model swap: an engine that takes over another's performance (`continue_performance`)
+/// plays the held note in phase with it and at its level, with no new attack, so a
+/// cross-fade between the two cannot dip.
+#[test]
+fn a_continued_performance_plays_in_phase() {
+    for rate in [48_000u32, 44_100] {
+        let config = EngineConfig {
+            host_sample_rate: rate,
+            max_block: 512,
+            voices: 4,
+            ..EngineConfig::default()
+        };
+        let params = EngineParams::default();
+        let mut old = Engine::new(NewtModel::seeded(3), config).unwrap();
+        let mut new = Engine::new(NewtModel::seeded(3), config).unwrap();
+        let note_on = TimedEvent {
+            sample: 0,
+            kind: EventKind::NoteOn {
+                note: 69,
+                velocity: 0.8,
+            },
+        };
+        // The swap falls mid-frame: 0.6 s plus an odd number of samples.
+        let before = 6 * rate as usize / 10 + 77;
+        render_to_vec(&mut old, &[note_on], &params, before, 512);
+        new.reset();
+        new.continue_performance(&old);
+        let after = 3 * rate as usize / 10;
+        let a = render_to_vec(&mut old, &[], &params, after, 512);
+        let b = render_to_vec(&mut new, &[], &params, after, 512);
+        // After the new engine's GRU has settled: the last 0.15 s.
+        let (a, b) = (&a[after / 2..], &b[after / 2..]);
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+        let correlation = dot / (rms(a) * rms(b) * a.len() as f64);
+        let level_db = 20.0 * (rms(b) / rms(a)).log10();
+        println!("{rate} Hz: correlation {correlation:.4}, level {level_db:+.2} dB");
+        assert!(
+            correlation > 0.95,
+            "{rate} Hz: the continued note is out of phase (correlation {correlation:.3})"
+        );
+        assert!(level_db.abs() < 1.0, "{rate} Hz: level {level_db:+.2} dB");
+    }
+}
+
+/// The reference level a host trims models by: measured off the audio thread, it
+/// follows the model's level and leaves the engine reset.
+#[test]
+fn reference_level_follows_the_model_and_leaves_the_engine_reset() {
+    let config = EngineConfig {
+        host_sample_rate: 48_000,
+        ..EngineConfig::default()
+    };
+    let model = NewtModel::seeded(3);
+    let mut quiet = model.clone();
+    // The output mixer feeds the harmonic branch: scaling it by 0.1 is -20 dB there.
+    quiet
+        .weights
+        .output_mixer
+        .weight
+        .iter_mut()
+        .for_each(|w| *w *= 0.1);
+    quiet
+        .weights
+        .output_mixer
+        .bias
+        .iter_mut()
+        .for_each(|w| *w *= 0.1);
+    let mut engine = Engine::new(model, config).unwrap();
+    let level = newt_engine::reference_level_db(&mut engine);
+    let mut quiet_engine = Engine::new(quiet, config).unwrap();
+    let quiet_level = newt_engine::reference_level_db(&mut quiet_engine);
+    println!("reference levels: {level:.2} dBFS, scaled mixer {quiet_level:.2} dBFS");
+    assert!((-60.0..0.0).contains(&level), "{level}");
+    assert!(quiet_level < level - 10.0, "{quiet_level} vs {level}");
+    // Reset afterwards: the next render equals a fresh engine's.
+    let events = [TimedEvent {
+        sample: 0,
+        kind: EventKind::NoteOn {
+            note: 60,
+            velocity: 0.7,
+        },
+    }];
+    let params = EngineParams::default();
+    let after = render_to_vec(&mut engine, &events, &params, 24_000, 512);
+    let mut fresh = Engine::new(NewtModel::seeded(3), config).unwrap();
+    let reference = render_to_vec(&mut fresh, &events, &params, 24_000, 512);
+    assert!(
+        after == reference,
+        "after measuring, a render differs from a fresh engine's"
+    );
+}

@@ -50,6 +50,9 @@ pub struct Scores {
     pub mrstft: f64,
     pub frechet_log_mel: f64,
     pub median_pitch_cents: f64,
+    /// Share of the frames the pitch error looks at (loud enough in the real audio) in
+    /// which the tracker finds the output voiced at all, in %.
+    pub voiced_percent: f64,
     pub loudness_mae_db: f64,
 }
 
@@ -198,6 +201,7 @@ fn score(
     hop: usize,
 ) -> anyhow::Result<Scores> {
     let mut cents = Vec::new();
+    let mut looked_at = 0usize;
     let (mut loud_err, mut loud_n) = (0.0f64, 0usize);
     let mut dist = 0.0f64;
     let mut mel = Vec::new();
@@ -213,6 +217,7 @@ fn score(
         // Skip the first frames (the GRU and the reverb start from rest).
         for f in 8..seg.f0_hz.len().min(pitch.len()) {
             let (f0, l) = (seg.f0_hz[f], seg.loudness_db[f]);
+            looked_at += usize::from(l > -45.0);
             if l > -45.0 && pitch[f].voiced {
                 cents.push((1200.0 * (pitch[f].f0_hz as f64 / f0 as f64).log2()).abs());
             }
@@ -233,6 +238,7 @@ fn score(
         mrstft: dist / outs.len().max(1) as f64,
         frechet_log_mel: frechet_distance(real_mel, &mel),
         median_pitch_cents: cents.get(cents.len() / 2).copied().unwrap_or(f64::NAN),
+        voiced_percent: 100.0 * cents.len() as f64 / looked_at.max(1) as f64,
         loudness_mae_db: loud_err / loud_n.max(1) as f64,
     })
 }
@@ -240,14 +246,19 @@ fn score(
 fn markdown(model: &NewtModel, scores: &[Scores], segments: usize) -> String {
     let mut t = format!(
         "Held-out resynthesis of {} ({} segments of 1 s; lower is better everywhere).\n\n\
-         | system | MR-STFT distance | Fréchet log-mel distance | pitch error, median (cents) | loudness error (dB) |\n\
-         |---|---|---|---|---|\n",
+         | system | MR-STFT distance | Fréchet log-mel distance | pitch error, median (cents) | output voiced (%) | loudness error (dB) |\n\
+         |---|---|---|---|---|---|\n",
         model.meta.instrument, segments
     );
     for s in scores {
         t.push_str(&format!(
-            "| {} | {:.4} | {:.3} | {:.2} | {:.2} |\n",
-            s.name, s.mrstft, s.frechet_log_mel, s.median_pitch_cents, s.loudness_mae_db
+            "| {} | {:.4} | {:.3} | {:.2} | {:.0} | {:.2} |\n",
+            s.name,
+            s.mrstft,
+            s.frechet_log_mel,
+            s.median_pitch_cents,
+            s.voiced_percent,
+            s.loudness_mae_db
         ));
     }
     if let (Some(mlp), Some(fast)) = (scores.first(), scores.get(1)) {

@@ -1,6 +1,7 @@
 //! Project commands: `cargo xtask render`, `cargo xtask bundle newt --release`,
 //! `cargo xtask test`, `cargo xtask bench engine`, `cargo xtask train`, `cargo xtask eval`,
-//! `cargo xtask data`, `cargo xtask demo-midi` (regenerates the committed demo melody).
+//! `cargo xtask timbre`, `cargo xtask pitch`, `cargo xtask data`, `cargo xtask demo-midi`
+//! (regenerates the committed demo melody).
 
 mod bench;
 mod bundle;
@@ -13,6 +14,7 @@ mod plot;
 mod quality;
 mod render;
 mod synthetic;
+mod timbre;
 mod training;
 mod wav;
 
@@ -46,8 +48,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Pitch and level of a WAV recording, optionally checked against an expected pitch.
+    /// Pitch and level of a WAV recording, optionally checked against an expected pitch
+    /// or, note by note, against the MIDI file it was rendered from.
     Pitch(pitch::PitchArgs),
+    /// Which reference SoundFont instrument each render sounds like (harmonic profiles).
+    Timbre(timbre::TimbreArgs),
     /// Benchmarks; `bench engine` prints `fastnewt_rtf=X mlp_rtf=Y poly16_48k_core_fraction=Z`.
     Bench {
         #[command(subcommand)]
@@ -95,6 +100,7 @@ fn main() -> anyhow::Result<()> {
         Command::Test { args } => bundle::test(args),
         Command::Dist => bundle::dist(),
         Command::Pitch(args) => pitch::run(args),
+        Command::Timbre(args) => timbre::run(args),
         Command::Bench { what } => bench::run(what),
         Command::DemoMidi { out } => demo::write_demo_midi(&out),
         Command::Train(args) => training::run(args),

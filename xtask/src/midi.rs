@@ -79,3 +79,78 @@ pub fn read_midi(bytes: &[u8]) -> anyhow::Result<Vec<TimedEvent>> {
     }
     Ok(out)
 }
+
+/// A score note: key, velocity in [0, 1] and its sounding span in seconds (ended by its
+/// note-off or by the next note, as mono legato plays it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreNote {
+    pub key: u8,
+    pub velocity: f32,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+impl ScoreNote {
+    /// The key's equal-tempered pitch (A4 = 440 Hz), in Hz.
+    pub fn hz(&self) -> f64 {
+        440.0 * 2f64.powf((self.key as f64 - 69.0) / 12.0)
+    }
+}
+
+/// The notes of a monophonic score, in time order.
+pub fn score_notes(events: &[TimedEvent]) -> Vec<ScoreNote> {
+    let mut notes: Vec<ScoreNote> = Vec::new();
+    let mut open: Option<usize> = None;
+    for e in events {
+        match e.kind {
+            EventKind::NoteOn { note, velocity } if velocity > 0.0 => {
+                if let Some(i) = open {
+                    notes[i].end_s = notes[i].end_s.min(e.seconds);
+                }
+                notes.push(ScoreNote {
+                    key: note,
+                    velocity,
+                    start_s: e.seconds,
+                    end_s: f64::INFINITY,
+                });
+                open = Some(notes.len() - 1);
+            }
+            EventKind::NoteOn { note, .. } | EventKind::NoteOff { note, .. } => {
+                if let Some(i) = open.filter(|&i| notes[i].key == note) {
+                    notes[i].end_s = notes[i].end_s.min(e.seconds);
+                    open = None;
+                }
+            }
+            _ => {}
+        }
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legato_notes_end_where_the_next_begins() {
+        let ev = |seconds, kind| TimedEvent { seconds, kind };
+        let on = |note| EventKind::NoteOn {
+            note,
+            velocity: 0.8,
+        };
+        let off = |note| EventKind::NoteOff { note };
+        let notes = score_notes(&[
+            ev(0.0, on(69)),
+            ev(0.9, on(72)),
+            ev(1.0, off(69)),
+            ev(2.0, off(72)),
+        ]);
+        let note = |key, start_s, end_s| ScoreNote {
+            key,
+            velocity: 0.8,
+            start_s,
+            end_s,
+        };
+        assert_eq!(notes, vec![note(69, 0.0, 0.9), note(72, 0.9, 2.0)]);
+    }
+}

@@ -1,12 +1,15 @@
 //! `cargo xtask pitch FILE.wav`: the pitch and level of a recording (median f0 of its
-//! voiced frames, RMS), optionally checked against an expected pitch. Scripts that
-//! record the standalone use it.
+//! voiced frames, RMS), optionally checked against an expected pitch, or note by note
+//! against the MIDI file it was rendered from. Scripts that record the standalone use it;
+//! the model cards use `--midi` on the demo renders.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use newt_features::{PitchConfig, resample, track_pitch};
+use newt_features::{PitchConfig, PitchEstimate, resample, track_pitch};
+
+use crate::midi::{ScoreNote, score_notes};
 use newt_train::dataset::read_wav;
 
 #[derive(Args, Debug)]
@@ -20,6 +23,11 @@ pub struct PitchArgs {
     /// Fail unless the RMS level is above this (dBFS).
     #[arg(long, default_value_t = -60.0, allow_negative_numbers = true)]
     min_rms_db: f64,
+    /// The (monophonic) MIDI file the recording was rendered from: report each note's
+    /// pitch error (median f0 of its steady part against the key) and fail unless the
+    /// median over notes is within `--tolerance-cents`.
+    #[arg(long)]
+    midi: Option<PathBuf>,
 }
 
 pub fn run(args: PitchArgs) -> anyhow::Result<()> {
@@ -51,6 +59,18 @@ pub fn run(args: PitchArgs) -> anyhow::Result<()> {
     if rms_db < args.min_rms_db {
         bail!("too quiet: RMS {rms_db:.1} dBFS < {} dBFS", args.min_rms_db);
     }
+    if let Some(midi) = &args.midi {
+        let bytes = std::fs::read(midi).with_context(|| format!("reading {}", midi.display()))?;
+        let notes = score_notes(&crate::midi::read_midi(&bytes)?);
+        let frame_s = PitchConfig::default().hop as f64 / 16_000.0;
+        let median = check_against_score(&track, frame_s, &notes)?;
+        if median > args.tolerance_cents {
+            bail!(
+                "median pitch error {median:.2} cents is over {} cents",
+                args.tolerance_cents
+            );
+        }
+    }
     if let Some(want) = args.expect_hz {
         let cents = 1200.0 * (median / want).log2();
         println!("pitch error {cents:+.2} cents against {want} Hz");
@@ -59,4 +79,86 @@ pub fn run(args: PitchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Seconds after a note starts (attack, glide, slides) and before it ends that the
+/// note-by-note check leaves out.
+const SETTLE_S: f64 = 0.2;
+const RELEASE_S: f64 = 0.05;
+
+/// Prints each note's error and returns the median absolute error in cents.
+fn check_against_score(
+    track: &[PitchEstimate],
+    frame_s: f64,
+    notes: &[ScoreNote],
+) -> anyhow::Result<f64> {
+    let mut errors = Vec::new();
+    for n in notes {
+        let (from, to) = (n.start_s + SETTLE_S, n.end_s - RELEASE_S);
+        let mut f0: Vec<f64> = track
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| p.voiced && (from..to).contains(&(*i as f64 * frame_s)))
+            .map(|(_, p)| p.f0_hz as f64)
+            .collect();
+        if f0.is_empty() {
+            println!(
+                "  note {:3} at {:6.2} s: no voiced frames in its steady part",
+                n.key, n.start_s
+            );
+            continue;
+        }
+        f0.sort_by(f64::total_cmp);
+        let got = f0[f0.len() / 2];
+        let want = n.hz();
+        let cents = 1200.0 * (got / want).log2();
+        println!(
+            "  note {:3} at {:6.2} s: {got:7.2} Hz, {cents:+6.2} cents",
+            n.key, n.start_s
+        );
+        errors.push(cents.abs());
+    }
+    if errors.is_empty() {
+        bail!("no note of the score sounded");
+    }
+    let missed = notes.len() - errors.len();
+    errors.sort_by(f64::total_cmp);
+    let median = errors[errors.len() / 2];
+    println!(
+        "pitch error against the score: median {median:.2} cents, max {:.2} cents over {} notes ({missed} without voiced frames)",
+        errors[errors.len() - 1],
+        errors.len()
+    );
+    if missed > 0 {
+        bail!("{missed} notes of the score had no voiced frames");
+    }
+    Ok(median)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flat_note_is_measured_in_cents() {
+        // Three notes the score calls A4: in tune, then 30 cents flat twice.
+        let flat = 440.0 * 2f32.powf(-30.0 / 1200.0);
+        let track: Vec<_> = (0..375)
+            .map(|i| PitchEstimate {
+                f0_hz: if i < 125 { 440.0 } else { flat },
+                confidence: 1.0,
+                voiced: true,
+            })
+            .collect();
+        let notes: Vec<_> = (0..3)
+            .map(|i| ScoreNote {
+                key: 69,
+                velocity: 0.8,
+                start_s: i as f64,
+                end_s: i as f64 + 1.0,
+            })
+            .collect();
+        let median = check_against_score(&track, 0.008, &notes).unwrap();
+        assert!((median - 30.0).abs() < 0.01, "{median}");
+    }
 }

@@ -11,7 +11,7 @@ use plotters::style::colors::colormaps::ViridisRGB;
 static FONT: Once = Once::new();
 
 /// Registers DejaVu Sans as the "sans-serif" family once, if the system has it.
-fn register_font() -> bool {
+pub fn register_font() -> bool {
     const PATHS: [&str; 2] = [
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
         "/usr/share/fonts/dejavu/DejaVuSans.ttf",

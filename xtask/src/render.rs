@@ -47,6 +47,16 @@ pub struct RenderArgs {
     /// Write 32-bit float samples instead of 16-bit PCM.
     #[arg(long)]
     float: bool,
+    /// Wet/dry mix of the model's learned reverb, 0..=1 (default: the engine's).
+    #[arg(long)]
+    reverb_mix: Option<f32>,
+    /// Linear gain of the filtered-noise branch (default 1).
+    #[arg(long)]
+    noise_gain: Option<f32>,
+    /// Keep the model's own output level. By default the render is scaled so that its
+    /// peak is at -1 dBFS (models trained on quiet recordings play quietly).
+    #[arg(long)]
+    raw_level: bool,
 }
 
 impl RenderArgs {
@@ -61,6 +71,9 @@ impl RenderArgs {
             block: 512,
             poly: false,
             float: false,
+            reverb_mix: None,
+            noise_gain: None,
+            raw_level: false,
         }
     }
 }
@@ -115,6 +128,12 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         },
         ..EngineParams::default()
     };
+    if let Some(mix) = args.reverb_mix {
+        params.reverb_mix = mix;
+    }
+    if let Some(gain) = args.noise_gain {
+        params.voice.noise_gain = gain;
+    }
     params.voice.shaper = match args.shaper {
         ShaperArg::Fast => ShaperPath::Table,
         ShaperArg::Mlp => ShaperPath::Mlp,
@@ -157,8 +176,17 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     };
     let mut engine = Engine::new(model, config)?;
     let started = std::time::Instant::now();
-    let audio = render_aligned_to_vec(&mut engine, &events, &params, len, args.block);
+    let mut audio = render_aligned_to_vec(&mut engine, &events, &params, len, args.block);
     let secs = started.elapsed().as_secs_f64();
+    let raw_peak = audio.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    if !args.raw_level && raw_peak > 0.0 {
+        let gain = 10f32.powf(-1.0 / 20.0) / raw_peak;
+        audio.iter_mut().for_each(|x| *x *= gain);
+        println!(
+            "normalised by {:+.1} dB to a -1 dBFS peak (--raw-level keeps the model's level)",
+            20.0 * gain.log10()
+        );
+    }
     let peak = write_wav(&out, &audio, host, args.float)?;
     let dur = audio.len() as f64 / host as f64;
     println!(

@@ -64,6 +64,18 @@ impl VoiceAllocator {
         }
     }
 
+    /// Becomes a copy of `other` (same number of voices) without allocating.
+    pub fn copy_from(&mut self, other: &Self) {
+        if self.slots.len() == other.slots.len() {
+            self.slots.copy_from_slice(&other.slots);
+        }
+        self.held.clear();
+        let room = self.held.capacity().min(other.held.len());
+        self.held.extend_from_slice(&other.held[..room]);
+        self.sustain = other.sustain;
+        self.clock = other.clock;
+    }
+
     pub fn voices(&self) -> usize {
         self.slots.len()
     }

@@ -426,6 +426,36 @@ impl Engine {
         self.frame = 0;
     }
 
+    /// Takes over the performance of `previous`, an engine of the same configuration
+    /// (usually the one playing the model this one replaces): its notes with their
+    /// envelopes, glides and vibrato, the controller and direct-control state, and each
+    /// voice's oscillator phase, moved onto this engine's frame grid so that the two
+    /// play in phase through a cross-fade. The model's own state (GRU, FiLM, noise,
+    /// reverb tail) starts fresh. Call right after [`reset`](Self::reset), at the same
+    /// host position as `previous`; allocation-free.
+    pub fn continue_performance(&mut self, previous: &Engine) {
+        if previous.voices.len() != self.voices.len() {
+            return;
+        }
+        self.drivers.clone_from_slice(&previous.drivers);
+        self.allocator.copy_from(&previous.allocator);
+        self.channel = previous.channel;
+        self.direct = previous.direct;
+        self.mode = previous.mode;
+        self.drive = previous.drive;
+        // `previous` has rendered frames ahead of the host: its phases are those of the
+        // end of frame `previous.frame`, `ahead` model samples after the host position
+        // where this engine's frame 0 starts.
+        let m = &previous.model.meta;
+        let ahead = previous.frame as f64 * m.hop as f64
+            - previous.host_pos as f64 * m.sample_rate as f64
+                / previous.config.host_sample_rate as f64;
+        for (voice, old) in self.voices.iter_mut().zip(&previous.voices) {
+            let f0 = old.last_f0_hz() as f64;
+            voice.set_phase(old.phase() - f0 * ahead / m.sample_rate as f64);
+        }
+    }
+
     /// Every sounding voice to its release; tails ring out.
     fn release_all(&mut self) {
         self.allocator.release_all();

@@ -28,7 +28,8 @@ pub use engine::{
     ProcessError,
 };
 pub use offline::{
-    TimedEvent, controls_to_events, render_aligned_to_vec, render_controls_to_vec, render_to_vec,
+    TimedEvent, controls_to_events, reference_level_db, render_aligned_to_vec,
+    render_controls_to_vec, render_to_vec,
 };
 pub use rate::{RateConverter, SampleFifo};
 pub use reverb::ReverbConvolver;

@@ -98,3 +98,29 @@ pub fn render_controls_to_vec(
     let len = frames_to_host_samples(controls.len(), rate, hop, host);
     render_aligned_to_vec(engine, &events, params, len, block)
 }
+
+/// Level of a model's reference note, in dBFS RMS: the key nearest the model's mean
+/// training pitch, velocity 0.8, default parameters, measured from 0.3 s to 0.6 s after
+/// the note-on. Models trained on quiet recordings play quietly; a host trims each model
+/// by its reference level so that all play at a common level. Renders offline (call it
+/// off the audio thread) and leaves the engine reset.
+pub fn reference_level_db(engine: &mut Engine) -> f32 {
+    let meta = &engine.model().meta;
+    let key = (69.0 + 12.0 * (meta.f0_mean_hz.max(20.0) / 440.0).log2())
+        .round()
+        .clamp(21.0, 108.0) as u8;
+    let rate = engine.config().host_sample_rate as usize;
+    let on = TimedEvent {
+        sample: 0,
+        kind: EventKind::NoteOn {
+            note: key,
+            velocity: 0.8,
+        },
+    };
+    engine.reset();
+    let out = render_to_vec(engine, &[on], &EngineParams::default(), 6 * rate / 10, 512);
+    engine.reset();
+    let tail = &out[3 * rate / 10..];
+    let power = tail.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / tail.len().max(1) as f64;
+    (10.0 * power.max(1e-20).log10()) as f32
+}

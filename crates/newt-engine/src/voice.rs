@@ -208,6 +208,8 @@ pub struct Voice {
     /// Waveshaper branch output `[MAX_BATCH][hop]`.
     y: Vec<f32>,
     noise: WhiteNoise,
+    /// Seed of `noise`: a reset restarts its stream, so a reset voice is a new one.
+    noise_seed: u64,
     noise_in: Vec<f32>,
     noise_ola: Vec<f32>,
     noise_spec: Vec<Complex<f32>>,
@@ -256,6 +258,7 @@ impl Voice {
             x: vec![0.0; MAX_BATCH * ns * hop],
             y: vec![0.0; MAX_BATCH * hop],
             noise: WhiteNoise::new(noise_seed),
+            noise_seed,
             noise_in: vec![0.0; hop],
             noise_ola: vec![0.0; hop + NOISE_TAPS],
             noise_spec: vec![Complex::default(); NOISE_BANDS],
@@ -272,12 +275,28 @@ impl Voice {
     }
 
     /// Back to the initial state (silence, phase 0, GRU state 0), keeping the noise stream.
+    /// Oscillator phase of the fundamental at the end of the last frame, in cycles.
+    pub fn phase(&self) -> f64 {
+        self.phase
+    }
+
+    /// The fundamental of the last frame rendered, in Hz (0 before the first).
+    pub fn last_f0_hz(&self) -> f32 {
+        self.f0_prev
+    }
+
+    /// Starts the oscillator at `phase` (cycles): a voice taking over another's note.
+    pub fn set_phase(&mut self, phase: f64) {
+        self.phase = phase.rem_euclid(1.0);
+    }
+
     pub fn reset(&mut self) {
         self.phase = 0.0;
         self.f0_prev = 0.0;
         self.started = false;
         self.h.fill(0.0);
         self.noise_ola.fill(0.0);
+        self.noise = WhiteNoise::new(self.noise_seed);
     }
 
     /// Renders `controls.len()` (at most [`MAX_BATCH`]) consecutive frames of `hop`

@@ -39,16 +39,23 @@ impl Ddsp {
         })
     }
 
-    /// The baseline as a training run left it: the weights of its checkpoint folder
-    /// (`<out>.ddsp.ckpt/`), with the metadata of the same data set.
+    /// The baseline as a training run selected it: the best held-out weights of its
+    /// checkpoint folder (`<out>.ddsp.ckpt/best.safetensors`, the same rule that picks
+    /// the exported NEWT model), else the last step's, with the metadata of the same
+    /// data set.
     pub fn from_checkpoint(
         dir: &std::path::Path,
         meta: ModelMeta,
         device: &Device,
     ) -> Result<Self> {
         let mut ddsp = Self::new(meta, device)?;
-        // The checkpoint also holds the optimiser's moments; only the weights are read.
-        ddsp.varmap.load(dir.join("weights.safetensors"))?;
+        let best = dir.join(crate::train::BEST_WEIGHTS);
+        if best.exists() {
+            ddsp.varmap.load(best)?;
+        } else {
+            // The checkpoint also holds the optimiser's moments; only the weights are read.
+            ddsp.varmap.load(dir.join("weights.safetensors"))?;
+        }
         Ok(ddsp)
     }
 

@@ -21,11 +21,13 @@ pub fn initial_weights(meta: &ModelMeta, seed: u64) -> NewtWeights {
     }
     w.proj.fill_uniform(&mut rng, 1.0);
     w.harmonic_mixer.fill_uniform(&mut rng, 1.0);
-    for net in [&mut w.film, &mut w.noise] {
+    // The noise net's output layer is stored times NOISE_OUTPUT_GAIN (see there).
+    let noise_gain = crate::model::NOISE_OUTPUT_GAIN as f32;
+    for (net, out_gain) in [(&mut w.film, 1.0), (&mut w.noise, noise_gain)] {
         for (lin, _) in &mut net.layers {
             lin.fill_uniform(&mut rng, 1.0);
         }
-        net.out.fill_uniform(&mut rng, 1.0);
+        net.out.fill_uniform(&mut rng, out_gain);
     }
     w.output_mixer.fill_uniform(&mut rng, 1.0);
     w.exciter_phases

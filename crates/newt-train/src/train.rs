@@ -102,6 +102,11 @@ pub struct TrainLog {
     pub train: Vec<(usize, f32)>,
     /// `(step, held-out loss)` every `valid_every` steps and at the end.
     pub valid: Vec<(usize, f32)>,
+    /// The lowest held-out loss whose weights are kept (`best.safetensors` in the
+    /// checkpoint folder): `(step, loss)`. Only checks made by this code count; checks
+    /// logged before a resume under an older version have no weights and are skipped.
+    #[serde(default)]
+    pub best: Option<(usize, f32)>,
 }
 
 impl TrainLog {
@@ -319,11 +324,11 @@ pub fn train(dataset: &Dataset, opts: &TrainOptions) -> Result<Trained, TrainErr
         let last = log.step == opts.steps;
         if log.step.is_multiple_of(recipe.valid_every) || last {
             let v = validate(&synth, dataset, &meta, &phases, recipe.batch, &device)?;
-            log.valid.push((log.step, v));
             bar.println(format!(
                 "step {}: train {value:.4}, held-out {v:.4}",
                 log.step
             ));
+            record_validation(&ckpt, &vars, &mut log, v)?;
         }
         if log.step.is_multiple_of(recipe.checkpoint_every) || last {
             log.seconds = seconds_before + started.elapsed().as_secs_f64();
@@ -331,15 +336,32 @@ pub fn train(dataset: &Dataset, opts: &TrainOptions) -> Result<Trained, TrainErr
         }
     }
     bar.finish_and_clear();
+    // A run stopped early (or resumed at its last step) still ends with a check.
+    if log.step > 0 && log.valid.last().map(|v| v.0) != Some(log.step) {
+        let v = validate(&synth, dataset, &meta, &phases, recipe.batch, &device)?;
+        record_validation(&ckpt, &vars, &mut log, v)?;
+        ckpt.save(&vars, &adam, &log)?;
+    }
     log.seconds = seconds_before + started.elapsed().as_secs_f64();
+    // The exported model is the best checked one: the loss on real timbres jumps
+    // between checks, and the last step is not always a good one.
+    if let Some((best_step, _)) = log.best
+        && best_step != log.step
+    {
+        ckpt.load_best(&vars, &device)?;
+    }
     let model = match &synth {
         Synth::Newt(m) => {
+            let (selected_step, selected_loss) = log
+                .best
+                .unwrap_or_else(|| log.valid.last().copied().unwrap_or((log.step, f32::NAN)));
             let provenance = format!(
-                "newt-train {} recipe, {} steps, {:.1} min, held-out MR-STFT loss {:.4}",
+                "newt-train {} recipe, {} steps, {:.1} min, weights of step {} (best held-out MR-STFT loss {:.4})",
                 recipe.name,
                 log.step,
                 log.seconds / 60.0,
-                log.valid.last().map_or(f32::NAN, |v| v.1)
+                selected_step,
+                selected_loss
             );
             Some(m.to_model(&opts.instrument, &provenance)?)
         }
@@ -348,7 +370,26 @@ pub fn train(dataset: &Dataset, opts: &TrainOptions) -> Result<Trained, TrainErr
     Ok(Trained { model, log })
 }
 
-/// Weights plus Adam state in one safetensors file, and the log as JSON.
+/// Logs a held-out loss; when it is the lowest so far, keeps those weights.
+fn record_validation(
+    ckpt: &Checkpoint,
+    vars: &[(String, Var)],
+    log: &mut TrainLog,
+    loss: f32,
+) -> Result<(), TrainError> {
+    log.valid.push((log.step, loss));
+    if log.best.is_none_or(|(_, best)| loss < best) {
+        ckpt.save_best(vars)?;
+        log.best = Some((log.step, loss));
+    }
+    Ok(())
+}
+
+/// The file in a checkpoint folder with the weights of the best held-out check.
+pub const BEST_WEIGHTS: &str = "best.safetensors";
+
+/// Weights plus Adam state in one safetensors file, the log as JSON, and the weights of
+/// the best held-out check (`best.safetensors`).
 struct Checkpoint {
     dir: PathBuf,
 }
@@ -388,6 +429,30 @@ impl Checkpoint {
             self.dir.join("state.json"),
         )
         .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Writes the model weights alone to `best.safetensors` (write, then rename).
+    fn save_best(&self, vars: &[(String, Var)]) -> Result<(), TrainError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.err(e))?;
+        let tensors: HashMap<String, Tensor> = vars
+            .iter()
+            .map(|(name, v)| (name.clone(), v.as_tensor().clone()))
+            .collect();
+        let tmp = self.dir.join("best.safetensors.partial");
+        candle_core::safetensors::save(&tensors, &tmp)?;
+        std::fs::rename(&tmp, self.dir.join(BEST_WEIGHTS)).map_err(|e| self.err(e))
+    }
+
+    /// Sets `vars` to the weights of the best held-out check.
+    fn load_best(&self, vars: &[(String, Var)], device: &Device) -> Result<(), TrainError> {
+        let tensors = candle_core::safetensors::load(self.dir.join(BEST_WEIGHTS), device)?;
+        for (name, v) in vars {
+            let t = tensors
+                .get(name)
+                .ok_or_else(|| self.err(format!("{BEST_WEIGHTS} lacks {name}")))?;
+            v.set(t)?;
+        }
         Ok(())
     }
 

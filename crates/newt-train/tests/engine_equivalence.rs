@@ -88,3 +88,31 @@ fn training_forward_matches_the_engine() {
     assert!(max < 1e-5, "max difference {max}");
     assert!(rms(&diff) < 1e-6, "RMS difference {}", rms(&diff));
 }
+
+/// Loading a model file into the training graph and exporting it again changes no weight
+/// (the noise net's output layer is rescaled on the way in and back on the way out).
+#[test]
+fn a_model_file_survives_the_training_graph() {
+    let model = NewtModel::seeded(5);
+    let back = Newt::from_model(&model, &Device::Cpu)
+        .unwrap()
+        .to_model(&model.meta.instrument, &model.meta.provenance)
+        .unwrap();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    model
+        .weights
+        .clone()
+        .visit_mut(&mut |name, _, v| a.push((name, v.clone())));
+    back.weights
+        .clone()
+        .visit_mut(&mut |name, _, v| b.push((name, v.clone())));
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        let worst = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| (p - q).abs() / p.abs().max(1e-6))
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "{name}: relative change {worst}");
+    }
+}

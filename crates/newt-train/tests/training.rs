@@ -61,7 +61,7 @@ fn recipe(steps: usize) -> Recipe {
             lr: 3e-3,
             ..AdamConfig::default()
         },
-        valid_every: 25,
+        valid_every: 10,
         checkpoint_every: 10,
     }
 }
@@ -118,4 +118,33 @@ fn a_resumed_run_continues_exactly() {
     // The exported model loads in the engine's format.
     let bytes = a.to_bytes();
     assert!(newt_model::NewtModel::from_bytes(&bytes).is_ok());
+}
+
+#[test]
+fn the_exported_model_is_the_best_checked_one() {
+    let ds = dataset();
+    let whole = train(&ds, &options(30, "best-whole", false, Decoder::Newt)).unwrap();
+    let (best_step, best_loss) = whole.log.best.expect("checks were made");
+    let lowest = whole
+        .log
+        .valid
+        .iter()
+        .map(|v| v.1)
+        .fold(f32::INFINITY, f32::min);
+    assert_eq!(best_loss, lowest, "checks {:?}", whole.log.valid);
+    // Training is deterministic, so a run stopped at the best step has its weights.
+    let dir = "best-prefix";
+    let _ = std::fs::remove_dir_all(options(0, dir, false, Decoder::Newt).checkpoint_dir);
+    let prefix = train(&ds, &options(best_step, dir, false, Decoder::Newt)).unwrap();
+    assert_eq!(
+        whole.model.as_ref().unwrap().weights,
+        prefix.model.as_ref().unwrap().weights,
+        "exported weights are not those of step {best_step} (checks {:?})",
+        whole.log.valid
+    );
+    let provenance = &whole.model.unwrap().meta.provenance;
+    assert!(
+        provenance.contains(&format!("weights of step {best_step}")),
+        "{provenance}"
+    );
 }
