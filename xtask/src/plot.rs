@@ -95,14 +95,25 @@ pub fn loss_curve(path: &Path, title: &str, log: &TrainLog) -> anyhow::Result<()
     }
     chart.draw_series(valid.iter().map(|p| Circle::new(*p, 4, RED.filled())))?;
     if text {
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+        draw_legend(&mut chart)?;
     }
     root.present()
         .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The legend box of every figure: the labelled series, on a translucent white box.
+pub fn draw_legend<'a, DB, CT>(chart: &mut ChartContext<'a, DB, CT>) -> anyhow::Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     Ok(())
 }
 

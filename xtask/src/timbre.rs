@@ -304,11 +304,7 @@ fn plot_profiles(
             series
                 .label(format!("{name} (model)"))
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], BLACK.stroke_width(3)));
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()?;
+            crate::plot::draw_legend(&mut chart)?;
         }
     }
     root.present()
