@@ -17,7 +17,7 @@ pub mod telemetry;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use newt_engine::{EngineConfig, EngineParams, Event, EventKind, TableSpec};
+use newt_engine::{EngineConfig, EngineParams, Event, EventKind, FrameControls, TableSpec};
 use nice_plug::prelude::*;
 
 use crate::handover::{LoadedEngine, ModelRequest};
@@ -249,12 +249,7 @@ impl Newt {
             current
                 .tracker
                 .process(input, &settings, |time, controls, tracked| {
-                    if events.len() < EVENT_CAPACITY {
-                        events.push(Event {
-                            time,
-                            kind: EventKind::Controls(controls),
-                        });
-                    }
+                    push_controls(events, time, controls);
                     let r = std::sync::atomic::Ordering::Relaxed;
                     telemetry.input_f0_hz.store(tracked.f0_hz, r);
                     telemetry.input_confidence.store(tracked.confidence, r);
@@ -288,12 +283,7 @@ impl Newt {
             fading
                 .tracker
                 .process(input, &settings, |time, controls, _| {
-                    if events.len() < EVENT_CAPACITY {
-                        events.push(Event {
-                            time,
-                            kind: EventKind::Controls(controls),
-                        });
-                    }
+                    push_controls(events, time, controls);
                 });
             &self.fade_events
         } else {
@@ -336,6 +326,17 @@ impl Newt {
                 InputMode::Midi => c.engine.latency_samples(),
                 InputMode::Audio => c.tracker.latency_samples(),
             }) as u32
+    }
+}
+
+/// Queues tracked controls as an engine event, if the preallocated queue has room (the
+/// audio thread never grows it).
+fn push_controls(events: &mut Vec<Event>, time: u32, controls: FrameControls) {
+    if events.len() < EVENT_CAPACITY {
+        events.push(Event {
+            time,
+            kind: EventKind::Controls(controls),
+        });
     }
 }
 
