@@ -91,6 +91,12 @@ pub struct ScoreNote {
 }
 
 impl ScoreNote {
+    /// The steady part of the note, in seconds: from 200 ms after its start (attack,
+    /// glide, slides) to 50 ms before its end. Measurements of a note look only here.
+    pub fn steady_span(&self) -> (f64, f64) {
+        (self.start_s + 0.2, self.end_s.min(1e6) - 0.05)
+    }
+
     /// The key's equal-tempered pitch (A4 = 440 Hz), in Hz.
     pub fn hz(&self) -> f64 {
         440.0 * 2f64.powf((self.key as f64 - 69.0) / 12.0)

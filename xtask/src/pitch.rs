@@ -81,11 +81,6 @@ pub fn run(args: PitchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Seconds after a note starts (attack, glide, slides) and before it ends that the
-/// note-by-note check leaves out.
-const SETTLE_S: f64 = 0.2;
-const RELEASE_S: f64 = 0.05;
-
 /// Prints each note's error and returns the median absolute error in cents.
 fn check_against_score(
     track: &[PitchEstimate],
@@ -94,7 +89,7 @@ fn check_against_score(
 ) -> anyhow::Result<f64> {
     let mut errors = Vec::new();
     for n in notes {
-        let (from, to) = (n.start_s + SETTLE_S, n.end_s - RELEASE_S);
+        let (from, to) = n.steady_span();
         let mut f0: Vec<f64> = track
             .iter()
             .enumerate()

@@ -25,9 +25,6 @@ const FFT: usize = 2048;
 const HOP: usize = 256;
 /// Harmonics in a profile.
 const HARMONICS: usize = 10;
-/// Seconds left out after each note starts and before it ends.
-const SETTLE_S: f64 = 0.2;
-const RELEASE_S: f64 = 0.05;
 /// Frames more than this far (dB) below the loudest frame of the file are left out.
 const GATE_DB: f64 = 40.0;
 
@@ -163,7 +160,7 @@ fn profiles(x: &[f32], notes: &[ScoreNote]) -> Profiles {
     let mut frames: Vec<(usize, [f64; HARMONICS])> = Vec::new();
     for (i, n) in notes.iter().enumerate() {
         let f0 = n.hz();
-        let (from, to) = (n.start_s + SETTLE_S, n.end_s.min(1e6) - RELEASE_S);
+        let (from, to) = n.steady_span();
         let mut t = from;
         while t < to {
             // Frame centred on t.
