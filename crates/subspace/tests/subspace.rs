@@ -1,0 +1,101 @@
+//! The subspace machinery against the full space.
+
+use candle_core::{Device, Result, Tensor, Var};
+use subspace::{AffineSubspace, Basis, ParamLayout};
+
+/// A 2-layer MLP `x [N, 4] -> 3 logits` as a function of the flat parameters.
+fn mlp(layout: &ParamLayout, theta: &Tensor, x: &Tensor) -> Result<Tensor> {
+    let h = x
+        .matmul(&layout.get(theta, "w1")?)?
+        .broadcast_add(&layout.get(theta, "b1")?)?
+        .relu()?;
+    h.matmul(&layout.get(theta, "w2")?)?
+        .broadcast_add(&layout.get(theta, "b2")?)
+}
+
+fn setup() -> (ParamLayout, Tensor, Tensor, Tensor) {
+    let dev = Device::Cpu;
+    let layout = ParamLayout::new(&[("w1", &[4, 8]), ("b1", &[8]), ("w2", &[8, 3]), ("b2", &[3])]);
+    let theta0: Vec<f32> = (0..layout.len())
+        .map(|i| ((i as f32 * 0.37).sin()) * 0.5)
+        .collect();
+    let theta0 = Tensor::from_vec(theta0, layout.len(), &dev).unwrap();
+    let x: Vec<f32> = (0..40).map(|i| ((i as f32) * 0.71).cos()).collect();
+    let x = Tensor::from_vec(x, (10, 4), &dev).unwrap();
+    let y = Tensor::from_vec((0..10u32).map(|i| i % 3).collect::<Vec<_>>(), 10, &dev).unwrap();
+    (layout, theta0, x, y)
+}
+
+fn loss(layout: &ParamLayout, theta: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    candle_nn::loss::cross_entropy(&mlp(layout, theta, x)?, y)
+}
+
+#[test]
+fn the_subspace_gradient_is_p_transpose_times_the_full_gradient() -> Result<()> {
+    let (layout, theta0, x, y) = setup();
+    let d = 7;
+    let basis = Basis::gaussian(layout.len(), d, 3, &Device::Cpu)?;
+    // Away from phi = 0, so that theta differs from theta0.
+    let sub = AffineSubspace::new(theta0, basis)?;
+    sub.phi.set(&Tensor::from_vec(
+        (0..d).map(|i| 0.1 * i as f32).collect::<Vec<_>>(),
+        d,
+        &Device::Cpu,
+    )?)?;
+    let grads = loss(&layout, &sub.theta()?, &x, &y)?.backward()?;
+    let g_phi = grads.get(sub.phi.as_tensor()).expect("phi has a gradient");
+
+    let theta = Var::from_tensor(&sub.theta()?.detach())?;
+    let full = loss(&layout, theta.as_tensor(), &x, &y)?.backward()?;
+    let g_theta = full.get(theta.as_tensor()).expect("theta has a gradient");
+    let expected = sub.basis.project(g_theta)?;
+    let err = (g_phi - &expected)?.abs()?.max(0)?.to_scalar::<f32>()?;
+    let scale = expected.abs()?.max(0)?.to_scalar::<f32>()?;
+    assert!(err < 1e-5 * scale.max(1.0), "{err} (scale {scale})");
+    Ok(())
+}
+
+#[test]
+fn with_d_equal_to_d_and_the_identity_basis_subspace_training_is_full_training() -> Result<()> {
+    let (layout, theta0, x, y) = setup();
+    let lr = 0.1;
+    // Full space: plain gradient descent on theta.
+    let theta = Var::from_tensor(&theta0)?;
+    for _ in 0..20 {
+        let g = loss(&layout, theta.as_tensor(), &x, &y)?.backward()?;
+        let step = g
+            .get(theta.as_tensor())
+            .expect("gradient")
+            .affine(lr, 0.0)?;
+        theta.set(&(theta.as_tensor() - step)?)?;
+    }
+    // Subspace with P = I.
+    let sub = AffineSubspace::new(theta0, Basis::Identity(layout.len()))?;
+    for _ in 0..20 {
+        let g = loss(&layout, &sub.theta()?, &x, &y)?.backward()?;
+        let step = g
+            .get(sub.phi.as_tensor())
+            .expect("gradient")
+            .affine(lr, 0.0)?;
+        sub.phi.set(&(sub.phi.as_tensor() - step)?)?;
+    }
+    let diff = (theta.as_tensor() - sub.theta()?)?
+        .abs()?
+        .max(0)?
+        .to_scalar::<f32>()?;
+    assert!(diff < 1e-5, "trajectories differ by {diff}");
+    Ok(())
+}
+
+#[test]
+fn gaussian_basis_columns_have_unit_length() -> Result<()> {
+    let basis = Basis::gaussian(300, 5, 9, &Device::Cpu)?;
+    let Basis::Dense(p) = &basis else {
+        unreachable!()
+    };
+    let norms = p.sqr()?.sum(0)?.sqrt()?.to_vec1::<f32>()?;
+    for n in norms {
+        assert!((n - 1.0).abs() < 1e-5, "{n}");
+    }
+    Ok(())
+}
