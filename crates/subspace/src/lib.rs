@@ -9,6 +9,8 @@
 
 pub mod basis;
 pub mod layout;
+pub mod lottery;
+pub mod models;
 pub mod rng;
 pub mod subspace;
 

@@ -99,3 +99,60 @@ fn gaussian_basis_columns_have_unit_length() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn conv2_has_the_papers_parameter_count_and_runs() -> Result<()> {
+    let layout = subspace::models::conv2_layout();
+    assert_eq!(layout.len(), 20_490);
+    let theta = Tensor::zeros(layout.len(), candle_core::DType::F32, &Device::Cpu)?;
+    let x = Tensor::zeros((2, 1, 28, 28), candle_core::DType::F32, &Device::Cpu)?;
+    let logits = subspace::models::conv2_forward(&layout, &theta, &x)?;
+    assert_eq!(logits.dims(), &[2, 10]);
+    Ok(())
+}
+
+#[test]
+fn the_lottery_subspace_of_a_planar_trajectory_recovers_the_plane() -> Result<()> {
+    use subspace::rng::SplitMix64;
+    let (dim, steps) = (200, 30);
+    let mut rng = SplitMix64::new(4);
+    // An orthonormal pair spanning the plane (Gram-Schmidt on two Gaussian vectors).
+    let a: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
+    let b: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let u1: Vec<f64> = a.iter().map(|x| x / norm(&a)).collect();
+    let dot: f64 = b.iter().zip(&u1).map(|(x, y)| x * y).sum();
+    let b2: Vec<f64> = b.iter().zip(&u1).map(|(x, y)| x - dot * y).collect();
+    let u2: Vec<f64> = b2.iter().map(|x| x / norm(&b2)).collect();
+    let deltas: Vec<Vec<f32>> = (1..=steps)
+        .map(|s| {
+            let (p, q) = (s as f64 * 0.3, (s as f64 * 0.2).sin());
+            (0..dim).map(|i| (p * u1[i] + q * u2[i]) as f32).collect()
+        })
+        .collect();
+    let basis = subspace::lottery::lottery_basis(&deltas, 5, &Device::Cpu)?;
+    let Basis::Dense(p) = &basis else {
+        unreachable!()
+    };
+    assert_eq!(
+        p.dims(),
+        &[dim, 2],
+        "a planar trajectory spans two directions"
+    );
+    // Each true direction lies in the recovered span: |P^T u| = 1.
+    for u in [&u1, &u2] {
+        let u = Tensor::from_vec(
+            u.iter().map(|x| *x as f32).collect::<Vec<_>>(),
+            dim,
+            &Device::Cpu,
+        )?;
+        let inside = basis
+            .project(&u)?
+            .sqr()?
+            .sum_all()?
+            .sqrt()?
+            .to_scalar::<f32>()?;
+        assert!((inside - 1.0).abs() < 1e-4, "{inside}");
+    }
+    Ok(())
+}
