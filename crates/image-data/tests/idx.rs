@@ -1,0 +1,79 @@
+//! IDX files written here (plain and gzipped) read back; truncated files are clear errors.
+
+use std::io::Write;
+
+use image_data::{ImageDataError, LabelledImages, read_idx_images};
+
+fn idx_images(n: u32, rows: u32, cols: u32) -> Vec<u8> {
+    let mut b = Vec::new();
+    for v in [0x0803, n, rows, cols] {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+    b.extend((0..n * rows * cols).map(|i| (i % 251) as u8));
+    b
+}
+
+fn idx_labels(n: u32) -> Vec<u8> {
+    let mut b = Vec::new();
+    for v in [0x0801, n] {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+    b.extend((0..n).map(|i| (i % 10) as u8));
+    b
+}
+
+fn gz(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+fn temp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("image-data-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn plain_and_gzipped_idx_read_the_same() {
+    let (imgs, labels) = (idx_images(5, 28, 28), idx_labels(5));
+    let plain = LabelledImages::read(&temp("a.idx3", &imgs), &temp("a.idx1", &labels)).unwrap();
+    let zipped = LabelledImages::read(
+        &temp("b.idx3.gz", &gz(&imgs)),
+        &temp("b.idx1.gz", &gz(&labels)),
+    )
+    .unwrap();
+    assert_eq!(plain, zipped);
+    assert_eq!((plain.len(), plain.rows, plain.cols), (5, 28, 28));
+    assert_eq!(plain.labels, vec![0, 1, 2, 3, 4]);
+    assert_eq!(plain.image_f32(1)[0], (784 % 251) as f32 / 255.0);
+}
+
+#[test]
+fn a_truncated_file_is_a_clear_error() {
+    let imgs = idx_images(3, 4, 4);
+    let path = temp("short.idx3", &imgs[..imgs.len() - 5]);
+    let err = read_idx_images(&path).unwrap_err();
+    assert!(matches!(err, ImageDataError::Format { .. }));
+    let text = err.to_string();
+    assert!(text.contains("the header describes 64"), "{text}");
+}
+
+/// The real Fashion-MNIST from Debian's package, when it is there (installed, or unpacked
+/// into `$FASHION_MNIST_DIR`): 60,000 training images of 28x28, labels 0-9.
+#[test]
+fn fashion_mnist_reads_when_present() {
+    let dir = std::env::var("FASHION_MNIST_DIR")
+        .unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into());
+    let dir = std::path::Path::new(&dir);
+    let images = dir.join("train-images-idx3-ubyte.gz");
+    if !images.exists() {
+        println!("skipped: no {}", images.display());
+        return;
+    }
+    let set = LabelledImages::read(&images, &dir.join("train-labels-idx1-ubyte.gz")).unwrap();
+    assert_eq!((set.len(), set.rows, set.cols), (60_000, 28, 28));
+    assert!(set.labels.iter().all(|l| *l < 10));
+}
