@@ -13,6 +13,7 @@ pub mod lottery;
 pub mod models;
 pub mod rng;
 pub mod subspace;
+pub mod train;
 
 pub use basis::Basis;
 pub use layout::ParamLayout;

@@ -156,3 +156,60 @@ fn the_lottery_subspace_of_a_planar_trajectory_recovers_the_plane() -> Result<()
     }
     Ok(())
 }
+
+/// A toy version of the paper's phase transition: a 2-16-4 MLP on four Gaussian blobs
+/// fits them in the full space and in a random 64-dimensional subspace, but not in a
+/// 1-dimensional one.
+#[test]
+fn a_random_subspace_trains_once_it_is_large_enough() -> Result<()> {
+    use subspace::models::{mlp_forward, mlp_layout};
+    use subspace::rng::SplitMix64;
+    use subspace::train::{Labelled, Space, TrainConfig, accuracy, train};
+    let dev = Device::Cpu;
+    let mut rng = SplitMix64::new(11);
+    let centres = [(-2.0, -2.0), (2.0, -2.0), (-2.0, 2.0), (2.0, 2.0)];
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for i in 0..400 {
+        let (cx, cy) = centres[i % 4];
+        x.push((cx + 0.5 * rng.normal()) as f32);
+        x.push((cy + 0.5 * rng.normal()) as f32);
+        y.push((i % 4) as u32);
+    }
+    let data = Labelled {
+        x: Tensor::from_vec(x, (400, 2), &dev)?,
+        y: Tensor::from_vec(y, 400, &dev)?,
+    };
+    let layout = mlp_layout(2, 16, 4);
+    let forward = |theta: &Tensor, x: &Tensor| mlp_forward(&layout, theta, x);
+    let init: Vec<f32> = (0..layout.len())
+        .map(|_| (0.5 * rng.normal()) as f32)
+        .collect();
+    let theta0 = Tensor::from_vec(init, layout.len(), &dev)?;
+    let config = TrainConfig {
+        steps: 300,
+        batch: 64,
+        lr: 0.05,
+        seed: 1,
+    };
+    let mut results = Vec::new();
+    for d in [1usize, 64] {
+        let sub = AffineSubspace::new(theta0.clone(), Basis::gaussian(layout.len(), d, 5, &dev)?)?;
+        train(forward, &Space::Sub(&sub), &data, config, |_, _| {})?;
+        results.push((d, accuracy(forward, &sub.theta()?, &data, 128)?));
+    }
+    let full = Var::from_tensor(&theta0)?;
+    train(forward, &Space::Full(&full), &data, config, |_, _| {})?;
+    let full_acc = accuracy(forward, full.as_tensor(), &data, 128)?;
+    println!(
+        "D = {}: full {full_acc:.3}, subspaces {results:?}",
+        layout.len()
+    );
+    assert!(full_acc > 0.97, "full space {full_acc}");
+    assert!(results[1].1 > 0.97, "d = 64: {}", results[1].1);
+    assert!(
+        results[0].1 < 0.75,
+        "d = 1 should not fit four blobs: {}",
+        results[0].1
+    );
+    Ok(())
+}
