@@ -54,3 +54,30 @@ pub fn mlp_forward(layout: &ParamLayout, theta: &Tensor, x: &Tensor) -> Result<T
         .matmul(&layout.get(theta, "fc2.weight")?)?
         .broadcast_add(&layout.get(theta, "fc2.bias")?)
 }
+
+/// Seeded PyTorch-style initial parameters: weights and biases uniform in
+/// `+-1/sqrt(fan_in)`, where fan_in is the weight's input size (`in * kh * kw` for a
+/// convolution `[out, in, kh, kw]`, `in` for a dense `[in, out]`).
+pub fn init_params(layout: &ParamLayout, seed: u64) -> Vec<f32> {
+    let params: Vec<(&str, &[usize])> = layout.params().collect();
+    let fan_in = |name: &str| -> usize {
+        let prefix = name.rsplit_once('.').map_or(name, |p| p.0);
+        let weight = params
+            .iter()
+            .find(|(n, _)| *n == format!("{prefix}.weight"))
+            .map(|p| p.1);
+        match weight {
+            Some([_, inputs, kh, kw]) => inputs * kh * kw,
+            Some([inputs, _]) => *inputs,
+            _ => 1,
+        }
+    };
+    let mut rng = crate::rng::SplitMix64::new(seed);
+    let mut theta = Vec::with_capacity(layout.len());
+    for (name, shape) in &params {
+        let bound = 1.0 / (fan_in(name).max(1) as f64).sqrt();
+        let n: usize = shape.iter().product();
+        theta.extend((0..n).map(|_| (bound * (2.0 * rng.unit() - 1.0)) as f32));
+    }
+    theta
+}

@@ -213,3 +213,38 @@ fn a_random_subspace_trains_once_it_is_large_enough() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn initial_parameters_follow_the_fan_in_bounds() {
+    let layout = subspace::models::conv2_layout();
+    let theta = subspace::models::init_params(&layout, 3);
+    assert_eq!(theta.len(), 20_490);
+    let t = Tensor::from_vec(theta.clone(), theta.len(), &Device::Cpu).unwrap();
+    let max_abs = |name: &str| {
+        layout
+            .get(&t, name)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    // conv1: fan_in 9 -> 1/3; conv2: 144 -> 1/12; dense: 1568 -> 0.0253.
+    for (name, bound) in [
+        ("conv1.weight", 1.0 / 3.0),
+        ("conv2.weight", 1.0 / 12.0),
+        ("dense.weight", 1.0 / 1568f32.sqrt()),
+        ("dense.bias", 1.0 / 1568f32.sqrt()),
+    ] {
+        let m = max_abs(name);
+        assert!(
+            m <= bound && m > 0.8 * bound,
+            "{name}: max {m}, bound {bound}"
+        );
+    }
+    assert_eq!(theta, subspace::models::init_params(&layout, 3), "seeded");
+}
