@@ -11,6 +11,7 @@ pub mod basis;
 pub mod layout;
 pub mod lottery;
 pub mod models;
+pub mod quadratic;
 pub mod rng;
 pub mod subspace;
 pub mod train;
