@@ -1,12 +1,16 @@
 //! Scale probe for planning the sweeps: Conv-2 on the first N Fashion-MNIST training
-//! images, full space and random subspaces, seconds per step and train accuracy.
+//! images: full training (time per step), then at each d the train accuracy of random,
+//! burn-in (64 steps) and lottery subspaces and of the lottery ticket keeping d weights.
 //! `FASHION_MNIST_DIR=... cargo run --release -p subspace --example probe -- N STEPS D...`
 
 use std::time::Instant;
 
 use candle_core::{Device, Tensor, Var};
+use subspace::lottery::lottery_basis;
 use subspace::models::{conv2_forward, conv2_layout, init_params};
-use subspace::train::{Labelled, Space, TrainConfig, accuracy, train};
+use subspace::train::{
+    Labelled, Space, TrainConfig, accuracy, full_trajectory, magnitude_mask, train,
+};
 use subspace::{AffineSubspace, Basis};
 
 fn main() -> candle_core::Result<()> {
@@ -43,24 +47,57 @@ fn main() -> candle_core::Result<()> {
         lr: 1e-2,
         seed: 1,
     };
-    let full = Var::from_tensor(&theta0)?;
+    // Full training, recording the trajectory for the lottery subspace.
     let t = Instant::now();
-    let loss = train(forward, &Space::Full(&full), &data, config, |_, _| {})?;
-    let acc = accuracy(forward, full.as_tensor(), &data, 500)?;
+    let (end, deltas) = full_trajectory(forward, &theta0, &data, config, 2)?;
+    let acc = accuracy(forward, &end, &data, 500)?;
     println!(
-        "full D={}: {:.1} ms/step, loss {loss:.3}, train accuracy {acc:.3} on {n}",
+        "full D={}: {:.1} ms/step, train accuracy {acc:.3} on {n}",
         layout.len(),
         1e3 * t.elapsed().as_secs_f64() / steps as f64
     );
+    // Burn-in anchor: 64 full steps.
+    let (burned, _) = full_trajectory(
+        forward,
+        &theta0,
+        &data,
+        TrainConfig {
+            steps: 64,
+            ..config
+        },
+        64,
+    )?;
     for d in dims {
-        let sub = AffineSubspace::new(theta0.clone(), Basis::gaussian(layout.len(), d, 7, &dev)?)?;
-        let t = Instant::now();
-        let loss = train(forward, &Space::Sub(&sub), &data, config, |_, _| {})?;
-        let acc = accuracy(forward, &sub.theta()?, &data, 500)?;
-        println!(
-            "random d={d}: {:.1} ms/step, loss {loss:.3}, train accuracy {acc:.3}",
-            1e3 * t.elapsed().as_secs_f64() / steps as f64
+        let mut row = format!("d={d:5}:");
+        let anchors = [("random", &theta0), ("burn-in 64", &burned)];
+        for (name, anchor) in anchors {
+            let sub =
+                AffineSubspace::new(anchor.clone(), Basis::gaussian(layout.len(), d, 7, &dev)?)?;
+            train(forward, &Space::Sub(&sub), &data, config, |_, _| {})?;
+            row += &format!(
+                " {name} {:.3}",
+                accuracy(forward, &sub.theta()?, &data, 500)?
+            );
+        }
+        let lottery = AffineSubspace::new(theta0.clone(), lottery_basis(&deltas, d, &dev)?)?;
+        train(forward, &Space::Sub(&lottery), &data, config, |_, _| {})?;
+        row += &format!(
+            " lottery {:.3}",
+            accuracy(forward, &lottery.theta()?, &data, 500)?
         );
+        // Lottery ticket at the same compression: keep d weights, rewind to init.
+        let mask = magnitude_mask(&end, d)?;
+        let ticket = Var::from_tensor(&theta0)?;
+        train(
+            forward,
+            &Space::Masked(&ticket, &mask),
+            &data,
+            config,
+            |_, _| {},
+        )?;
+        let theta = ticket.as_tensor().mul(&mask)?;
+        row += &format!(" ticket {:.3}", accuracy(forward, &theta, &data, 500)?);
+        println!("{row}");
     }
     Ok(())
 }

@@ -13,6 +13,8 @@ pub enum Space<'a> {
     Full(&'a Var),
     /// The d coordinates of a subspace.
     Sub(&'a AffineSubspace),
+    /// A pruned network (lottery ticket): `theta = var * mask`, mask of 0s and 1s.
+    Masked(&'a Var, &'a Tensor),
 }
 
 impl Space<'_> {
@@ -20,12 +22,13 @@ impl Space<'_> {
         match self {
             Space::Full(v) => Ok(v.as_tensor().clone()),
             Space::Sub(s) => s.theta(),
+            Space::Masked(v, mask) => v.as_tensor().mul(mask),
         }
     }
 
     fn var(&self) -> Var {
         match self {
-            Space::Full(v) => (*v).clone(),
+            Space::Full(v) | Space::Masked(v, _) => (*v).clone(),
             Space::Sub(s) => s.phi.clone(),
         }
     }
@@ -113,4 +116,44 @@ where
         start += len;
     }
     Ok(correct as f64 / n.max(1) as f64)
+}
+
+/// Trains all D parameters from `theta_init` for `config.steps` steps and returns the
+/// end point and, every `every` steps, the displacement from `theta_init` (the
+/// trajectory a lottery subspace is taken from).
+pub fn full_trajectory<F>(
+    forward: F,
+    theta_init: &Tensor,
+    data: &Labelled,
+    config: TrainConfig,
+    every: usize,
+) -> Result<(Tensor, Vec<Vec<f32>>)>
+where
+    F: Fn(&Tensor, &Tensor) -> Result<Tensor>,
+{
+    let var = Var::from_tensor(theta_init)?;
+    let mut deltas = Vec::new();
+    let mut snapshots = Vec::new();
+    train(&forward, &Space::Full(&var), data, config, |step, _| {
+        if (step + 1) % every.max(1) == 0 {
+            snapshots.push(var.as_tensor().clone());
+        }
+    })?;
+    for s in snapshots {
+        deltas.push((s - theta_init)?.to_vec1::<f32>()?);
+    }
+    Ok((var.as_tensor().clone(), deltas))
+}
+
+/// The lottery-ticket mask at a given number of kept weights: 1 for the `keep` largest
+/// magnitudes of `theta` (global magnitude pruning), 0 elsewhere.
+pub fn magnitude_mask(theta: &Tensor, keep: usize) -> Result<Tensor> {
+    let values = theta.to_vec1::<f32>()?;
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[b].abs().total_cmp(&values[a].abs()));
+    let mut mask = vec![0f32; values.len()];
+    for &i in order.iter().take(keep) {
+        mask[i] = 1.0;
+    }
+    Tensor::from_vec(mask, values.len(), theta.device())
 }
