@@ -67,20 +67,30 @@ fn main() -> candle_core::Result<()> {
         },
         64,
     )?;
+    // Subspace coordinates move at most about lr a step under Adam: they may need a
+    // larger rate than the full space (SUBSPACE_LR, default 1e-2).
+    let sub_lr: f64 = std::env::var("SUBSPACE_LR")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1e-2);
+    let sub_config = TrainConfig {
+        lr: sub_lr,
+        ..config
+    };
     for d in dims {
         let mut row = format!("d={d:5}:");
         let anchors = [("random", &theta0), ("burn-in 64", &burned)];
         for (name, anchor) in anchors {
             let sub =
                 AffineSubspace::new(anchor.clone(), Basis::gaussian(layout.len(), d, 7, &dev)?)?;
-            train(forward, &Space::Sub(&sub), &data, config, |_, _| {})?;
+            train(forward, &Space::Sub(&sub), &data, sub_config, |_, _| {})?;
             row += &format!(
                 " {name} {:.3}",
                 accuracy(forward, &sub.theta()?, &data, 500)?
             );
         }
         let lottery = AffineSubspace::new(theta0.clone(), lottery_basis(&deltas, d, &dev)?)?;
-        train(forward, &Space::Sub(&lottery), &data, config, |_, _| {})?;
+        train(forward, &Space::Sub(&lottery), &data, sub_config, |_, _| {})?;
         row += &format!(
             " lottery {:.3}",
             accuracy(forward, &lottery.theta()?, &data, 500)?
