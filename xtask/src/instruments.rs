@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+
+use crate::fetch::{debian_package, run_tool};
 use clap::Args;
 use newt_data::abc::{Tune, parse_book};
 use newt_data::instrument::{INSTRUMENTS, Instrument, by_name};
@@ -44,14 +46,6 @@ const MUSIC21: &str = "music21==10.5.1";
 /// Tune books of music21's corpus used (public domain).
 const CORPORA: [&str; 3] = ["ryansMammoth", "essenFolksong", "oneills1850"];
 
-fn run_tool(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
-    let status = cmd.status().with_context(|| format!("starting {what}"))?;
-    if !status.success() {
-        bail!("{what} failed ({status})");
-    }
-    Ok(())
-}
-
 /// The FluidR3 SoundFont: the installed one, or fetched from Debian into `sources`.
 fn sound_font_path(sources: &Path) -> anyhow::Result<PathBuf> {
     let installed = Path::new("/usr/share/sounds/sf2").join(SOUND_FONT);
@@ -62,26 +56,7 @@ fn sound_font_path(sources: &Path) -> anyhow::Result<PathBuf> {
     if local.exists() {
         return Ok(local);
     }
-    std::fs::create_dir_all(sources)?;
-    println!("fetching fluid-soundfont-gm (Debian, 120 MB)");
-    run_tool(
-        Command::new("apt-get")
-            .args(["download", "fluid-soundfont-gm"])
-            .current_dir(sources),
-        "apt-get download fluid-soundfont-gm (run `apt-get update` first if it cannot find it)",
-    )?;
-    let deb = std::fs::read_dir(sources)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("fluid-soundfont-gm"))
-        })
-        .context("the downloaded .deb")?;
-    let unpacked = sources.join("fluid-soundfont-gm");
-    run_tool(
-        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked),
-        "dpkg-deb -x",
-    )?;
+    let unpacked = debian_package("fluid-soundfont-gm", sources)?;
     std::fs::rename(
         unpacked.join("usr/share/sounds/sf2").join(SOUND_FONT),
         &local,

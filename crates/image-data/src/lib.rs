@@ -50,6 +50,41 @@ impl LabelledImages {
             .collect()
     }
 
+    /// The first `n` examples (all of them when there are fewer).
+    pub fn first(&self, n: usize) -> Self {
+        let n = n.min(self.len());
+        Self {
+            rows: self.rows,
+            cols: self.cols,
+            pixels: self.pixels[..n * self.rows * self.cols].to_vec(),
+            labels: self.labels[..n].to_vec(),
+        }
+    }
+
+    /// Writes the images and labels as IDX files, gzipped when a path ends in `.gz`.
+    pub fn write(&self, images: &Path, labels: &Path) -> Result<(), ImageDataError> {
+        let mut head = Vec::with_capacity(16);
+        for v in [0x0803, self.len(), self.rows, self.cols] {
+            head.extend_from_slice(&(v as u32).to_be_bytes());
+        }
+        write_maybe_gz(images, &[&head, &self.pixels])?;
+        let mut head = Vec::with_capacity(8);
+        for v in [0x0801, self.len()] {
+            head.extend_from_slice(&(v as u32).to_be_bytes());
+        }
+        write_maybe_gz(labels, &[&head, &self.labels])
+    }
+
+    /// The `split` ("train" or "t10k") of a folder holding
+    /// `{split}-images-idx3-ubyte.gz` and `{split}-labels-idx1-ubyte.gz`, as
+    /// `cargo xtask data images` writes them and Debian ships Fashion-MNIST.
+    pub fn read_split(dir: &Path, split: &str) -> Result<Self, ImageDataError> {
+        Self::read(
+            &dir.join(format!("{split}-images-idx3-ubyte.gz")),
+            &dir.join(format!("{split}-labels-idx1-ubyte.gz")),
+        )
+    }
+
     /// Reads an images file and its labels file.
     pub fn read(images: &Path, labels: &Path) -> Result<Self, ImageDataError> {
         let (rows, cols, pixels) = read_idx_images(images)?;
@@ -84,6 +119,28 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, ImageDataError> {
         Ok(out)
     } else {
         Ok(raw)
+    }
+}
+
+fn write_maybe_gz(path: &Path, parts: &[&[u8]]) -> Result<(), ImageDataError> {
+    use std::io::Write;
+    let io = |source| ImageDataError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+        for part in parts {
+            gz.write_all(part).map_err(io)?;
+        }
+        gz.finish().map_err(io)?.flush().map_err(io)
+    } else {
+        let mut file = file;
+        for part in parts {
+            file.write_all(part).map_err(io)?;
+        }
+        file.flush().map_err(io)
     }
 }
 

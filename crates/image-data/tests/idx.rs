@@ -61,6 +61,29 @@ fn a_truncated_file_is_a_clear_error() {
     assert!(text.contains("the header describes 64"), "{text}");
 }
 
+#[test]
+fn written_sets_read_back_plain_and_gzipped() {
+    let set = LabelledImages {
+        rows: 3,
+        cols: 2,
+        pixels: (0..24).map(|i| (i * 7) as u8).collect(),
+        labels: vec![3, 1, 4, 1],
+    };
+    let dir = std::env::temp_dir().join(format!("image-data-w-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for ext in ["", ".gz"] {
+        let (i, l) = (
+            dir.join(format!("train-images-idx3-ubyte{ext}")),
+            dir.join(format!("train-labels-idx1-ubyte{ext}")),
+        );
+        set.write(&i, &l).unwrap();
+        assert_eq!(LabelledImages::read(&i, &l).unwrap(), set);
+    }
+    assert_eq!(LabelledImages::read_split(&dir, "train").unwrap(), set);
+    assert_eq!(set.first(2).labels, vec![3, 1]);
+    assert_eq!(set.first(2).pixels.len(), 12);
+}
+
 /// The real Fashion-MNIST from Debian's package, when it is there (installed, or unpacked
 /// into `$FASHION_MNIST_DIR`): 60,000 training images of 28x28, labels 0-9.
 #[test]

@@ -8,12 +8,14 @@
 //! `dL/dphi = P^T dL/dtheta`.
 
 pub mod basis;
+pub mod experiment;
 pub mod layout;
 pub mod lottery;
 pub mod models;
 pub mod quadratic;
 pub mod rng;
 pub mod subspace;
+pub mod threshold;
 pub mod train;
 
 pub use basis::Basis;

@@ -1,15 +1,16 @@
 //! Lottery subspaces: the top-d left singular vectors of a recorded training trajectory.
 
-use candle_core::{Device, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 use nalgebra::{DMatrix, SymmetricEigen};
 
 use crate::basis::Basis;
 
 /// The basis of the top-`d` left singular vectors of the trajectory matrix whose columns
-/// are `deltas` (parameter vectors minus the initial point, each of length D). Computed
-/// through the small Gram matrix `M^T M` (T x T): `u_i = M v_i / sigma_i`. Directions with
-/// a singular value below 1e-6 of the largest are left out, so the basis may have fewer
-/// than `d` columns when the trajectory spans fewer.
+/// are `deltas` (parameter vectors minus the initial point, each of length D), sorted by
+/// singular value. Computed through the small Gram matrix `M^T M` (T x T):
+/// `u_i = M v_i / sigma_i`. Directions with a singular value below 1e-6 of the largest
+/// are left out, so the basis may have fewer than `d` columns when the trajectory spans
+/// fewer.
 pub fn lottery_basis(deltas: &[Vec<f32>], d: usize, device: &Device) -> Result<Basis> {
     let t = deltas.len();
     let dim = deltas.first().map_or(0, Vec::len);
@@ -18,14 +19,11 @@ pub fn lottery_basis(deltas: &[Vec<f32>], d: usize, device: &Device) -> Result<B
             "a trajectory needs at least one delta, all of the same length".into(),
         ));
     }
-    let gram = DMatrix::from_fn(t, t, |i, j| {
-        deltas[i]
-            .iter()
-            .zip(&deltas[j])
-            .map(|(a, b)| *a as f64 * *b as f64)
-            .sum::<f64>()
-    });
-    let eigen = SymmetricEigen::new(gram);
+    // M^T as a [T, D] tensor in f64, so that the Gram matrix keeps small directions.
+    let flat: Vec<f64> = deltas.iter().flatten().map(|v| *v as f64).collect();
+    let mt = Tensor::from_vec(flat, (t, dim), &Device::Cpu)?;
+    let gram: Vec<f64> = mt.matmul(&mt.t()?)?.flatten_all()?.to_vec1()?;
+    let eigen = SymmetricEigen::new(DMatrix::from_row_slice(t, t, &gram));
     let mut order: Vec<usize> = (0..t).collect();
     order.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
     let largest = eigen.eigenvalues[order[0]].max(0.0).sqrt();
@@ -35,14 +33,15 @@ pub fn lottery_basis(deltas: &[Vec<f32>], d: usize, device: &Device) -> Result<B
         .take(d)
         .collect();
     let k = kept.len();
-    let mut p = vec![0f32; dim * k];
+    // Coefficients v_i / sigma_i as a [T, k] matrix; P = M (V / sigma) = (M^T)^T C.
+    let mut coef = vec![0f64; t * k];
     for (col, &i) in kept.iter().enumerate() {
         let sigma = eigen.eigenvalues[i].max(0.0).sqrt();
-        let v = eigen.eigenvectors.column(i);
-        for row in 0..dim {
-            let u: f64 = (0..t).map(|s| deltas[s][row] as f64 * v[s]).sum::<f64>() / sigma;
-            p[row * k + col] = u as f32;
+        for s in 0..t {
+            coef[s * k + col] = eigen.eigenvectors[(s, i)] / sigma;
         }
     }
-    Ok(Basis::Dense(Tensor::from_vec(p, (dim, k), device)?))
+    let coef = Tensor::from_vec(coef, (t, k), &Device::Cpu)?;
+    let p = mt.t()?.matmul(&coef)?.to_dtype(DType::F32)?;
+    Ok(Basis::Dense(p.to_device(device)?))
 }

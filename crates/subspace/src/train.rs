@@ -59,13 +59,14 @@ impl Labelled {
 }
 
 /// Trains `space` for `config.steps` minibatch steps of cross-entropy; calls `each` with
-/// (step, loss) after every step. Returns the final minibatch loss.
+/// (step, loss) after every step (an error from it stops training). Returns the final
+/// minibatch loss.
 pub fn train<F>(
     forward: F,
     space: &Space<'_>,
     data: &Labelled,
     config: TrainConfig,
-    mut each: impl FnMut(usize, f32),
+    mut each: impl FnMut(usize, f32) -> Result<()>,
 ) -> Result<f32>
 where
     F: Fn(&Tensor, &Tensor) -> Result<Tensor>,
@@ -90,7 +91,7 @@ where
         let loss = candle_nn::loss::cross_entropy(&forward(&space.theta()?, &x)?, &y)?;
         opt.backward_step(&loss)?;
         last = loss.to_scalar::<f32>()?;
-        each(step, last);
+        each(step, last)?;
     }
     Ok(last)
 }
@@ -116,33 +117,6 @@ where
         start += len;
     }
     Ok(correct as f64 / n.max(1) as f64)
-}
-
-/// Trains all D parameters from `theta_init` for `config.steps` steps and returns the
-/// end point and, every `every` steps, the displacement from `theta_init` (the
-/// trajectory a lottery subspace is taken from).
-pub fn full_trajectory<F>(
-    forward: F,
-    theta_init: &Tensor,
-    data: &Labelled,
-    config: TrainConfig,
-    every: usize,
-) -> Result<(Tensor, Vec<Vec<f32>>)>
-where
-    F: Fn(&Tensor, &Tensor) -> Result<Tensor>,
-{
-    let var = Var::from_tensor(theta_init)?;
-    let mut deltas = Vec::new();
-    let mut snapshots = Vec::new();
-    train(&forward, &Space::Full(&var), data, config, |step, _| {
-        if (step + 1) % every.max(1) == 0 {
-            snapshots.push(var.as_tensor().clone());
-        }
-    })?;
-    for s in snapshots {
-        deltas.push((s - theta_init)?.to_vec1::<f32>()?);
-    }
-    Ok((var.as_tensor().clone(), deltas))
 }
 
 /// The lottery-ticket mask at a given number of kept weights: 1 for the `keep` largest

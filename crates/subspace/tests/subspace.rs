@@ -1,6 +1,7 @@
 //! The subspace machinery against the full space.
 
 use candle_core::{Device, Result, Tensor, Var};
+use subspace::rng::SplitMix64;
 use subspace::{AffineSubspace, Basis, ParamLayout};
 
 /// A 2-layer MLP `x [N, 4] -> 3 logits` as a function of the flat parameters.
@@ -34,24 +35,50 @@ fn loss(layout: &ParamLayout, theta: &Tensor, x: &Tensor, y: &Tensor) -> Result<
 fn the_subspace_gradient_is_p_transpose_times_the_full_gradient() -> Result<()> {
     let (layout, theta0, x, y) = setup();
     let d = 7;
-    let basis = Basis::gaussian(layout.len(), d, 3, &Device::Cpu)?;
-    // Away from phi = 0, so that theta differs from theta0.
-    let sub = AffineSubspace::new(theta0, basis)?;
-    sub.phi.set(&Tensor::from_vec(
-        (0..d).map(|i| 0.1 * i as f32).collect::<Vec<_>>(),
-        d,
-        &Device::Cpu,
-    )?)?;
-    let grads = loss(&layout, &sub.theta()?, &x, &y)?.backward()?;
-    let g_phi = grads.get(sub.phi.as_tensor()).expect("phi has a gradient");
+    let bases = [
+        Basis::gaussian(layout.len(), d, 3, &Device::Cpu)?,
+        Basis::sparse_gaussian(layout.len(), d, 6, 3, &Device::Cpu)?,
+    ];
+    for basis in bases {
+        // Away from phi = 0, so that theta differs from theta0.
+        let sub = AffineSubspace::new(theta0.clone(), basis)?;
+        sub.phi.set(&Tensor::from_vec(
+            (0..d).map(|i| 0.1 * i as f32).collect::<Vec<_>>(),
+            d,
+            &Device::Cpu,
+        )?)?;
+        let grads = loss(&layout, &sub.theta()?, &x, &y)?.backward()?;
+        let g_phi = grads.get(sub.phi.as_tensor()).expect("phi has a gradient");
 
-    let theta = Var::from_tensor(&sub.theta()?.detach())?;
-    let full = loss(&layout, theta.as_tensor(), &x, &y)?.backward()?;
-    let g_theta = full.get(theta.as_tensor()).expect("theta has a gradient");
-    let expected = sub.basis.project(g_theta)?;
-    let err = (g_phi - &expected)?.abs()?.max(0)?.to_scalar::<f32>()?;
-    let scale = expected.abs()?.max(0)?.to_scalar::<f32>()?;
-    assert!(err < 1e-5 * scale.max(1.0), "{err} (scale {scale})");
+        let theta = Var::from_tensor(&sub.theta()?.detach())?;
+        let full = loss(&layout, theta.as_tensor(), &x, &y)?.backward()?;
+        let g_theta = full.get(theta.as_tensor()).expect("theta has a gradient");
+        // P^T g with P written out as a dense matrix, independent of `Basis::project`.
+        let p = sub.basis.to_dense()?;
+        let expected = p.t()?.matmul(&g_theta.unsqueeze(1)?)?.squeeze(1)?;
+        let err = (g_phi - &expected)?.abs()?.max(0)?.to_scalar::<f32>()?;
+        let scale = expected.abs()?.max(0)?.to_scalar::<f32>()?;
+        assert!(scale > 1e-4, "a zero gradient proves nothing");
+        assert!(err < 1e-5 * scale.max(1.0), "{err} (scale {scale})");
+        let projected = sub.basis.project(g_theta)?;
+        let err = (projected - &expected)?.abs()?.max(0)?.to_scalar::<f32>()?;
+        assert!(err < 1e-5 * scale.max(1.0), "project: {err}");
+    }
+    Ok(())
+}
+
+#[test]
+fn sparse_basis_columns_have_unit_length_and_the_stated_sparsity() -> Result<()> {
+    let (dim, d, k) = (500, 12, 23);
+    let p = Basis::sparse_gaussian(dim, d, k, 5, &Device::Cpu)?.to_dense()?;
+    let p: Vec<Vec<f32>> = p.to_vec2()?;
+    for col in 0..d {
+        let column: Vec<f32> = p.iter().map(|row| row[col]).collect();
+        let nnz = column.iter().filter(|v| **v != 0.0).count();
+        assert_eq!(nnz, k, "column {col}");
+        let norm = column.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "column {col}: {norm}");
+    }
     Ok(())
 }
 
@@ -160,25 +187,29 @@ fn the_lottery_subspace_of_a_planar_trajectory_recovers_the_plane() -> Result<()
 /// A toy version of the paper's phase transition: a 2-16-4 MLP on four Gaussian blobs
 /// fits them in the full space and in a random 64-dimensional subspace, but not in a
 /// 1-dimensional one.
-#[test]
-fn a_random_subspace_trains_once_it_is_large_enough() -> Result<()> {
-    use subspace::models::{mlp_forward, mlp_layout};
-    use subspace::rng::SplitMix64;
-    use subspace::train::{Labelled, Space, TrainConfig, accuracy, train};
-    let dev = Device::Cpu;
-    let mut rng = SplitMix64::new(11);
+/// Four Gaussian blobs in the plane, one per class.
+fn blobs(rng: &mut SplitMix64, n: usize) -> Result<subspace::train::Labelled> {
     let centres = [(-2.0, -2.0), (2.0, -2.0), (-2.0, 2.0), (2.0, 2.0)];
     let (mut x, mut y) = (Vec::new(), Vec::new());
-    for i in 0..400 {
+    for i in 0..n {
         let (cx, cy) = centres[i % 4];
         x.push((cx + 0.5 * rng.normal()) as f32);
         x.push((cy + 0.5 * rng.normal()) as f32);
         y.push((i % 4) as u32);
     }
-    let data = Labelled {
-        x: Tensor::from_vec(x, (400, 2), &dev)?,
-        y: Tensor::from_vec(y, 400, &dev)?,
-    };
+    Ok(subspace::train::Labelled {
+        x: Tensor::from_vec(x, (n, 2), &Device::Cpu)?,
+        y: Tensor::from_vec(y, n, &Device::Cpu)?,
+    })
+}
+
+#[test]
+fn a_random_subspace_trains_once_it_is_large_enough() -> Result<()> {
+    use subspace::models::{mlp_forward, mlp_layout};
+    use subspace::train::{Space, TrainConfig, accuracy, train};
+    let dev = Device::Cpu;
+    let mut rng = SplitMix64::new(11);
+    let data = blobs(&mut rng, 400)?;
     let layout = mlp_layout(2, 16, 4);
     let forward = |theta: &Tensor, x: &Tensor| mlp_forward(&layout, theta, x);
     let init: Vec<f32> = (0..layout.len())
@@ -194,11 +225,11 @@ fn a_random_subspace_trains_once_it_is_large_enough() -> Result<()> {
     let mut results = Vec::new();
     for d in [1usize, 64] {
         let sub = AffineSubspace::new(theta0.clone(), Basis::gaussian(layout.len(), d, 5, &dev)?)?;
-        train(forward, &Space::Sub(&sub), &data, config, |_, _| {})?;
+        train(forward, &Space::Sub(&sub), &data, config, |_, _| Ok(()))?;
         results.push((d, accuracy(forward, &sub.theta()?, &data, 128)?));
     }
     let full = Var::from_tensor(&theta0)?;
-    train(forward, &Space::Full(&full), &data, config, |_, _| {})?;
+    train(forward, &Space::Full(&full), &data, config, |_, _| Ok(()))?;
     let full_acc = accuracy(forward, full.as_tensor(), &data, 128)?;
     println!(
         "D = {}: full {full_acc:.3}, subspaces {results:?}",
@@ -282,5 +313,89 @@ fn the_quadratic_well_threshold_matches_gordons_escape() {
             (empirical as f64 - predicted).abs() <= 0.05 * dim as f64,
             "eps {eps}: measured {empirical}, predicted {predicted:.1}"
         );
+    }
+}
+
+/// One seed of the experiment on the blobs: burn-in anchors and lottery snapshots are
+/// distinct points of the run (not aliases of the end point), the lottery basis has the
+/// asked-for rank, a ticket that keeps every weight is exactly full training, and an
+/// 8-dimensional lottery subspace fits the blobs.
+#[test]
+fn a_seed_run_yields_distinct_anchors_a_full_rank_lottery_basis_and_exact_tickets() -> Result<()>
+{
+    use subspace::experiment::{BasisKind, Method, Setup};
+    use subspace::models::{mlp_forward, mlp_layout};
+    use subspace::train::TrainConfig;
+    let mut rng = SplitMix64::new(3);
+    let (train, test) = (blobs(&mut rng, 400)?, blobs(&mut rng, 200)?);
+    let layout = mlp_layout(2, 16, 4);
+    let init: Vec<f32> = (0..layout.len())
+        .map(|_| (0.5 * rng.normal()) as f32)
+        .collect();
+    let theta_init = Tensor::from_vec(init, layout.len(), &Device::Cpu)?;
+    let setup = Setup {
+        forward: |theta: &Tensor, x: &Tensor| mlp_forward(&layout, theta, x),
+        train: &train,
+        test: &test,
+        full: TrainConfig {
+            steps: 64,
+            batch: 32,
+            lr: 0.05,
+            seed: 9,
+        },
+        subspace_lr: 0.1,
+        basis: BasisKind::Sparse { per_column: 11 },
+    };
+    let run = setup.seed_run(&theta_init, &[4, 16], 8)?;
+    let gap = |a: &Tensor, b: &Tensor| -> Result<f32> {
+        (a - b)?.abs()?.max(0)?.to_scalar::<f32>()
+    };
+    assert_eq!(run.anchors.iter().map(|a| a.0).collect::<Vec<_>>(), [4, 16]);
+    assert!(gap(&run.anchors[0].1, &theta_init)? > 1e-3);
+    assert!(gap(&run.anchors[1].1, &run.anchors[0].1)? > 1e-3);
+    assert!(gap(&run.end, &run.anchors[1].1)? > 1e-3);
+    assert_eq!(run.lottery.dims()?, (layout.len(), 8));
+    assert!(run.train_accuracy > 0.97, "{}", run.train_accuracy);
+
+    let (ticket_train, _) = setup.run(&run, Method::Ticket, layout.len(), 9)?;
+    assert_eq!(ticket_train, run.train_accuracy);
+    let (lottery_train, lottery_test) = setup.run(&run, Method::Lottery, 8, 1)?;
+    assert!(lottery_train > 0.95 && lottery_test > 0.95, "{lottery_train} {lottery_test}");
+    let (burn_in, _) = setup.run(&run, Method::BurnIn(16), 2, 1)?;
+    assert!((0.0..=1.0).contains(&burn_in));
+    assert!(setup.run(&run, Method::BurnIn(5), 2, 1).is_err(), "no anchor at 5");
+    Ok(())
+}
+
+#[test]
+fn the_threshold_is_the_first_d_from_which_half_the_seeds_succeed() {
+    use subspace::threshold::{success_curve, threshold_dimension};
+    let runs = [
+        (2, 0.5),
+        (2, 0.91),
+        (2, 0.4),
+        (4, 0.2),
+        (4, 0.3),
+        (4, 0.95),
+        (8, 0.9),
+        (8, 0.92),
+        (8, 0.1),
+        (16, 0.99),
+        (16, 0.97),
+        (16, 0.98),
+    ];
+    let curve = success_curve(&runs, 0.9);
+    let expected = [(2, 1.0 / 3.0), (4, 1.0 / 3.0), (8, 2.0 / 3.0), (16, 1.0)];
+    for ((d, p), (ed, ep)) in curve.iter().zip(expected) {
+        assert_eq!(*d, ed);
+        assert!((p - ep).abs() < 1e-12, "{d}: {p}");
+    }
+    assert_eq!(threshold_dimension(&curve), Some(8));
+    // A higher target needs more dimensions, and one nobody reaches has no threshold.
+    assert_eq!(threshold_dimension(&success_curve(&runs, 0.96)), Some(16));
+    assert_eq!(threshold_dimension(&success_curve(&runs, 0.999)), None);
+    for label in ["random", "burn-in-64", "lottery", "ticket"] {
+        let method = subspace::experiment::Method::parse(label).unwrap();
+        assert_eq!(method.label(), label);
     }
 }
