@@ -40,7 +40,10 @@ fn fashion_mnist(sources: &Path, out: &Path) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(out)?;
     for split in SPLITS {
-        for (src, dst) in split_files(&from, split).iter().zip(split_files(out, split)) {
+        for (src, dst) in split_files(&from, split)
+            .iter()
+            .zip(split_files(out, split))
+        {
             std::fs::copy(src, &dst).with_context(|| format!("copying {}", src.display()))?;
         }
         let set = LabelledImages::read_split(out, split)?;
@@ -58,7 +61,7 @@ fn digit_images(path: &Path) -> anyhow::Result<Vec<u8>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
     let digits: Digits =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    if digits.data.is_empty() || digits.data.len() % 784 != 0 {
+    if digits.data.is_empty() || !digits.data.len().is_multiple_of(784) {
         bail!(
             "{}: {} values, not a whole number of 28x28 images",
             path.display(),

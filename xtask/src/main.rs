@@ -7,12 +7,16 @@ mod bench;
 mod bundle;
 mod demo;
 mod eval;
+mod fetch;
+mod images;
 mod instruments;
 mod midi;
 mod pitch;
 mod plot;
 mod quality;
 mod render;
+mod subspace;
+mod subspace_report;
 mod synthetic;
 mod timbre;
 mod training;
@@ -67,6 +71,12 @@ enum Command {
         #[command(subcommand)]
         what: DataWhat,
     },
+    /// The subspace companion (Larsen et al., ICLR 2022): sweeps, the quadratic well,
+    /// the report.
+    Subspace {
+        #[command(subcommand)]
+        what: subspace::SubspaceWhat,
+    },
     /// Regenerate assets/demo/demo.mid, the demo melody.
     DemoMidi {
         #[arg(long, default_value = "assets/demo/demo.mid")]
@@ -79,6 +89,9 @@ enum DataWhat {
     /// Violin, flute, trumpet, cello and alto saxophone phrases rendered from the FluidR3
     /// SoundFont with ground-truth pitch and loudness (data/instruments).
     Instruments(instruments::InstrumentsArgs),
+    /// Fashion-MNIST and MNIST as IDX files (data/images), for the subspace and ood
+    /// companions.
+    Images(images::ImagesArgs),
     /// A synthetic monophonic instrument (WAV files, 44.1 kHz), for tests and CPU runs.
     Synthetic {
         #[arg(long, default_value = "data/synthetic")]
@@ -105,8 +118,10 @@ fn main() -> anyhow::Result<()> {
         Command::DemoMidi { out } => demo::write_demo_midi(&out),
         Command::Train(args) => training::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Subspace { what } => subspace::run(what),
         Command::Data { what } => match what {
             DataWhat::Instruments(args) => instruments::run(args),
+            DataWhat::Images(args) => images::run(args),
             DataWhat::Synthetic { out, minutes, seed } => {
                 synthetic::write_synthetic(&out, minutes, seed)
             }

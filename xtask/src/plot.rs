@@ -175,3 +175,120 @@ pub fn spectrograms(
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
+
+/// One curve of [`line_chart`]: solid with point markers, or dashed without.
+pub struct Curve {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub dashed: bool,
+    /// Palette index; None takes the curve's position.
+    pub colour: Option<usize>,
+}
+
+/// An axis of [`line_chart`]: its title, and whether values are drawn on a log2 scale
+/// (ticks then show the values, 1, 2, 4, ...).
+pub struct Axis<'a> {
+    pub desc: &'a str,
+    pub log2: bool,
+    /// Fixed `(lo, hi)` in data units, or None to fit the data.
+    pub range: Option<(f64, f64)>,
+}
+
+/// Curves on shared axes, one colour each, with a legend.
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x: Axis<'_>,
+    y: Axis<'_>,
+    curves: &[Curve],
+) -> anyhow::Result<()> {
+    let text = register_font();
+    let to = |axis: &Axis<'_>, v: f64| if axis.log2 { v.max(1e-12).log2() } else { v };
+    let fit = |axis: &Axis<'_>, values: &mut dyn Iterator<Item = f64>| -> (f64, f64) {
+        if let Some((lo, hi)) = axis.range {
+            return (to(axis, lo), to(axis, hi));
+        }
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+        let pad = 0.05 * (hi - lo).max(1e-9);
+        (
+            to(axis, lo) - if axis.log2 { 0.2 } else { pad },
+            to(axis, hi) + if axis.log2 { 0.2 } else { pad },
+        )
+    };
+    let (x0, x1) = fit(
+        &x,
+        &mut curves.iter().flat_map(|c| c.points.iter().map(|p| p.0)),
+    );
+    let (y0, y1) = fit(
+        &y,
+        &mut curves.iter().flat_map(|c| c.points.iter().map(|p| p.1)),
+    );
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .margin(20)
+        .x_label_area_size(if text { 45 } else { 5 })
+        .y_label_area_size(if text { 70 } else { 5 });
+    if text {
+        builder.caption(title, ("sans-serif", 22));
+    }
+    let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
+    let label = |log2: bool, span: f64| {
+        move |v: &f64| {
+            if log2 {
+                let value = 2f64.powf(*v);
+                if value >= 10.0 || (value - value.round()).abs() < 1e-6 {
+                    format!("{value:.0}")
+                } else {
+                    format!("{value:.2}")
+                }
+            } else if span > 10.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.2}")
+            }
+        }
+    };
+    let (fx, fy) = (label(x.log2, x1 - x0), label(y.log2, y1 - y0));
+    if text {
+        chart
+            .configure_mesh()
+            .x_desc(x.desc)
+            .y_desc(y.desc)
+            .x_label_formatter(&fx)
+            .y_label_formatter(&fy)
+            .draw()?;
+    } else {
+        chart.configure_mesh().x_labels(0).y_labels(0).draw()?;
+    }
+    for (i, curve) in curves.iter().enumerate() {
+        let colour = Palette99::pick(curve.colour.unwrap_or(i)).to_rgba();
+        let points: Vec<(f64, f64)> = curve
+            .points
+            .iter()
+            .map(|(a, b)| (to(&x, *a), to(&y, *b)))
+            .collect();
+        let style = colour.stroke_width(2);
+        let drawn = if curve.dashed {
+            chart.draw_series(DashedLineSeries::new(points.clone(), 8, 6, style))?
+        } else {
+            chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, colour.filled())))?;
+            chart.draw_series(LineSeries::new(points.clone(), style))?
+        };
+        if text {
+            drawn
+                .label(curve.label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
+    }
+    if text {
+        draw_legend(&mut chart)?;
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

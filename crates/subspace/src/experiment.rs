@@ -39,7 +39,11 @@ impl Method {
             "random" => Some(Method::Random),
             "lottery" => Some(Method::Lottery),
             "ticket" => Some(Method::Ticket),
-            _ => label.strip_prefix("burn-in-")?.parse().ok().map(Method::BurnIn),
+            _ => label
+                .strip_prefix("burn-in-")?
+                .parse()
+                .ok()
+                .map(Method::BurnIn),
         }
     }
 }
@@ -146,7 +150,13 @@ where
 
     /// Trains `method` at dimension `d` (basis and minibatch order seeded by
     /// `seed`) and returns (train, test) accuracy.
-    pub fn run(&self, seed_run: &SeedRun, method: Method, d: usize, seed: u64) -> Result<(f64, f64)> {
+    pub fn run(
+        &self,
+        seed_run: &SeedRun,
+        method: Method,
+        d: usize,
+        seed: u64,
+    ) -> Result<(f64, f64)> {
         let dim = seed_run.theta_init.dim(0)?;
         let device = seed_run.theta_init.device();
         let random_basis = || match self.basis {
@@ -165,9 +175,10 @@ where
                 let (anchor, basis) = match method {
                     Method::Random => (seed_run.theta_init.clone(), random_basis()?),
                     Method::BurnIn(t) => {
-                        let anchor = seed_run.anchors.iter().find(|a| a.0 == t).ok_or_else(
-                            || candle_core::Error::Msg(format!("no burn-in anchor at {t}")),
-                        )?;
+                        let anchor =
+                            seed_run.anchors.iter().find(|a| a.0 == t).ok_or_else(|| {
+                                candle_core::Error::Msg(format!("no burn-in anchor at {t}"))
+                            })?;
                         (anchor.1.clone(), random_basis()?)
                     }
                     _ => (
@@ -176,14 +187,26 @@ where
                     ),
                 };
                 let sub = AffineSubspace::new(anchor, basis)?;
-                train(&self.forward, &Space::Sub(&sub), self.train, sub_config, |_, _| Ok(()))?;
+                train(
+                    &self.forward,
+                    &Space::Sub(&sub),
+                    self.train,
+                    sub_config,
+                    |_, _| Ok(()),
+                )?;
                 sub.theta()?
             }
             Method::Ticket => {
                 let mask = magnitude_mask(&seed_run.end, d)?;
                 let var = Var::from_tensor(&seed_run.theta_init)?;
                 let config = TrainConfig { seed, ..self.full };
-                train(&self.forward, &Space::Masked(&var, &mask), self.train, config, |_, _| Ok(()))?;
+                train(
+                    &self.forward,
+                    &Space::Masked(&var, &mask),
+                    self.train,
+                    config,
+                    |_, _| Ok(()),
+                )?;
                 var.as_tensor().mul(&mask)?
             }
         };

@@ -22,6 +22,23 @@ pub struct QuadraticWell {
 }
 
 impl QuadraticWell {
+    /// A well in D dimensions whose Hessian eigenvalues are log-spaced from 0.1 to 10
+    /// (two decades) and whose minimum lies at distance 1 from theta0, in a seeded random
+    /// direction.
+    pub fn log_spaced(dim: usize, eps: f64, seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed);
+        let lambda = (0..dim)
+            .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / (dim.max(2) - 1) as f64))
+            .collect();
+        let offset: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
+        let norm = offset.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+        Self {
+            lambda,
+            offset: offset.iter().map(|x| x / norm).collect(),
+            eps,
+        }
+    }
+
     pub fn dim(&self) -> usize {
         self.lambda.len()
     }

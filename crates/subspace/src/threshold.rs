@@ -11,8 +11,7 @@ pub fn success_curve(runs: &[(usize, f64)], target: f64) -> Vec<(usize, f64)> {
         e.0 += usize::from(*accuracy >= target);
         e.1 += 1;
     }
-    by_d
-        .into_iter()
+    by_d.into_iter()
         .map(|(d, (ok, n))| (d, ok as f64 / n as f64))
         .collect()
 }

@@ -287,22 +287,10 @@ fn initial_parameters_follow_the_fan_in_bounds() {
 #[test]
 fn the_quadratic_well_threshold_matches_gordons_escape() {
     use subspace::quadratic::QuadraticWell;
-    use subspace::rng::SplitMix64;
     let dim = 60;
-    let mut rng = SplitMix64::new(2);
     // Eigenvalues log-spaced over two decades; theta* at distance 1 from theta0.
-    let lambda: Vec<f64> = (0..dim)
-        .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / (dim - 1) as f64))
-        .collect();
-    let offset: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
-    let norm = offset.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let offset: Vec<f64> = offset.iter().map(|x| x / norm).collect();
     for eps in [0.01, 0.1, 0.3, 0.6] {
-        let well = QuadraticWell {
-            lambda: lambda.clone(),
-            offset: offset.clone(),
-            eps,
-        };
+        let well = QuadraticWell::log_spaced(dim, eps, 2);
         let empirical = well.empirical_threshold(40, 7);
         let w = well.projected_width(200, 3);
         let predicted = dim as f64 - w * w;
@@ -321,8 +309,7 @@ fn the_quadratic_well_threshold_matches_gordons_escape() {
 /// asked-for rank, a ticket that keeps every weight is exactly full training, and an
 /// 8-dimensional lottery subspace fits the blobs.
 #[test]
-fn a_seed_run_yields_distinct_anchors_a_full_rank_lottery_basis_and_exact_tickets() -> Result<()>
-{
+fn a_seed_run_yields_distinct_anchors_a_full_rank_lottery_basis_and_exact_tickets() -> Result<()> {
     use subspace::experiment::{BasisKind, Method, Setup};
     use subspace::models::{mlp_forward, mlp_layout};
     use subspace::train::TrainConfig;
@@ -347,9 +334,8 @@ fn a_seed_run_yields_distinct_anchors_a_full_rank_lottery_basis_and_exact_ticket
         basis: BasisKind::Sparse { per_column: 11 },
     };
     let run = setup.seed_run(&theta_init, &[4, 16], 8)?;
-    let gap = |a: &Tensor, b: &Tensor| -> Result<f32> {
-        (a - b)?.abs()?.max(0)?.to_scalar::<f32>()
-    };
+    let gap =
+        |a: &Tensor, b: &Tensor| -> Result<f32> { (a - b)?.abs()?.max(0)?.to_scalar::<f32>() };
     assert_eq!(run.anchors.iter().map(|a| a.0).collect::<Vec<_>>(), [4, 16]);
     assert!(gap(&run.anchors[0].1, &theta_init)? > 1e-3);
     assert!(gap(&run.anchors[1].1, &run.anchors[0].1)? > 1e-3);
@@ -360,10 +346,16 @@ fn a_seed_run_yields_distinct_anchors_a_full_rank_lottery_basis_and_exact_ticket
     let (ticket_train, _) = setup.run(&run, Method::Ticket, layout.len(), 9)?;
     assert_eq!(ticket_train, run.train_accuracy);
     let (lottery_train, lottery_test) = setup.run(&run, Method::Lottery, 8, 1)?;
-    assert!(lottery_train > 0.95 && lottery_test > 0.95, "{lottery_train} {lottery_test}");
+    assert!(
+        lottery_train > 0.95 && lottery_test > 0.95,
+        "{lottery_train} {lottery_test}"
+    );
     let (burn_in, _) = setup.run(&run, Method::BurnIn(16), 2, 1)?;
     assert!((0.0..=1.0).contains(&burn_in));
-    assert!(setup.run(&run, Method::BurnIn(5), 2, 1).is_err(), "no anchor at 5");
+    assert!(
+        setup.run(&run, Method::BurnIn(5), 2, 1).is_err(),
+        "no anchor at 5"
+    );
     Ok(())
 }
 
