@@ -92,8 +92,10 @@ fn percent_of_d(d: usize) -> String {
     }
 }
 
-fn threshold_cell(t: Option<usize>) -> String {
+/// A threshold as "d (% of D)"; at the grid's smallest d it is only an upper bound.
+fn threshold_cell(t: Option<usize>, smallest: usize) -> String {
     match t {
+        Some(d) if d == smallest => format!("<= {d} ({})", percent_of_d(d)),
         Some(d) => format!("{d} ({})", percent_of_d(d)),
         None => "> grid".into(),
     }
@@ -176,19 +178,12 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
         .filter(|r| r.method != "full")
         .map(|r| r.d)
         .collect();
+    let smallest = dims.first().copied().unwrap_or(0);
     writeln!(
         md,
         "## Train accuracy by training dimension (mean +- sd over seeds)\n"
     )?;
-    write!(md, "| d | % of D |")?;
-    for m in &methods {
-        write!(md, " {m} |")?;
-    }
-    write!(md, "\n|---|---|")?;
-    for _ in &methods {
-        write!(md, "---|")?;
-    }
-    writeln!(md)?;
+    table_header(&mut md, &["d", "% of D"], &methods)?;
     for &d in &dims {
         write!(md, "| {d} | {} |", percent_of_d(d))?;
         for m in &methods {
@@ -214,15 +209,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
          (share of seeds)\n\n![success](success.png)\n",
         args.target
     )?;
-    write!(md, "| d |")?;
-    for m in &methods {
-        write!(md, " {m} |")?;
-    }
-    write!(md, "\n|---|")?;
-    for _ in &methods {
-        write!(md, "---|")?;
-    }
-    writeln!(md)?;
+    table_header(&mut md, &["d"], &methods)?;
     for &d in &dims {
         write!(md, "| {d} |")?;
         for m in &methods {
@@ -239,22 +226,14 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
         "\n## Threshold training dimension (smallest d from which at least half the \
          seeds reach the target), d and % of D\n\n![thresholds](thresholds.png)\n"
     )?;
-    write!(md, "| target train accuracy |")?;
-    for m in &methods {
-        write!(md, " {m} |")?;
-    }
-    write!(md, "\n|---|")?;
-    for _ in &methods {
-        write!(md, "---|")?;
-    }
-    writeln!(md)?;
+    table_header(&mut md, &["target train accuracy"], &methods)?;
     for &target in &args.targets {
         write!(md, "| {target} |")?;
         for m in &methods {
             write!(
                 md,
                 " {} |",
-                threshold_cell(threshold_of(&records, m, target))
+                threshold_cell(threshold_of(&records, m, target), smallest)
             )?;
         }
         writeln!(md)?;
@@ -378,8 +357,8 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
             .join(", "),
         yes(falls_with_burn_in),
         yes(rises_with_target),
-        threshold_cell(threshold("lottery")),
-        threshold_cell(threshold("random")),
+        threshold_cell(threshold("lottery"), smallest),
+        threshold_cell(threshold("random"), smallest),
         yes(lottery_beats_random),
     )?;
 
@@ -399,6 +378,17 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
     std::fs::write(&path, md)?;
     println!("wrote {} and its figures", path.display());
     Ok(())
+}
+
+/// A markdown table's header: the `first` columns, then one per method.
+fn table_header(md: &mut String, first: &[&str], methods: &[String]) -> std::fmt::Result {
+    let names: Vec<&str> = first
+        .iter()
+        .copied()
+        .chain(methods.iter().map(String::as_str))
+        .collect();
+    writeln!(md, "| {} |", names.join(" | "))?;
+    writeln!(md, "|{}", "---|".repeat(names.len()))
 }
 
 fn yes(b: bool) -> &'static str {
