@@ -193,8 +193,3 @@ pub fn dequantise(pixels: &Tensor, noise: &Tensor) -> Result<Tensor> {
 pub fn bits_per_dim(log_prob: f64, dim: usize) -> f64 {
     (-log_prob / dim as f64 + 256f64.ln()) / std::f64::consts::LN_2
 }
-
-/// Mean of `[N]` as f64.
-pub fn mean(t: &Tensor) -> Result<f64> {
-    Ok(t.mean_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?)
-}

@@ -49,7 +49,7 @@ impl IsoGaussian {
 }
 
 /// AUROCs of one (dimension, out-scale) pair.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GaussianRow {
     pub dim: usize,
     /// Standard deviation of the out-distribution (the in-distribution has 1).

@@ -15,3 +15,4 @@ pub mod gaussian;
 pub mod mixture;
 pub mod no_free_lunch;
 pub mod scores;
+pub mod train;

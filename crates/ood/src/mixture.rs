@@ -5,7 +5,7 @@
 
 use rand::Rng;
 
-use crate::auroc::auroc;
+use crate::auroc::{AurocError, auroc};
 use crate::gaussian::IsoGaussian;
 
 /// `ln(1 + e^a)` without overflow.
@@ -34,7 +34,7 @@ impl NearPerfect<'_> {
 }
 
 /// One point of the AUROC-vs-KL curve.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MixturePoint {
     pub delta: f64,
     /// `KL(p || q)`, nats, Monte Carlo over in-distribution samples.
@@ -43,8 +43,9 @@ pub struct MixturePoint {
     pub auroc: f64,
 }
 
-/// The curve over `deltas`: in-distribution `p`, out-distribution `out`, bump `r`; the
-/// same `n` samples of each for every delta.
+/// The curve over `deltas` (each in (0, 1); others give NaN scores, an error):
+/// in-distribution `p`, out-distribution `out`, bump `r`; the same `n` samples of each for
+/// every delta.
 pub fn auroc_vs_kl(
     p: &IsoGaussian,
     out: &IsoGaussian,
@@ -52,7 +53,7 @@ pub fn auroc_vs_kl(
     deltas: &[f64],
     n: usize,
     rng: &mut impl Rng,
-) -> Vec<MixturePoint> {
+) -> Result<Vec<MixturePoint>, AurocError> {
     let xs_in: Vec<Vec<f64>> = (0..n).map(|_| p.sample(rng)).collect();
     let xs_out: Vec<Vec<f64>> = (0..n).map(|_| out.sample(rng)).collect();
     deltas
@@ -61,11 +62,11 @@ pub fn auroc_vs_kl(
             let q = NearPerfect { p, r, delta };
             let kl = xs_in.iter().map(|x| q.log_ratio(x)).sum::<f64>() / n as f64;
             let nll = |xs: &[Vec<f64>]| xs.iter().map(|x| -q.log_density(x)).collect::<Vec<_>>();
-            MixturePoint {
+            Ok(MixturePoint {
                 delta,
                 kl,
-                auroc: auroc(&nll(&xs_in), &nll(&xs_out)).expect("finite scores"),
-            }
+                auroc: auroc(&nll(&xs_in), &nll(&xs_out))?,
+            })
         })
         .collect()
 }

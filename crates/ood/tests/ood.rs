@@ -203,10 +203,14 @@ fn a_nearly_perfect_model_flips_the_auroc() {
         sigma: 0.1,
     };
     let mut rng = StdRng::seed_from_u64(2);
-    let curve = ood::mixture::auroc_vs_kl(&p, &far, &far, &[1e-30, 1e-3], 400, &mut rng);
+    let curve = ood::mixture::auroc_vs_kl(&p, &far, &far, &[1e-30, 1e-3], 400, &mut rng)
+        .expect("deltas in (0, 1)");
     // delta = 1e-30: q is p, the out cluster is improbable: likelihood detects it.
     assert!(curve[0].auroc > 0.99, "{curve:?}");
     // delta = 1e-3: KL(p || q) ~ 1e-3 nats, yet the bump outweighs p on the cluster.
     assert!(curve[1].kl < 2e-3 && curve[1].kl > 0.0, "{curve:?}");
     assert!(curve[1].auroc < 0.01, "{curve:?}");
+    // delta = 1 is not a mixture: a clear error, not a panic.
+    let mut rng = StdRng::seed_from_u64(2);
+    assert!(ood::mixture::auroc_vs_kl(&p, &far, &far, &[1.0], 10, &mut rng).is_err());
 }
