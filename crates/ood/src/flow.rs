@@ -9,18 +9,31 @@
 //! `ln p(x) = ln N(z) + sum ln|det|` (couplings and the logit map), nats.
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder, linear};
+use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder, conv2d, linear};
 
 /// ln(2 pi).
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
+/// What computes a coupling's shift and log-scale from the conditioning half.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CouplingNet {
+    /// An MLP of the conditioning coordinates (two hidden layers of `hidden`): no
+    /// notion of neighbouring pixels.
+    Mlp,
+    /// A 3x3 convolutional net (two hidden layers of `hidden` channels) over the image
+    /// with the moved half zeroed and the mask as a second channel, as in RealNVP and
+    /// Glow: local, translation-equivariant.
+    Conv,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FlowConfig {
+    pub net: CouplingNet,
     /// Image rows and columns (D = rows * cols).
     pub rows: usize,
     pub cols: usize,
     pub couplings: usize,
-    /// Width of the two hidden layers of each coupling's MLP.
+    /// Width (units or channels) of the two hidden layers of each coupling's net.
     pub hidden: usize,
     /// The logit map's margin, keeping `logit` finite at 0 and 1.
     pub alpha: f64,
@@ -51,12 +64,23 @@ fn mask(config: &FlowConfig, k: usize) -> (Vec<u32>, Vec<u32>) {
     (a, b)
 }
 
+enum Conditioner {
+    Mlp([Linear; 3]),
+    Conv {
+        layers: [Conv2d; 3],
+        /// 1 on the conditioning coordinates, 0 on the moved ones, `[D]`.
+        mask: Tensor,
+        rows: usize,
+        cols: usize,
+    },
+}
+
 struct Coupling {
     a: Tensor,
     b: Tensor,
     /// Index of each original coordinate in `[y_a, y_b]` (undoes the split).
     unsplit: Tensor,
-    layers: [Linear; 3],
+    net: Conditioner,
     /// Per-coordinate bound of the log-scale `s`.
     scale: Tensor,
     nb: usize,
@@ -74,31 +98,83 @@ impl Coupling {
         let h = config.hidden;
         // The last layer starts at zero: every coupling starts as the identity.
         let zero = candle_nn::Init::Const(0.0);
-        let last = Linear::new(
-            vb.get_with_hints((2 * nb, h), &format!("c{k}.out.weight"), zero)?,
-            Some(vb.get_with_hints(2 * nb, &format!("c{k}.out.bias"), zero)?),
-        );
+        let net = match config.net {
+            CouplingNet::Mlp => Conditioner::Mlp([
+                linear(na, h, vb.pp(format!("c{k}.fc1")))?,
+                linear(h, h, vb.pp(format!("c{k}.fc2")))?,
+                Linear::new(
+                    vb.get_with_hints((2 * nb, h), &format!("c{k}.out.weight"), zero)?,
+                    Some(vb.get_with_hints(2 * nb, &format!("c{k}.out.bias"), zero)?),
+                ),
+            ]),
+            CouplingNet::Conv => {
+                let same = Conv2dConfig {
+                    padding: 1,
+                    ..Default::default()
+                };
+                let mut m = vec![0f64; config.dim()];
+                for i in &a {
+                    m[*i as usize] = 1.0;
+                }
+                Conditioner::Conv {
+                    layers: [
+                        conv2d(2, h, 3, same, vb.pp(format!("c{k}.conv1")))?,
+                        conv2d(h, h, 3, same, vb.pp(format!("c{k}.conv2")))?,
+                        Conv2d::new(
+                            vb.get_with_hints((2, h, 3, 3), &format!("c{k}.out.weight"), zero)?,
+                            Some(vb.get_with_hints(2, &format!("c{k}.out.bias"), zero)?),
+                            same,
+                        ),
+                    ],
+                    mask: Tensor::from_vec(m, config.dim(), &dev)?.to_dtype(vb.dtype())?,
+                    rows: config.rows,
+                    cols: config.cols,
+                }
+            }
+        };
         Ok(Self {
             a: Tensor::from_vec(a, na, &dev)?,
             b: Tensor::from_vec(b, nb, &dev)?,
             unsplit: Tensor::from_vec(unsplit, config.dim(), &dev)?,
-            layers: [
-                linear(na, h, vb.pp(format!("c{k}.fc1")))?,
-                linear(h, h, vb.pp(format!("c{k}.fc2")))?,
-                last,
-            ],
+            net,
             scale: vb.get_with_hints(nb, &format!("c{k}.scale"), candle_nn::Init::Const(1.0))?,
             nb,
         })
     }
 
-    /// `(s, t)`, each `[N, nb]`, from the conditioning half.
-    fn shift_scale(&self, ya: &Tensor) -> Result<(Tensor, Tensor)> {
-        let h = self.layers[0].forward(ya)?.relu()?;
-        let h = self.layers[1].forward(&h)?.relu()?;
-        let st = self.layers[2].forward(&h)?;
-        let raw = st.narrow(1, 0, self.nb)?;
-        let t = st.narrow(1, self.nb, self.nb)?;
+    /// `(s, t)`, each `[N, nb]`, from the conditioning half (`ya`, or the whole `y`
+    /// whose conditioning coordinates are those of `ya`).
+    fn shift_scale(&self, y: &Tensor, ya: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (raw, t) = match &self.net {
+            Conditioner::Mlp(layers) => {
+                let h = layers[0].forward(ya)?.relu()?;
+                let h = layers[1].forward(&h)?.relu()?;
+                let st = layers[2].forward(&h)?;
+                (st.narrow(1, 0, self.nb)?, st.narrow(1, self.nb, self.nb)?)
+            }
+            Conditioner::Conv {
+                layers,
+                mask,
+                rows,
+                cols,
+            } => {
+                let n = y.dim(0)?;
+                let image = y.broadcast_mul(mask)?.reshape((n, 1, *rows, *cols))?;
+                let mask = mask
+                    .reshape((1, 1, *rows, *cols))?
+                    .broadcast_as((n, 1, *rows, *cols))?;
+                let x = Tensor::cat(&[&image, &mask], 1)?;
+                let h = layers[0].forward(&x)?.relu()?;
+                let h = layers[1].forward(&h)?.relu()?;
+                let st = layers[2].forward(&h)?;
+                let take = |c: usize| -> Result<Tensor> {
+                    st.narrow(1, c, 1)?
+                        .reshape((n, rows * cols))?
+                        .index_select(&self.b, 1)
+                };
+                (take(0)?, take(1)?)
+            }
+        };
         let s = raw.tanh()?.broadcast_mul(&self.scale)?;
         Ok((s, t))
     }
@@ -107,7 +183,7 @@ impl Coupling {
     fn forward(&self, y: &Tensor) -> Result<(Tensor, Tensor)> {
         let ya = y.index_select(&self.a, 1)?;
         let yb = y.index_select(&self.b, 1)?;
-        let (s, t) = self.shift_scale(&ya)?;
+        let (s, t) = self.shift_scale(y, &ya)?;
         let yb = (yb * s.exp()?)?.add(&t)?;
         let out = Tensor::cat(&[&ya, &yb], 1)?.index_select(&self.unsplit, 1)?;
         Ok((out, s.sum(1)?))
@@ -116,7 +192,7 @@ impl Coupling {
     fn inverse(&self, z: &Tensor) -> Result<Tensor> {
         let za = z.index_select(&self.a, 1)?;
         let zb = z.index_select(&self.b, 1)?;
-        let (s, t) = self.shift_scale(&za)?;
+        let (s, t) = self.shift_scale(z, &za)?;
         let yb = (zb - t)?.mul(&s.neg()?.exp()?)?;
         Tensor::cat(&[&za, &yb], 1)?.index_select(&self.unsplit, 1)
     }

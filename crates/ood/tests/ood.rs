@@ -3,12 +3,13 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use ood::auroc::{auroc, roc_curve, trapezoid};
-use ood::flow::{Flow, FlowConfig, logit_map};
+use ood::flow::{CouplingNet, Flow, FlowConfig, logit_map};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 fn small_config() -> FlowConfig {
     FlowConfig {
+        net: CouplingNet::Mlp,
         rows: 2,
         cols: 3,
         couplings: 4,
@@ -42,7 +43,17 @@ fn inputs(n: usize, d: usize) -> Result<Tensor> {
 
 #[test]
 fn the_flow_inverts() -> Result<()> {
-    let (flow, _map) = random_flow(small_config())?;
+    for net in [CouplingNet::Mlp, CouplingNet::Conv] {
+        flow_inverts(FlowConfig {
+            net,
+            ..small_config()
+        })?;
+    }
+    Ok(())
+}
+
+fn flow_inverts(config: FlowConfig) -> Result<()> {
+    let (flow, _map) = random_flow(config)?;
     let y = inputs(5, 6)?;
     let (z, _) = flow.forward(&y)?;
     let back = flow.inverse(&z)?;
@@ -56,7 +67,17 @@ fn the_flow_inverts() -> Result<()> {
 
 #[test]
 fn the_log_determinant_matches_a_brute_force_jacobian() -> Result<()> {
-    let (flow, _map) = random_flow(small_config())?;
+    for net in [CouplingNet::Mlp, CouplingNet::Conv] {
+        log_determinant_matches(FlowConfig {
+            net,
+            ..small_config()
+        })?;
+    }
+    Ok(())
+}
+
+fn log_determinant_matches(config: FlowConfig) -> Result<()> {
+    let (flow, _map) = random_flow(config)?;
     let y = inputs(1, 6)?;
     let (_, logdet) = flow.forward(&y)?;
     let logdet = logdet.to_vec1::<f64>()?[0];
