@@ -263,9 +263,3 @@ pub fn logit_map(x: &Tensor, alpha: f64) -> Result<(Tensor, Tensor)> {
 pub fn dequantise(pixels: &Tensor, noise: &Tensor) -> Result<Tensor> {
     (pixels.to_dtype(DType::F32)? + noise)? / 256.0
 }
-
-/// Bits per dimension of the discrete image from `ln p(x)` of its dequantised version
-/// (nats): `(-ln p(x) / D + ln 256) / ln 2`.
-pub fn bits_per_dim(log_prob: f64, dim: usize) -> f64 {
-    (-log_prob / dim as f64 + 256f64.ln()) / std::f64::consts::LN_2
-}

@@ -14,5 +14,6 @@ pub mod flow;
 pub mod gaussian;
 pub mod mixture;
 pub mod no_free_lunch;
+pub mod pixel_ar;
 pub mod scores;
 pub mod train;

@@ -1,13 +1,41 @@
-//! Maximum-likelihood training of a [`Flow`] on 8-bit images, and batched
-//! log-likelihoods. Every step draws its minibatch, perturbation and dequantisation noise
-//! from a generator seeded by (seed, step), so a resumed run repeats the same data.
+//! Maximum-likelihood training of an image density model (the [`Flow`] or the
+//! [`PixelAr`]) on 8-bit images, and batched log-likelihoods. Every step draws its
+//! minibatch, perturbation and dequantisation noise from a generator seeded by
+//! (seed, step), so a resumed run repeats the same data.
 
 use candle_core::{DType, Result, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::flow::{Flow, bits_per_dim};
+use crate::flow::Flow;
+use crate::pixel_ar::PixelAr;
+
+/// A model of 8-bit images with a log-probability: `ln P(pixels)`, nats, of each image
+/// of `pixels [N, D]` (values 0..=255 as f32). For the flow this is the dequantisation
+/// bound `ln p((pixels + u) / 256) - D ln 256`, u drawn from `rng`; for the
+/// autoregressive model it is exact.
+pub trait ImageDensity {
+    fn log_prob_pixels(&self, pixels: &Tensor, rng: &mut StdRng) -> Result<Tensor>;
+}
+
+impl ImageDensity for Flow {
+    fn log_prob_pixels(&self, pixels: &Tensor, rng: &mut StdRng) -> Result<Tensor> {
+        let d = pixels.dim(1)? as f64;
+        self.log_prob(&dequantised(pixels, rng)?)? - d * 256f64.ln()
+    }
+}
+
+impl ImageDensity for PixelAr {
+    fn log_prob_pixels(&self, pixels: &Tensor, _: &mut StdRng) -> Result<Tensor> {
+        self.log_prob(pixels)
+    }
+}
+
+/// Bits per dimension of `ln P` (nats) of an image of `dim` pixels.
+pub fn bits_per_dim(log_prob: f64, dim: usize) -> f64 {
+    -log_prob / (dim as f64 * std::f64::consts::LN_2)
+}
 
 /// 8-bit images as one `[N, D]` f32 tensor of pixel values 0..=255.
 pub struct Pixels {
@@ -53,10 +81,10 @@ fn dequantised(pixels: &Tensor, rng: &mut StdRng) -> Result<Tensor> {
     (pixels + Tensor::from_vec(u, (b, d), pixels.device())?)? / 256.0
 }
 
-/// Trains steps `from..to` (Adam; the moments restart on resume), calling `each(step,
+/// Trains `model` (whose variables are `vars`) for steps `from..to` (Adam; the moments restart on resume), calling `each(step,
 /// bits per dim of the minibatch)` after every step.
-pub fn train_flow(
-    flow: &Flow,
+pub fn train_model(
+    model: &dyn ImageDensity,
     vars: &VarMap,
     data: &Pixels,
     config: TrainConfig,
@@ -90,29 +118,33 @@ pub fn train_flow(
             }
             pixels = Tensor::from_vec(v, (config.batch, dim), device)?;
         }
-        let x = dequantised(&pixels, &mut rng)?;
-        // Loss in bits per dimension (the offset ln 256 does not change the gradient).
-        let nll = flow.log_prob(&x)?.mean_all()?.neg()?;
+        // Loss in bits per dimension.
+        let nll = model
+            .log_prob_pixels(&pixels, &mut rng)?
+            .mean_all()?
+            .neg()?;
         let loss = (nll / (dim as f64 * std::f64::consts::LN_2))?;
         opt.backward_step(&loss)?;
-        let bpd = bits_per_dim(
-            -f64::from(loss.to_scalar::<f32>()?) * dim as f64 * std::f64::consts::LN_2,
-            dim,
-        );
-        each(step, bpd)?;
+        each(step, f64::from(loss.to_scalar::<f32>()?))?;
     }
     Ok(())
 }
 
-/// `ln p(x)` (nats) of every image, dequantised with noise seeded by `seed`.
-pub fn log_likelihoods(flow: &Flow, data: &Pixels, chunk: usize, seed: u64) -> Result<Vec<f64>> {
+/// `ln P(image)` (nats) of every image (any dequantisation noise seeded by `seed`).
+pub fn log_likelihoods(
+    model: &dyn ImageDensity,
+    data: &Pixels,
+    chunk: usize,
+    seed: u64,
+) -> Result<Vec<f64>> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(data.len());
     let mut start = 0;
     while start < data.len() {
         let len = chunk.max(1).min(data.len() - start);
-        let x = dequantised(&data.values.narrow(0, start, len)?, &mut rng)?;
-        out.extend(flow.log_prob(&x)?.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+        let pixels = data.values.narrow(0, start, len)?;
+        let log_prob = model.log_prob_pixels(&pixels, &mut rng)?;
+        out.extend(log_prob.to_dtype(DType::F64)?.to_vec1::<f64>()?);
         start += len;
     }
     Ok(out)

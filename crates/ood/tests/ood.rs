@@ -235,3 +235,54 @@ fn a_nearly_perfect_model_flips_the_auroc() {
     let mut rng = StdRng::seed_from_u64(2);
     assert!(ood::mixture::auroc_vs_kl(&p, &far, &far, &[1.0], 10, &mut rng).is_err());
 }
+
+/// The autoregressive model is a proper distribution: every conditional sums to one, and
+/// the conditional of pixel i does not depend on pixels i, i+1, ... (so the product of
+/// conditionals normalises over all images); `log_prob` picks each pixel's own entry.
+#[test]
+fn the_pixel_model_is_causal_and_normalised() -> Result<()> {
+    use ood::pixel_ar::{PixelAr, PixelArConfig};
+    let config = PixelArConfig {
+        rows: 4,
+        cols: 5,
+        radius: 2,
+        hidden: 8,
+    };
+    let map = VarMap::new();
+    let model = PixelAr::new(
+        config,
+        VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
+    )?;
+    let d = 20;
+    let base: Vec<f32> = (0..d).map(|i| ((i * 53) % 256) as f32).collect();
+    let image = Tensor::from_vec(base.clone(), (1, d), &Device::Cpu)?;
+    let cond = model.conditionals(&image)?;
+    let sums = cond.exp()?.sum(2)?.flatten_all()?.to_vec1::<f32>()?;
+    assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-4), "{sums:?}");
+    for i in [0, 7, 13, 19] {
+        let mut changed = base.clone();
+        for v in changed.iter_mut().skip(i) {
+            *v = 255.0 - *v;
+        }
+        let other = model.conditionals(&Tensor::from_vec(changed, (1, d), &Device::Cpu)?)?;
+        let before = cond.narrow(1, 0, i + 1)?;
+        let after = other.narrow(1, 0, i + 1)?;
+        let diff = (before - after)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(
+            diff < 1e-6,
+            "changing pixels {i}.. moved a conditional at or before {i}"
+        );
+    }
+    // Some later conditional does change (the model does look at its neighbours).
+    let mut changed = base.clone();
+    changed[0] = 255.0 - changed[0];
+    let other = model.conditionals(&Tensor::from_vec(changed, (1, d), &Device::Cpu)?)?;
+    let moved = (cond - other)?.abs()?.max_all()?.to_scalar::<f32>()?;
+    assert!(moved > 1e-6);
+    // log_prob is the sum of each pixel's conditional at its value.
+    let lp = model.log_prob(&image)?.to_vec1::<f32>()?[0];
+    let table = model.conditionals(&image)?.squeeze(0)?.to_vec2::<f32>()?;
+    let by_hand: f32 = (0..d).map(|i| table[i][base[i] as usize]).sum();
+    assert!((lp - by_hand).abs() < 1e-3, "{lp} vs {by_hand}");
+    Ok(())
+}
