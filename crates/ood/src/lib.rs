@@ -6,7 +6,10 @@
 //! - [`scores`]: likelihood, typicality, likelihood ratio, input complexity.
 //! - [`gaussian`], [`mixture`], [`no_free_lunch`]: the paper's arguments on densities
 //!   known exactly.
+//! - [`pixel_ar`]: a local autoregressive pixel model in candle with exact likelihoods.
 //! - [`flow`]: a RealNVP-style normalizing flow in candle with exact log-likelihoods.
+//! - [`train`]: maximum-likelihood training and batched log-likelihoods for either.
+//! - [`complexity`]: PNG code length, the compressor of the input-complexity score.
 
 pub mod auroc;
 pub mod complexity;
