@@ -11,6 +11,7 @@ mod fetch;
 mod images;
 mod instruments;
 mod midi;
+mod ood;
 mod pitch;
 mod plot;
 mod quality;
@@ -77,6 +78,9 @@ enum Command {
         #[command(subcommand)]
         what: subspace::SubspaceWhat,
     },
+    /// The ood companion (Zhang et al., ICML 2021): known densities, a flow on
+    /// Fashion-MNIST scored against MNIST, figures and REPORT.md.
+    Ood(ood::OodArgs),
     /// Regenerate assets/demo/demo.mid, the demo melody.
     DemoMidi {
         #[arg(long, default_value = "assets/demo/demo.mid")]
@@ -119,6 +123,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => training::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Subspace { what } => subspace::run(what),
+        Command::Ood(args) => ood::run(args),
         Command::Data { what } => match what {
             DataWhat::Instruments(args) => instruments::run(args),
             DataWhat::Images(args) => images::run(args),

@@ -241,7 +241,9 @@ pub fn line_chart(
         move |v: &f64| {
             if log2 {
                 let value = 2f64.powf(*v);
-                if value >= 10.0 || (value - value.round()).abs() < 1e-6 {
+                if value < 0.01 {
+                    format!("{value:.0e}")
+                } else if value >= 10.0 || (value - value.round()).abs() < 1e-6 {
                     format!("{value:.0}")
                 } else {
                     format!("{value:.2}")
