@@ -5,6 +5,8 @@
 
 mod bench;
 mod bundle;
+mod combiner;
+mod combiner_report;
 mod demo;
 mod eval;
 mod fetch;
@@ -19,11 +21,18 @@ mod render;
 mod subspace;
 mod subspace_report;
 mod synthetic;
+mod text;
 mod timbre;
 mod training;
 mod wav;
 
 use clap::{Parser, Subcommand};
+
+// Training allocates and frees tensors of tens of MB every step; glibc returns each one to
+// the OS and page-faults it back (a third of the CPU time went to the kernel), mimalloc
+// keeps them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "NEWT project commands")]
@@ -78,9 +87,15 @@ enum Command {
         #[command(subcommand)]
         what: subspace::SubspaceWhat,
     },
-    /// The ood companion (Zhang et al., ICML 2021): known densities, a flow on
+    /// The ood companion (Zhang et al., ICML 2021): known densities, a density model on
     /// Fashion-MNIST scored against MNIST, figures and REPORT.md.
     Ood(ood::OodArgs),
+    /// The combiner companion (Ren et al., NeurIPS 2021): scaling, language modelling,
+    /// long-range recall, the report.
+    Combiner {
+        #[command(subcommand)]
+        what: combiner::CombinerWhat,
+    },
     /// Regenerate assets/demo/demo.mid, the demo melody.
     DemoMidi {
         #[arg(long, default_value = "assets/demo/demo.mid")]
@@ -96,6 +111,9 @@ enum DataWhat {
     /// Fashion-MNIST and MNIST as IDX files (data/images), for the subspace and ood
     /// companions.
     Images(images::ImagesArgs),
+    /// The 1913 Webster dictionary text (Debian dict-gcide) for byte-level language
+    /// modelling (data/text), for the combiner companion.
+    Text(text::TextArgs),
     /// A synthetic monophonic instrument (WAV files, 44.1 kHz), for tests and CPU runs.
     Synthetic {
         #[arg(long, default_value = "data/synthetic")]
@@ -124,9 +142,11 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Subspace { what } => subspace::run(what),
         Command::Ood(args) => ood::run(args),
+        Command::Combiner { what } => combiner::run(what),
         Command::Data { what } => match what {
             DataWhat::Instruments(args) => instruments::run(args),
             DataWhat::Images(args) => images::run(args),
+            DataWhat::Text(args) => text::run(args),
             DataWhat::Synthetic { out, minutes, seed } => {
                 synthetic::write_synthetic(&out, minutes, seed)
             }
