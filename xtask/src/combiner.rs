@@ -201,7 +201,13 @@ fn scaling_point(a: PointArgs) -> anyhow::Result<()> {
     let first = t.elapsed().as_secs_f64();
     let peak = status_kb("VmHWM:").unwrap_or(0.0);
     // Timed passes reuse warm memory (as training steps do); keep the fastest.
-    let reps = if first < 0.5 { 5 } else if first < 5.0 { 3 } else { 1 };
+    let reps = if first < 0.5 {
+        5
+    } else if first < 5.0 {
+        3
+    } else {
+        1
+    };
     let mut seconds = f64::INFINITY;
     for _ in 0..reps {
         let t = Instant::now();
@@ -334,13 +340,22 @@ pub struct TrainedRun {
     pub seconds: f64,
 }
 
+/// A trained model with the plan it runs on and its training record.
+struct Trained {
+    model: TransformerLm,
+    plan: AttentionPlan,
+    curve: Vec<(usize, f64)>,
+    seconds: f64,
+    parameters: usize,
+}
+
 fn train(
     pattern: Pattern,
     s: &TrainSettings,
     vocab: usize,
     bar: &indicatif::ProgressBar,
     mut next_batch: impl FnMut(&mut StdRng) -> candle_core::Result<Batch>,
-) -> anyhow::Result<(TransformerLm, AttentionPlan, Vec<(usize, f64)>, f64, usize)> {
+) -> anyhow::Result<Trained> {
     let device = Device::Cpu;
     let config = LmConfig {
         vocab,
@@ -390,13 +405,13 @@ fn train(
         }
         bar.inc(1);
     }
-    Ok((
+    Ok(Trained {
         model,
         plan,
         curve,
-        started.elapsed().as_secs_f64(),
+        seconds: started.elapsed().as_secs_f64(),
         parameters,
-    ))
+    })
 }
 
 fn run_patterns(
@@ -504,7 +519,13 @@ fn lm(a: LmArgs) -> anyhow::Result<()> {
         patterns_arg(&a.patterns)?,
         &settings,
         |p, bar| {
-            let (model, plan, curve, seconds, parameters) = train(p, &settings, 256, bar, |rng| {
+            let Trained {
+                model,
+                plan,
+                curve,
+                seconds,
+                parameters,
+            } = train(p, &settings, 256, bar, |rng| {
                 corpus.train_batch(rng, settings.batch, settings.len, &Device::Cpu)
             })?;
             let mut nats = 0.0;
@@ -592,7 +613,13 @@ fn recall(a: RecallArgs) -> anyhow::Result<()> {
         patterns_arg(&a.patterns)?,
         &settings,
         |p, bar| {
-            let (model, plan, curve, seconds, parameters) = train(p, &settings, 256, bar, |rng| {
+            let Trained {
+                model,
+                plan,
+                curve,
+                seconds,
+                parameters,
+            } = train(p, &settings, 256, bar, |rng| {
                 task.batch(rng, settings.batch, &Device::Cpu)
             })?;
             let mut hits = 0.0;

@@ -168,7 +168,7 @@ pub struct MultiHeadAttention {
 
 impl MultiHeadAttention {
     pub fn new(width: usize, heads: usize, vb: VarBuilder) -> Result<Self> {
-        if width % heads != 0 {
+        if !width.is_multiple_of(heads) {
             candle_core::bail!("width {width} is not a multiple of {heads} heads");
         }
         Ok(Self {

@@ -118,7 +118,7 @@ pub fn default_block(len: usize) -> usize {
     while b <= len {
         // |log2 b - log2(len) / 2|, doubled; ties keep the smaller block.
         let cost = |b: usize| (2.0 * (b as f64).log2() - log_len).abs();
-        if len % b == 0 && cost(b) < cost(best) {
+        if len.is_multiple_of(b) && cost(b) < cost(best) {
             best = b;
         }
         b *= 2;
@@ -218,7 +218,7 @@ impl Partition {
     /// block as a region.
     pub fn fixed(len: usize, block: usize, causal: bool, combiner: bool) -> Self {
         assert!(
-            block > 0 && len % block == 0,
+            block > 0 && len.is_multiple_of(block),
             "block {block} must divide {len}"
         );
         let blocks = len / block;
@@ -305,7 +305,10 @@ impl Partition {
     /// other column over the allowed rows other than the query's; `Rows` summarises each
     /// other allowed row without the query's column. `None` is sparse Axial.
     pub fn axial(len: usize, row: usize, causal: bool, summarise: Option<Summarise>) -> Self {
-        assert!(row > 0 && len % row == 0, "row {row} must divide {len}");
+        assert!(
+            row > 0 && len.is_multiple_of(row),
+            "row {row} must divide {len}"
+        );
         let rows = len / row;
         let at = |r: usize, c: usize| r * row + c;
         let mut table = RegionTable::new();

@@ -25,11 +25,10 @@ fn qkv(seed: u64) -> Result<(Tensor, Tensor, Tensor)> {
     ))
 }
 
-/// The dense matrix of head 0 and the kernel's output for it.
-fn matrix_and_output(
-    plan: &AttentionPlan,
-    seed: u64,
-) -> Result<(Vec<Vec<f64>>, Vec<Vec<f32>>, Tensor)> {
+/// Head 0's dense attention matrix, the kernel's output and the values it attended.
+type Observed = (Vec<Vec<f64>>, Vec<Vec<f32>>, Tensor);
+
+fn matrix_and_output(plan: &AttentionPlan, seed: u64) -> Result<Observed> {
     let (q, k, v) = qkv(seed)?;
     let (out, w) = attend(plan, &q, &k, &v)?;
     let a = dense_matrix(plan, &w, 0, 0)?;
