@@ -21,7 +21,7 @@ use ood::auroc::{auroc, roc_curve};
 use ood::flow::{CouplingNet, Flow, FlowConfig};
 use ood::gaussian::{GaussianRow, IsoGaussian, gaussian_row};
 use ood::mixture::{MixturePoint, auroc_vs_kl};
-use ood::no_free_lunch::adversarial_out_scores;
+use ood::no_free_lunch::{GaussianToy, adversarial_out_scores};
 use ood::pixel_ar::{PixelAr, PixelArConfig};
 use ood::scores::{Evidence, Score, batch_typicality, entropy_estimate, ood_scores};
 use ood::train::{ImageDensity, Pixels, TrainConfig, bits_per_dim, log_likelihoods, train_model};
@@ -315,31 +315,17 @@ fn known_densities() -> anyhow::Result<KnownDensities> {
         };
         mixtures.push((dim, auroc_vs_kl(&p, &far, &far, &deltas, 2000, &mut rng)?));
     }
-    let dim = 16;
-    let p = IsoGaussian::centred(dim, 1.0);
-    let background = IsoGaussian::centred(dim, 2.0);
-    let h = p.entropy();
+    let toy_model = GaussianToy::new(4);
     let mut toy = Vec::new();
     for score in Score::ALL {
-        let score_of = |x: &Vec<f64>| -> f64 {
-            let ll = [p.log_density(x)];
-            let bg = [background.log_density(x)];
-            let pixels: Vec<u8> = x
-                .iter()
-                .map(|v| (128.0 + 40.0 * v).clamp(0.0, 255.0) as u8)
-                .collect();
-            let bits = [ood::complexity::png_bits(&pixels, 4, 4).unwrap_or(f64::NAN)];
-            let e = Evidence {
-                log_likelihood: &ll,
-                background: Some(&bg),
-                code_bits: Some(&bits),
-            };
-            ood_scores(score, e, h).map_or(f64::NAN, |v| v[0])
-        };
+        let score_of = |x: &Vec<f64>| toy_model.score(score, x);
         let mut draw_rng = StdRng::seed_from_u64(5);
-        if let Some((inside, out)) =
-            adversarial_out_scores(|| p.sample(&mut draw_rng), score_of, 1000, 1_000_000)
-        {
+        if let Some((inside, out)) = adversarial_out_scores(
+            || toy_model.model.sample(&mut draw_rng),
+            score_of,
+            1000,
+            1_000_000,
+        ) {
             toy.push((
                 score.name().to_string(),
                 auroc(&inside, &out).unwrap_or(f64::NAN),

@@ -5,13 +5,8 @@
 
 /// AUROC of `out` (positives) against `inside` (negatives); NaN scores are an error.
 pub fn auroc(inside: &[f64], out: &[f64]) -> Result<f64, AurocError> {
-    check(inside, out)?;
     // Rank all scores together, ties sharing their mean rank.
-    let mut all: Vec<(f64, bool)> = inside
-        .iter()
-        .map(|s| (*s, false))
-        .chain(out.iter().map(|s| (*s, true)))
-        .collect();
+    let mut all = labelled(inside, out)?;
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut rank_sum_out = 0.0;
     let mut i = 0;
@@ -37,25 +32,25 @@ pub enum AurocError {
     NaN,
 }
 
-fn check(inside: &[f64], out: &[f64]) -> Result<(), AurocError> {
+/// Every score with its label (true = out-of-distribution), after checking them.
+fn labelled(inside: &[f64], out: &[f64]) -> Result<Vec<(f64, bool)>, AurocError> {
     if inside.is_empty() || out.is_empty() {
         return Err(AurocError::Empty);
     }
     if inside.iter().chain(out).any(|s| s.is_nan()) {
         return Err(AurocError::NaN);
     }
-    Ok(())
+    Ok(inside
+        .iter()
+        .map(|s| (*s, false))
+        .chain(out.iter().map(|s| (*s, true)))
+        .collect())
 }
 
 /// The ROC curve: `(false positive rate, true positive rate)` at every threshold, from
 /// (0, 0) to (1, 1); tied scores move both rates at once (a diagonal step).
 pub fn roc_curve(inside: &[f64], out: &[f64]) -> Result<Vec<(f64, f64)>, AurocError> {
-    check(inside, out)?;
-    let mut all: Vec<(f64, bool)> = inside
-        .iter()
-        .map(|s| (*s, false))
-        .chain(out.iter().map(|s| (*s, true)))
-        .collect();
+    let mut all = labelled(inside, out)?;
     // Descending: lowering the threshold admits the most OOD-looking inputs first.
     all.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (n_in, n_out) = (inside.len() as f64, out.len() as f64);

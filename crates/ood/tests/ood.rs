@@ -168,34 +168,18 @@ fn auroc_matches_hand_computed_values_with_ties() {
 
 #[test]
 fn the_no_free_lunch_construction_defeats_every_score_on_a_toy_model() {
-    use ood::gaussian::IsoGaussian;
-    use ood::no_free_lunch::adversarial_out_scores;
-    use ood::scores::{Evidence, Score, ood_scores};
-    let dim = 16;
-    let p = IsoGaussian::centred(dim, 1.0);
-    let background = IsoGaussian::centred(dim, 2.0);
-    let h = p.entropy();
-    let score_of = |score: Score, x: &Vec<f64>| -> f64 {
-        let ll = [p.log_density(x)];
-        let bg = [background.log_density(x)];
-        // Code length of the input quantised to 8 bits.
-        let pixels: Vec<u8> = x
-            .iter()
-            .map(|v| (128.0 + 40.0 * v).clamp(0.0, 255.0) as u8)
-            .collect();
-        let bits = [ood::complexity::png_bits(&pixels, 4, 4).unwrap()];
-        let e = Evidence {
-            log_likelihood: &ll,
-            background: Some(&bg),
-            code_bits: Some(&bits),
-        };
-        ood_scores(score, e, h).unwrap()[0]
-    };
+    use ood::no_free_lunch::{GaussianToy, adversarial_out_scores};
+    use ood::scores::Score;
+    let toy = GaussianToy::new(4);
     for score in Score::ALL {
         let mut rng = StdRng::seed_from_u64(5);
-        let (inside, out) =
-            adversarial_out_scores(|| p.sample(&mut rng), |x| score_of(score, x), 400, 100_000)
-                .expect("the construction samples");
+        let (inside, out) = adversarial_out_scores(
+            || toy.model.sample(&mut rng),
+            |x| toy.score(score, x),
+            400,
+            100_000,
+        )
+        .expect("the construction samples");
         let a = auroc(&inside, &out).unwrap();
         println!("{}: AUROC {a:.3}", score.name());
         assert!(a <= 0.5, "{}: {a}", score.name());
