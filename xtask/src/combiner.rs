@@ -419,7 +419,8 @@ fn run_patterns(
     path: &Path,
     patterns: Vec<Pattern>,
     settings: &TrainSettings,
-    mut one: impl FnMut(Pattern, &indicatif::ProgressBar) -> anyhow::Result<TrainedRun>,
+    mut next_batch: impl FnMut(&mut StdRng) -> candle_core::Result<Batch>,
+    score: impl Fn(&Trained) -> anyhow::Result<f64>,
 ) -> anyhow::Result<()> {
     let done: HashSet<String> = read_lines::<TrainedRun>(path)?
         .into_iter()
@@ -439,7 +440,15 @@ fn run_patterns(
     let bar = progress((todo.len() * settings.steps) as u64, experiment);
     for p in todo {
         bar.set_message(p.name());
-        let run = one(p, &bar)?;
+        let trained = train(p, settings, 256, &bar, &mut next_batch)?;
+        let run = TrainedRun {
+            pattern: p.name().into(),
+            settings: settings.clone(),
+            parameters: trained.parameters,
+            score: score(&trained)?,
+            curve: trained.curve,
+            seconds: trained.seconds,
+        };
         if bar.is_hidden() {
             println!(
                 "{} {}: score {:.4}, {} parameters, {:.0} s",
@@ -513,40 +522,24 @@ fn lm(a: LmArgs) -> anyhow::Result<()> {
         a.len
     );
     let path = a.out.join("lm.jsonl");
+    let held_out_bits_per_byte = |t: &Trained| -> anyhow::Result<f64> {
+        let (mut nats, mut count) = (0.0, 0.0);
+        for b in &held_out {
+            let logits = t.model.forward(&t.plan, &b.inputs)?;
+            let n = b.weights.sum_all()?.to_scalar::<f32>()? as f64;
+            let loss = TransformerLm::loss(&logits, &b.targets, &b.weights)?;
+            nats += loss.to_scalar::<f32>()? as f64 * n;
+            count += n;
+        }
+        Ok(nats / count / std::f64::consts::LN_2)
+    };
     run_patterns(
         "lm",
         &path,
         patterns_arg(&a.patterns)?,
         &settings,
-        |p, bar| {
-            let Trained {
-                model,
-                plan,
-                curve,
-                seconds,
-                parameters,
-            } = train(p, &settings, 256, bar, |rng| {
-                corpus.train_batch(rng, settings.batch, settings.len, &Device::Cpu)
-            })?;
-            let mut nats = 0.0;
-            let mut count = 0.0;
-            for b in &held_out {
-                let logits = model.forward(&plan, &b.inputs)?;
-                let n = b.weights.sum_all()?.to_scalar::<f32>()? as f64;
-                nats += TransformerLm::loss(&logits, &b.targets, &b.weights)?.to_scalar::<f32>()?
-                    as f64
-                    * n;
-                count += n;
-            }
-            Ok(TrainedRun {
-                pattern: p.name().into(),
-                settings: settings.clone(),
-                parameters,
-                curve,
-                score: nats / count / std::f64::consts::LN_2,
-                seconds,
-            })
-        },
+        |rng| corpus.train_batch(rng, settings.batch, settings.len, &Device::Cpu),
+        held_out_bits_per_byte,
     )?;
     println!("results in {}", path.display());
     Ok(())
@@ -607,34 +600,21 @@ fn recall(a: RecallArgs) -> anyhow::Result<()> {
         1.0 / task.payloads as f64
     );
     let path = a.out.join("recall.jsonl");
+    let held_out_accuracy = |t: &Trained| -> anyhow::Result<f64> {
+        let mut hits = 0.0;
+        for b in &held_out {
+            let logits = t.model.forward(&t.plan, &b.inputs)?;
+            hits += accuracy(&logits, b)? * b.inputs.dims()[0] as f64;
+        }
+        Ok(hits / (held_out.len() * a.batch) as f64)
+    };
     run_patterns(
         "recall",
         &path,
         patterns_arg(&a.patterns)?,
         &settings,
-        |p, bar| {
-            let Trained {
-                model,
-                plan,
-                curve,
-                seconds,
-                parameters,
-            } = train(p, &settings, 256, bar, |rng| {
-                task.batch(rng, settings.batch, &Device::Cpu)
-            })?;
-            let mut hits = 0.0;
-            for b in &held_out {
-                hits += accuracy(&model.forward(&plan, &b.inputs)?, b)? * b.inputs.dims()[0] as f64;
-            }
-            Ok(TrainedRun {
-                pattern: p.name().into(),
-                settings: settings.clone(),
-                parameters,
-                curve,
-                score: hits / (held_out.len() * a.batch) as f64,
-                seconds,
-            })
-        },
+        |rng| task.batch(rng, settings.batch, &Device::Cpu),
+        held_out_accuracy,
     )?;
     println!("results in {}", path.display());
     Ok(())

@@ -35,6 +35,18 @@ fn matrix_and_output(plan: &AttentionPlan, seed: u64) -> Result<Observed> {
     Ok((a, out.get(0)?.get(0)?.to_vec2()?, v.get(0)?.get(0)?))
 }
 
+/// A small language model over 32 symbols, `LEN` positions.
+fn tiny_lm(layers: usize) -> LmConfig {
+    LmConfig {
+        vocab: 32,
+        len: LEN,
+        width: 16,
+        heads: HEADS,
+        layers,
+        mlp_ratio: 2,
+    }
+}
+
 fn plans() -> Result<Vec<AttentionPlan>> {
     let mut plans = Vec::new();
     for causal in [true, false] {
@@ -205,14 +217,7 @@ fn combiner_with_one_region_or_singleton_regions_is_full_attention() -> Result<(
 
 #[test]
 fn causal_outputs_ignore_later_inputs() -> Result<()> {
-    let config = LmConfig {
-        vocab: 32,
-        len: LEN,
-        width: 16,
-        heads: HEADS,
-        layers: 2,
-        mlp_ratio: 2,
-    };
+    let config = tiny_lm(2);
     let (model, _vars) = TransformerLm::init_seeded(config, &Device::Cpu, 5)?;
     let mut rng = StdRng::seed_from_u64(3);
     let tokens: Vec<u32> = (0..LEN).map(|_| rng.random_range(0..32)).collect();
@@ -247,14 +252,7 @@ fn causal_outputs_ignore_later_inputs() -> Result<()> {
 
 #[test]
 fn every_pattern_trains_and_has_the_same_parameter_count() -> Result<()> {
-    let config = LmConfig {
-        vocab: 32,
-        len: LEN,
-        width: 16,
-        heads: HEADS,
-        layers: 1,
-        mlp_ratio: 2,
-    };
+    let config = tiny_lm(1);
     let mut counts = Vec::new();
     for pattern in Pattern::ALL {
         let (model, vars) = TransformerLm::init(config, &Device::Cpu)?;
@@ -293,14 +291,7 @@ fn every_pattern_trains_and_has_the_same_parameter_count() -> Result<()> {
 
 #[test]
 fn seeded_initialisation_is_reproducible() -> Result<()> {
-    let config = LmConfig {
-        vocab: 32,
-        len: LEN,
-        width: 16,
-        heads: HEADS,
-        layers: 1,
-        mlp_ratio: 2,
-    };
+    let config = tiny_lm(1);
     let plan = AttentionPlan::new(Pattern::CombinerFixed, LEN, BLOCK, true, &Device::Cpu)?;
     let tokens = Tensor::arange(0u32, LEN as u32, &Device::Cpu)?.unsqueeze(0)?;
     let logits = |seed| -> Result<Vec<f32>> {
