@@ -121,9 +121,9 @@ pub struct ScalingArgs {
     #[arg(long, default_value_t = 16384)]
     max_len: usize,
     /// Layer width (heads of 16).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 32)]
     width: usize,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 2)]
     heads: usize,
     /// Stop growing a pattern's L once one pass takes longer than this.
     #[arg(long, default_value_t = 60.0)]
@@ -482,7 +482,7 @@ pub struct LmArgs {
     layers: usize,
     #[arg(long, default_value_t = 8)]
     batch: usize,
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 250)]
     steps: usize,
     #[arg(long, default_value_t = 3e-3)]
     lr: f64,
@@ -560,7 +560,7 @@ pub struct RecallArgs {
     /// One layer: what a single attention layer reaches, without routing through depth.
     #[arg(long, default_value_t = 1)]
     layers: usize,
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 8)]
     batch: usize,
     #[arg(long, default_value_t = 300)]
     steps: usize,

@@ -8,7 +8,7 @@ use clap::Args;
 use combiner::Pattern;
 
 use crate::combiner::{ScalingPoint, TrainedRun, read_lines};
-use crate::plot::{Axis, Curve, line_chart};
+use crate::plot::{Axis, Curve, category_grids, line_chart};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -57,6 +57,44 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         md,
         "Written by `cargo xtask combiner report` from `{}`. All runs on the CPU (2 cores).\n",
         a.results.display()
+    )?;
+
+    // What each pattern reaches.
+    let (len, block) = (64, 8);
+    let panels: Vec<(String, Vec<Vec<usize>>)> = Pattern::ALL
+        .iter()
+        .map(|&p| {
+            // The mixture's first component is Combiner-Axial: show its second.
+            let parts = p.partitions(len, block, true);
+            let part = parts.last().expect("a pattern has a partition");
+            let mut cells = vec![vec![0; len]; len];
+            for i in 0..len {
+                for &j in &part.direct[i] {
+                    cells[i][j] = 1;
+                }
+                for &r in &part.uses[i] {
+                    for &j in &part.regions[r] {
+                        cells[i][j] = 2 + r;
+                    }
+                }
+            }
+            let label = if p == Pattern::CombinerMixture {
+                format!("{} (2nd of 2)", p.name())
+            } else {
+                p.name().to_string()
+            };
+            (label, cells)
+        })
+        .collect();
+    category_grids(
+        &a.out.join("patterns.png"),
+        "Causal attention at L = 64 (block 8): query rows, key columns",
+        4,
+        &panels,
+    )?;
+    writeln!(
+        md,
+        "## The patterns\n\nRow i is a query, column j a key (causal, L = 64, blocks and rows of 8). Dark blue: attended directly; light colours: reached through a region summary (one colour per region); white: never reached. The mixture averages Combiner-Axial (its first component) with the partition shown, which summarises earlier rows instead of columns.\n\n![patterns](patterns.png)\n"
     )?;
 
     // Scaling.

@@ -176,6 +176,76 @@ pub fn spectrograms(
     Ok(())
 }
 
+/// Square matrices of categories side by side (`columns` per row), one panel per
+/// `(label, cells)`: category 0 is white, 1 dark blue, and every higher category one of
+/// eight light colours in turn (so neighbouring regions differ).
+pub fn category_grids(
+    path: &Path,
+    title: &str,
+    columns: usize,
+    panels: &[(String, Vec<Vec<usize>>)],
+) -> anyhow::Result<()> {
+    const LIGHT: [RGBColor; 8] = [
+        RGBColor(253, 174, 97),
+        RGBColor(166, 217, 106),
+        RGBColor(171, 217, 233),
+        RGBColor(244, 165, 130),
+        RGBColor(194, 165, 207),
+        RGBColor(255, 237, 111),
+        RGBColor(128, 205, 193),
+        RGBColor(247, 129, 191),
+    ];
+    let text = register_font();
+    let rows = panels.len().div_ceil(columns.max(1));
+    let (cell, label_h, top) = (240u32, if text { 30 } else { 0 }, if text { 40 } else { 0 });
+    let root = BitMapBackend::new(
+        path,
+        (cell * columns as u32, top + (cell + label_h) * rows as u32),
+    )
+    .into_drawing_area();
+    root.fill(&WHITE)?;
+    if text {
+        root.titled(title, ("sans-serif", 22))?;
+    }
+    let (_, body) = root.split_vertically(top);
+    for (area, (label, cells)) in body.split_evenly((rows, columns)).iter().zip(panels) {
+        let n = cells.len().max(1);
+        let (pw, ph) = area.dim_in_pixel();
+        let side = pw.min(ph.saturating_sub(label_h)).saturating_sub(16) as f64;
+        let step = side / n as f64;
+        let x_off = ((pw as f64 - side) / 2.0) as i32;
+        let y_off = label_h as i32;
+        for (i, row) in cells.iter().enumerate() {
+            for (j, &c) in row.iter().enumerate() {
+                let colour = match c {
+                    0 => WHITE,
+                    1 => RGBColor(33, 64, 154),
+                    k => LIGHT[(k - 2) % LIGHT.len()],
+                };
+                let x0 = x_off + (j as f64 * step) as i32;
+                let y0 = y_off + (i as f64 * step) as i32;
+                let x1 = x_off + ((j + 1) as f64 * step).ceil() as i32;
+                let y1 = y_off + ((i + 1) as f64 * step).ceil() as i32;
+                area.draw(&Rectangle::new([(x0, y0), (x1, y1)], colour.filled()))?;
+            }
+        }
+        area.draw(&Rectangle::new(
+            [(x_off, y_off), (x_off + side as i32, y_off + side as i32)],
+            BLACK.stroke_width(1),
+        ))?;
+        if text {
+            area.draw(&Text::new(
+                label.clone(),
+                (x_off, 6),
+                ("sans-serif", 16).into_font(),
+            ))?;
+        }
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// One curve of [`line_chart`]: solid with point markers, or dashed without.
 pub struct Curve {
     pub label: String,
