@@ -1,0 +1,11 @@
+//! Social bias in language models (Liang, Wu, Morency, Salakhutdinov, "Towards
+//! Understanding and Mitigating Social Biases in Language Models", ICML 2021).
+//!
+//! - [`divergence`]: local bias between next-token distributions (KL, Hellinger);
+//! - [`inlp`]: iterative nullspace projection of a protected attribute.
+//!
+//! Work in progress (issue 9): the language model, the lexicon scorer, A-INLP decoding
+//! and the experiment command are still to come.
+
+pub mod divergence;
+pub mod inlp;
