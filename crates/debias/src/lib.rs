@@ -2,10 +2,12 @@
 //! Understanding and Mitigating Social Biases in Language Models", ICML 2021).
 //!
 //! - [`divergence`]: local bias between next-token distributions (KL, Hellinger);
-//! - [`inlp`]: iterative nullspace projection of a protected attribute.
+//! - [`inlp`]: iterative nullspace projection of a protected attribute;
+//! - [`lexicon`]: a VADER-style lexicon sentiment scorer (global bias).
 //!
-//! Work in progress (issue 9): the language model, the lexicon scorer, A-INLP decoding
+//! Work in progress (issue 9): the language model, A-INLP decoding
 //! and the experiment command are still to come.
 
 pub mod divergence;
 pub mod inlp;
+pub mod lexicon;
