@@ -151,6 +151,17 @@ impl TransformerLm {
 
     /// Token ids `(batch, len)` (u32) to next-token logits `(batch, len, vocab)`.
     pub fn forward(&self, plan: &AttentionPlan, tokens: &Tensor) -> Result<Tensor> {
+        self.logits(&self.hidden_states(plan, tokens)?)
+    }
+
+    /// Logits `(batch, len, vocab)` from final hidden states `(batch, len, width)`.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        self.output.forward(hidden)
+    }
+
+    /// The final hidden states `(batch, len, width)`: after the last block and the final
+    /// norm, before the output layer (what A-INLP projects).
+    pub fn hidden_states(&self, plan: &AttentionPlan, tokens: &Tensor) -> Result<Tensor> {
         let (_, len) = tokens.dims2()?;
         let positions = Tensor::arange(0u32, len as u32, tokens.device())?;
         let mut x = self
@@ -160,7 +171,7 @@ impl TransformerLm {
         for block in &self.blocks {
             x = block.forward(plan, &x)?;
         }
-        self.output.forward(&self.norm.forward(&x)?)
+        self.norm.forward(&x)
     }
 
     /// Mean cross-entropy in nats of `targets` `(batch, len)` under `logits`, counting

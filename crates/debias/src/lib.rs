@@ -3,7 +3,8 @@
 //!
 //! - [`divergence`]: local bias between next-token distributions (KL, Hellinger);
 //! - [`inlp`]: iterative nullspace projection of a protected attribute;
-//! - [`lexicon`]: a VADER-style lexicon sentiment scorer (global bias).
+//! - [`lexicon`]: a VADER-style lexicon sentiment scorer (global bias);
+//! - [`vocabulary`]: a word-level vocabulary for the Brown corpus.
 //!
 //! Work in progress (issue 9): the language model, A-INLP decoding
 //! and the experiment command are still to come.
@@ -11,3 +12,4 @@
 pub mod divergence;
 pub mod inlp;
 pub mod lexicon;
+pub mod vocabulary;
