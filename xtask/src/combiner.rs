@@ -96,7 +96,7 @@ pub fn read_lines<T: for<'a> Deserialize<'a>>(path: &Path) -> anyhow::Result<Vec
         .collect()
 }
 
-fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+pub(crate) fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
         indicatif::ProgressStyle::with_template(&format!(
@@ -341,15 +341,17 @@ pub struct TrainedRun {
 }
 
 /// A trained model with the plan it runs on and its training record.
-struct Trained {
-    model: TransformerLm,
-    plan: AttentionPlan,
-    curve: Vec<(usize, f64)>,
-    seconds: f64,
-    parameters: usize,
+pub(crate) struct Trained {
+    pub model: TransformerLm,
+    pub plan: AttentionPlan,
+    /// The model's parameters (for saving).
+    pub vars: VarMap,
+    pub curve: Vec<(usize, f64)>,
+    pub seconds: f64,
+    pub parameters: usize,
 }
 
-fn train(
+pub(crate) fn train(
     pattern: Pattern,
     s: &TrainSettings,
     vocab: usize,
@@ -408,6 +410,7 @@ fn train(
     Ok(Trained {
         model,
         plan,
+        vars,
         curve,
         seconds: started.elapsed().as_secs_f64(),
         parameters,

@@ -7,6 +7,7 @@ mod bench;
 mod bundle;
 mod combiner;
 mod combiner_report;
+mod debias;
 mod demo;
 mod eval;
 mod fetch;
@@ -96,6 +97,12 @@ enum Command {
         #[command(subcommand)]
         what: combiner::CombinerWhat,
     },
+    /// The debias companion (Liang et al., ICML 2021), work in progress: the Brown
+    /// language model.
+    Debias {
+        #[command(subcommand)]
+        what: debias::DebiasWhat,
+    },
     /// Regenerate assets/demo/demo.mid, the demo melody.
     DemoMidi {
         #[arg(long, default_value = "assets/demo/demo.mid")]
@@ -146,6 +153,7 @@ fn main() -> anyhow::Result<()> {
         Command::Subspace { what } => subspace::run(what),
         Command::Ood(args) => ood::run(args),
         Command::Combiner { what } => combiner::run(what),
+        Command::Debias { what } => debias::run(what),
         Command::Data { what } => match what {
             DataWhat::Instruments(args) => instruments::run(args),
             DataWhat::Images(args) => images::run(args),
