@@ -71,7 +71,7 @@ fn patterns_arg(names: &[String]) -> anyhow::Result<Vec<Pattern>> {
 }
 
 /// Appends JSON lines to `path`, creating its folder.
-fn append_line<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+pub(crate) fn append_line<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -97,8 +97,8 @@ enum Command {
         #[command(subcommand)]
         what: combiner::CombinerWhat,
     },
-    /// The debias companion (Liang et al., ICML 2021), work in progress: the Brown
-    /// language model.
+    /// The debias companion (Liang et al., ICML 2021): a Brown-corpus language model,
+    /// its local and global gender bias, INLP and A-INLP, the alpha sweep and report.
     Debias {
         #[command(subcommand)]
         what: debias::DebiasWhat,

@@ -159,6 +159,12 @@ impl TransformerLm {
         self.output.forward(hidden)
     }
 
+    /// The output layer: logits = W h + b, W `(vocab, width)` (its rows are the output
+    /// token embeddings).
+    pub fn output_layer(&self) -> &Linear {
+        &self.output
+    }
+
     /// The final hidden states `(batch, len, width)`: after the last block and the final
     /// norm, before the output layer (what A-INLP projects).
     pub fn hidden_states(&self, plan: &AttentionPlan, tokens: &Tensor) -> Result<Tensor> {

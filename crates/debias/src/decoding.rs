@@ -1,6 +1,6 @@
 //! Decoding pieces: top-p (nucleus) sampling and A-INLP's mixing of the final hidden
 //! state, h' = alpha h + (1 - alpha) P h, with the token-dependent alpha of Liang et al.
-//! (alpha = 1 when no top-p candidate is bias-sensitive, else max(1 - |bias|, floor)).
+//! (alpha = 1 when the top-p candidates carry no bias, else max(1 - |bias|, floor)).
 
 use nalgebra::{DMatrix, DVector};
 
@@ -35,31 +35,26 @@ pub fn sample_top_p(probs: &[f64], p: f64, u: f64) -> usize {
     *kept.last().expect("top_p keeps at least one token")
 }
 
-/// The bias of one decoding step: the probability-weighted mean, over the top-p
-/// candidates, of each token's bias score (for example the cosine of its embedding with
-/// the gender direction), or None when no candidate is bias-sensitive.
-pub fn step_bias(
-    probs: &[f64],
-    candidates: &[usize],
-    token_bias: &[f64],
-    sensitive: &[bool],
-) -> Option<f64> {
-    if !candidates.iter().any(|&i| sensitive[i]) {
-        return None;
-    }
+/// The bias of one decoding step (Liang et al.'s reference code): the mean, over the
+/// top-p candidates renormalised, of each token's bias score (the cosine of its output
+/// embedding with the bias direction).
+pub fn step_bias(probs: &[f64], candidates: &[usize], token_bias: &[f64]) -> f64 {
     let mass: f64 = candidates.iter().map(|&i| probs[i]).sum();
-    Some(
-        candidates
-            .iter()
-            .map(|&i| probs[i] * token_bias[i])
-            .sum::<f64>()
-            / mass.max(1e-12),
-    )
+    candidates
+        .iter()
+        .map(|&i| probs[i] * token_bias[i])
+        .sum::<f64>()
+        / mass.max(1e-12)
 }
 
-/// A-INLP's alpha for a step: 1 without bias, else max(1 - |bias|, floor).
-pub fn a_inlp_alpha(bias: Option<f64>, floor: f64) -> f64 {
-    bias.map_or(1.0, |b| (1.0 - b.abs()).max(floor))
+/// A-INLP's alpha for a step of bias `bias`: 1 when the step is not bias-sensitive
+/// (|bias| <= `band`), else max(1 - |bias|, floor).
+pub fn a_inlp_alpha(bias: f64, band: f64, floor: f64) -> f64 {
+    if bias.abs() <= band {
+        1.0
+    } else {
+        (1.0 - bias.abs()).max(floor)
+    }
 }
 
 /// h' = alpha h + (1 - alpha) P h.
@@ -98,12 +93,15 @@ mod tests {
     fn alpha_follows_the_rule_and_alpha_one_changes_nothing() {
         let probs = [0.6, 0.3, 0.1];
         let bias = [0.0, 0.9, -0.5];
-        assert_eq!(step_bias(&probs, &[0], &bias, &[false, true, true]), None);
-        assert_eq!(a_inlp_alpha(None, 0.6), 1.0);
-        let b = step_bias(&probs, &[0, 1], &bias, &[false, true, true]).unwrap();
+        // Only the neutral token is a candidate: no bias, alpha 1.
+        assert_eq!(step_bias(&probs, &[0], &bias), 0.0);
+        assert_eq!(a_inlp_alpha(0.0, 0.05, 0.6), 1.0);
+        // Renormalised over {0, 1}: 0.6 / 0.9 * 0 + 0.3 / 0.9 * 0.9 = 0.3.
+        let b = step_bias(&probs, &[0, 1], &bias);
         assert!((b - 0.3).abs() < 1e-12);
-        assert!((a_inlp_alpha(Some(b), 0.6) - 0.7).abs() < 1e-12);
-        assert_eq!(a_inlp_alpha(Some(-0.9), 0.6), 0.6);
+        assert!((a_inlp_alpha(b, 0.05, 0.6) - 0.7).abs() < 1e-12);
+        assert_eq!(a_inlp_alpha(b, 0.35, 0.6), 1.0);
+        assert_eq!(a_inlp_alpha(-0.9, 0.05, 0.6), 0.6);
 
         // A projection removing the first axis, a random-ish output layer.
         let p = DMatrix::from_diagonal(&DVector::from_vec(vec![0.0, 1.0, 1.0]));

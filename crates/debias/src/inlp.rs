@@ -58,25 +58,40 @@ pub struct Inlp {
     pub removed: DMatrix<f64>,
     /// `I - removed removed^T`, `d x d`.
     pub projection: DMatrix<f64>,
-    /// Accuracy of each iteration's classifier on the data it was fitted to.
+    /// Dev accuracy of each round's classifier (the last one is below the stopping mark
+    /// unless the round limit was reached).
     pub accuracies: Vec<f64>,
 }
 
-/// Runs INLP for at most `iterations` rounds on embeddings `x` (one per row), stopping
-/// once a round's classifier is within `margin` of the majority-class rate: removing
-/// directions a classifier cannot use would only erase information (and, once every
+/// Embeddings, one per row, with their binary attribute.
+#[derive(Debug, Clone, Copy)]
+pub struct Labelled<'a> {
+    pub x: &'a DMatrix<f64>,
+    pub labels: &'a [bool],
+}
+
+/// Runs INLP for at most `iterations` rounds: each round fits a classifier on the
+/// (projected) `train` embeddings and stops once its accuracy on the projected `dev`
+/// embeddings is within `margin` of the dev majority-class rate, since removing
+/// directions no classifier can use would only erase information (and, once every
 /// direction is gone, leave rounding noise that still carries the attribute).
-pub fn inlp(x: &DMatrix<f64>, labels: &[bool], iterations: usize, ridge: f64, margin: f64) -> Inlp {
-    let positive = labels.iter().filter(|&&l| l).count() as f64 / labels.len().max(1) as f64;
+pub fn inlp(
+    train: Labelled<'_>,
+    dev: Labelled<'_>,
+    iterations: usize,
+    ridge: f64,
+    margin: f64,
+) -> Inlp {
+    let n = dev.labels.len().max(1) as f64;
+    let positive = dev.labels.iter().filter(|&&l| l).count() as f64 / n;
     let majority = positive.max(1.0 - positive);
-    let d = x.ncols();
+    let d = train.x.ncols();
     let mut basis: Vec<DVector<f64>> = Vec::new();
     let mut projection = DMatrix::identity(d, d);
     let mut accuracies = Vec::new();
     for _ in 0..iterations {
-        let projected = x * &projection;
-        let classifier = LinearClassifier::fit(&projected, labels, ridge);
-        let accuracy = classifier.accuracy(&projected, labels);
+        let classifier = LinearClassifier::fit(&(train.x * &projection), train.labels, ridge);
+        let accuracy = classifier.accuracy(&(dev.x * &projection), dev.labels);
         accuracies.push(accuracy);
         if accuracy < majority + margin {
             break;
@@ -145,7 +160,8 @@ mod tests {
     #[test]
     fn the_projection_is_symmetric_and_idempotent() {
         let (x, y) = embeddings(1000, 3);
-        let result = inlp(&x, &y, 6, 1e-3, 0.01);
+        let data = Labelled { x: &x, labels: &y };
+        let result = inlp(data, data, 6, 1e-3, 0.01);
         let removed = result.removed.ncols();
         assert!((1..8).contains(&removed), "{removed} directions removed");
         let p = result.projection;
@@ -159,7 +175,20 @@ mod tests {
         let (test, test_y) = embeddings(4000, 7);
         let before = LinearClassifier::fit(&train, &train_y, 1e-3);
         assert!(before.accuracy(&test, &test_y) > 0.9);
-        let result = inlp(&train, &train_y, 8, 1e-3, 0.01);
+        let (dev, dev_y) = embeddings(1000, 9);
+        let result = inlp(
+            Labelled {
+                x: &train,
+                labels: &train_y,
+            },
+            Labelled {
+                x: &dev,
+                labels: &dev_y,
+            },
+            8,
+            1e-3,
+            0.01,
+        );
         assert!(result.accuracies[0] > 0.9, "{:?}", result.accuracies);
         assert!(result.removed.ncols() < 8, "{:?}", result.accuracies);
         let p = &result.projection;

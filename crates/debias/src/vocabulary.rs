@@ -29,12 +29,25 @@ impl Vocabulary {
             .chain(ranked.into_iter().map(|(w, _)| w))
             .take(size.max(2))
             .collect();
+        Self::from_words(words).expect("starts with <unk> and <eos>")
+    }
+
+    /// A saved vocabulary, id order; None unless it starts with `<unk>`, `<eos>`.
+    pub fn from_words(words: Vec<String>) -> Option<Self> {
+        if words.len() < 2 || words[0] != UNKNOWN || words[1] != END {
+            return None;
+        }
         let ids = words
             .iter()
             .enumerate()
             .map(|(i, w)| (w.clone(), i as u32))
             .collect();
-        Self { words, ids }
+        Some(Self { words, ids })
+    }
+
+    /// Every word, id order.
+    pub fn words(&self) -> &[String] {
+        &self.words
     }
 
     pub fn len(&self) -> usize {
