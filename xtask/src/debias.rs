@@ -74,7 +74,7 @@ pub struct ModelArgs {
     layers: usize,
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    #[arg(long, default_value_t = 1500)]
+    #[arg(long, default_value_t = 4000)]
     steps: usize,
     #[arg(long, default_value_t = 3e-3)]
     lr: f64,
@@ -198,16 +198,28 @@ fn windows(stream: &[u32], starts: &[usize], len: usize) -> candle_core::Result<
     })
 }
 
-/// The trained model in `a.out`, training it first unless one with the same settings
-/// and vocabulary size is there.
+/// The trained model in `a.out`, trained first when there is none. A model there with
+/// other settings, or an unreadable one, is an error (it is never overwritten).
 fn ensure_model(a: &ModelArgs, corpus: &Corpus) -> anyhow::Result<(WordLm, TrainedModel)> {
     let settings = settings_of(a);
     let card = a.out.join("model.json");
-    if let Ok(text) = std::fs::read_to_string(&card)
-        && let Ok(record) = serde_json::from_str::<TrainedModel>(&text)
-        && record.settings == settings
-        && record.config.vocab == a.vocab
-    {
+    if let Ok(text) = std::fs::read_to_string(&card) {
+        // Never overwrite a model that is there: a bad or different one is an error.
+        let record: TrainedModel = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a debias model card; move it away to train a new model",
+                card.display()
+            )
+        })?;
+        if record.settings != settings || record.config.vocab != a.vocab {
+            bail!(
+                "{} holds a model trained with other settings ({:?}, vocabulary {}); \
+                 pass another --out or move it away",
+                a.out.display(),
+                record.settings,
+                record.config.vocab
+            );
+        }
         let lm = WordLm::load(&a.out)?;
         println!(
             "reusing the model in {} (held-out perplexity {:.1}, trained in {:.0} s)",
@@ -258,8 +270,6 @@ fn ensure_model(a: &ModelArgs, corpus: &Corpus) -> anyhow::Result<(WordLm, Train
         seconds,
     };
     std::fs::write(&card, serde_json::to_string(&record)?)?;
-    // A new model invalidates every measured setting.
-    let _ = std::fs::remove_file(a.out.join("sweep.jsonl"));
     println!(
         "held-out perplexity {perplexity:.1} ({parameters} parameters, {seconds:.0} s); saved in {}",
         a.out.display()
@@ -626,6 +636,13 @@ fn direction(lm: &WordLm) -> anyhow::Result<Direction> {
     })
 }
 
+/// Fractions of corpus pairs whose two contexts are both, or only one, bias-sensitive.
+#[derive(Serialize)]
+struct GateAgreement {
+    both: f64,
+    one: f64,
+}
+
 #[derive(Serialize)]
 struct Results<'a> {
     model: &'a TrainedModel,
@@ -638,6 +655,7 @@ struct Results<'a> {
     held_out_sensitive_fraction: f64,
     sensitive_tokens: usize,
     corpus_pairs: usize,
+    corpus_gate: GateAgreement,
     rows: &'a [Row],
 }
 
@@ -767,6 +785,26 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
     };
     let sensitive = bench.held_bias.iter().filter(|b| b.abs() > a.band).count() as f64
         / bench.held_bias.len() as f64;
+    // How often A-INLP's gate treats the two sides of a counterfactual pair differently.
+    let flagged = |b: &f64| b.abs() > a.band;
+    let pairs = bench.corpus_bias.0.len().max(1) as f64;
+    let (mut both, mut one) = (0usize, 0usize);
+    for (m, f) in bench.corpus_bias.0.iter().zip(&bench.corpus_bias.1) {
+        match (flagged(m), flagged(f)) {
+            (true, true) => both += 1,
+            (true, false) | (false, true) => one += 1,
+            _ => {}
+        }
+    }
+    let gate = GateAgreement {
+        both: both as f64 / pairs,
+        one: one as f64 / pairs,
+    };
+    println!(
+        "corpus pairs: {:.1}% with both contexts bias-sensitive, {:.1}% with only one",
+        100.0 * gate.both,
+        100.0 * gate.one
+    );
     let mut sorted: Vec<f64> = bench.held_bias.iter().map(|b| b.abs()).collect();
     sorted.sort_by(f64::total_cmp);
     let q = |f: f64| sorted[((sorted.len() - 1) as f64 * f) as usize];
@@ -879,6 +917,7 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
         inlp: &inlp_summary,
         held_out_sensitive_fraction: sensitive,
         sensitive_tokens,
+        corpus_gate: gate,
         corpus_pairs: corpus_m.len(),
         rows: &rows,
     };
@@ -1133,6 +1172,11 @@ fn report(r: &Results<'_>, a: &RunArgs) -> String {
         s,
         "\n![local bias vs perplexity](tradeoff.png)\n\n![KL](tradeoff_kl.png)\n\n![global bias](global.png)\n"
     );
+    let pick = |method: &str, knob: f64| {
+        r.rows
+            .iter()
+            .find(|x| x.method == method && (x.knob - knob).abs() < 1e-9)
+    };
     let _ = writeln!(s, "## Does A-INLP give a better trade-off than INLP?\n");
     let mut better = 0;
     let mut compared = 0;
@@ -1163,15 +1207,32 @@ fn report(r: &Results<'_>, a: &RunArgs) -> String {
         "\n**{better} of {compared}** A-INLP points lie below the INLP curve (lower local \
          bias at equal perplexity, interpolated along INLP's alpha sweep).\n"
     );
+    let _ = write!(
+        s,
+        "A-INLP decides per context: of the {} corpus pairs, {:.1}% have both contexts \
+         bias-sensitive and {:.1}% only one.",
+        r.corpus_pairs,
+        100.0 * r.corpus_gate.both,
+        100.0 * r.corpus_gate.one
+    );
+    let undebiased = pick("none", 1.0).map(|x| x.hellinger_corpus);
+    let strongest = pick("A-INLP", 0.0).map(|x| x.hellinger_corpus);
+    if let (Some(u), Some(a0)) = (undebiased, strongest)
+        && a0 > u
+    {
+        let _ = write!(
+            s,
+            " At alpha 0, A-INLP's local bias ({a0:.4}) exceeds the undebiased model's \
+             ({u:.4}): where only one side of a pair is projected, a strong projection moves \
+             that side's distribution away from its counterfactual, which adds local bias \
+             instead of removing it."
+        );
+    }
+    let _ = writeln!(s, "\n");
     let _ = writeln!(
         s,
         "## Sample generations (first sample, same random numbers)\n"
     );
-    let pick = |method: &str, knob: f64| {
-        r.rows
-            .iter()
-            .find(|x| x.method == method && (x.knob - knob).abs() < 1e-9)
-    };
     for (title, row) in [
         ("undebiased", pick("none", 1.0)),
         ("INLP, alpha 0.5", pick("INLP", 0.5)),
@@ -1187,4 +1248,57 @@ fn report(r: &Results<'_>, a: &RunArgs) -> String {
         let _ = writeln!(s);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(method: &str, knob: f64, perplexity: f64, hellinger: f64) -> Row {
+        Row {
+            method: method.into(),
+            knob,
+            fingerprint: String::new(),
+            kl_templates: 0.0,
+            hellinger_templates: 0.0,
+            kl_corpus: 0.0,
+            hellinger_corpus: hellinger,
+            perplexity,
+            mean_alpha: 1.0,
+            sentiment_female: 0.0,
+            sentiment_male: 0.0,
+            global_gap: 0.0,
+            global_gap_se: 0.0,
+            examples: Vec::new(),
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn inlp_curve_is_interpolated_from_the_undebiased_point() {
+        let rows = [
+            row("none", 1.0, 90.0, 0.10),
+            row("INLP", 0.5, 100.0, 0.08),
+            row("INLP", 0.0, 120.0, 0.07),
+            row("A-INLP", 0.5, 95.0, 0.085),
+        ];
+        assert!((inlp_at(&rows, 95.0).unwrap() - 0.09).abs() < 1e-12);
+        assert!((inlp_at(&rows, 110.0).unwrap() - 0.075).abs() < 1e-12);
+        assert_eq!(inlp_at(&rows, 80.0), None);
+        assert_eq!(inlp_at(&rows, 130.0), None);
+    }
+
+    #[test]
+    fn gendered_contexts_end_after_their_first_gendered_word() {
+        let mut rng = StdRng::seed_from_u64(1);
+        for _ in 0..50 {
+            let (g, words) =
+                gendered_context("Yesterday the old woman walked home alone", 64, &mut rng)
+                    .unwrap();
+            assert_eq!(g, Gender::Female);
+            assert!(words.len() >= 4 && words[..4].contains(&"woman"));
+        }
+        assert!(gendered_context("He and she left", 64, &mut rng).is_none());
+        assert!(gendered_context("Nobody left", 64, &mut rng).is_none());
+    }
 }

@@ -198,7 +198,7 @@ impl WordLm {
     }
 
     /// Top-p continuations of each prompt (without the prompt), each stopping at `<eos>`
-    /// (dropped) or after `max_new` tokens. Row `i` draws its uniforms from a generator
+    /// (dropped) or after `max_new` tokens; `<unk>` is never drawn. Row `i` draws its uniforms from a generator
     /// seeded by `(seed, i)`, so two decoders given the same seed differ only where
     /// their distributions do.
     pub fn generate(
@@ -223,7 +223,9 @@ impl WordLm {
             let probs = self.next_token_probs(&hidden, debiaser)?;
             let mut still = Vec::with_capacity(open.len());
             for (row, &i) in open.iter().enumerate() {
-                let p: Vec<f64> = probs[row].iter().map(|&x| x as f64).collect();
+                let mut p: Vec<f64> = probs[row].iter().map(|&x| x as f64).collect();
+                // Generations never emit `<unk>` (id 0): it reads as nothing.
+                p[0] = 0.0;
                 let token = sample_top_p(&p, sampling.top_p, rngs[i].random()) as u32;
                 if token == end {
                     continue;
@@ -327,5 +329,39 @@ mod tests {
         for (a, b) in at2.iter().zip(&got) {
             assert!((a - b).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn bad_model_files_are_clear_errors() {
+        let dir = std::env::temp_dir().join(format!("debias-lm-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(matches!(WordLm::load(&dir), Err(LmError::Io { .. })));
+        std::fs::write(dir.join("model.json"), "{\"config\": 3").unwrap();
+        assert!(matches!(WordLm::load(&dir), Err(LmError::Card { .. })));
+        let lm = tiny();
+        let mut words = lm.vocabulary.words().to_vec();
+        words.swap(0, 1);
+        let card = ModelCard {
+            config: lm.model.config,
+            vocabulary: words,
+        };
+        std::fs::write(
+            dir.join("model.json"),
+            serde_json::to_string(&card).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(WordLm::load(&dir), Err(LmError::Vocabulary(12))));
+        // A good card without weights.
+        let card = ModelCard {
+            config: lm.model.config,
+            vocabulary: lm.vocabulary.words().to_vec(),
+        };
+        std::fs::write(
+            dir.join("model.json"),
+            serde_json::to_string(&card).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(WordLm::load(&dir), Err(LmError::Candle(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
