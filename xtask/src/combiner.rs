@@ -327,6 +327,25 @@ pub struct TrainSettings {
     pub seed: u64,
 }
 
+/// [`TrainSettings`] from command-line arguments with `len`, `width`, `heads`, `layers`,
+/// `batch`, `steps` and `lr` fields; the warm-up is a tenth of the steps.
+macro_rules! train_settings {
+    ($args:expr, $seed:expr) => {
+        $crate::combiner::TrainSettings {
+            len: $args.len,
+            width: $args.width,
+            heads: $args.heads,
+            layers: $args.layers,
+            batch: $args.batch,
+            steps: $args.steps,
+            lr: $args.lr,
+            warmup: $args.steps / 10,
+            seed: $seed,
+        }
+    };
+}
+pub(crate) use train_settings;
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct TrainedRun {
     pub pattern: String,
@@ -505,17 +524,7 @@ fn lm(a: LmArgs) -> anyhow::Result<()> {
             a.len
         );
     }
-    let settings = TrainSettings {
-        len: a.len,
-        width: a.width,
-        heads: a.heads,
-        layers: a.layers,
-        batch: a.batch,
-        steps: a.steps,
-        lr: a.lr,
-        warmup: a.steps / 10,
-        seed: 1,
-    };
+    let settings = train_settings!(a, 1);
     let held_out = corpus.held_out_batches(a.batch, a.len, a.eval_windows, &Device::Cpu)?;
     println!(
         "corpus: {:.2} MB training, {:.2} MB held out; {} held-out windows of {}",
@@ -576,17 +585,7 @@ pub struct RecallArgs {
 
 fn recall(a: RecallArgs) -> anyhow::Result<()> {
     let task = RecallTask::new(a.len, default_block(a.len));
-    let settings = TrainSettings {
-        len: a.len,
-        width: a.width,
-        heads: a.heads,
-        layers: a.layers,
-        batch: a.batch,
-        steps: a.steps,
-        lr: a.lr,
-        warmup: a.steps / 10,
-        seed: 2,
-    };
+    let settings = train_settings!(a, 2);
     // Held-out examples come from their own generator.
     let mut eval_rng = StdRng::seed_from_u64(1_000_003);
     let held_out: Vec<Batch> = (0..a.eval.div_ceil(a.batch))

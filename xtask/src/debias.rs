@@ -34,7 +34,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-use crate::combiner::{TrainSettings, Trained, append_line, progress, train};
+use crate::combiner::{TrainSettings, Trained, append_line, progress, train, train_settings};
 use crate::plot::{Axis, Curve, line_chart};
 
 #[derive(Subcommand, Debug)]
@@ -168,20 +168,6 @@ struct TrainedModel {
     seconds: f64,
 }
 
-fn settings_of(a: &ModelArgs) -> TrainSettings {
-    TrainSettings {
-        len: a.len,
-        width: a.width,
-        heads: a.heads,
-        layers: a.layers,
-        batch: a.batch,
-        steps: a.steps,
-        lr: a.lr,
-        warmup: a.steps / 10,
-        seed: 3,
-    }
-}
-
 /// `count` windows of `len + 1` tokens starting at `starts`.
 fn windows(stream: &[u32], starts: &[usize], len: usize) -> candle_core::Result<Batch> {
     let n = starts.len();
@@ -201,7 +187,7 @@ fn windows(stream: &[u32], starts: &[usize], len: usize) -> candle_core::Result<
 /// The trained model in `a.out`, trained first when there is none. A model there with
 /// other settings, or an unreadable one, is an error (it is never overwritten).
 fn ensure_model(a: &ModelArgs, corpus: &Corpus) -> anyhow::Result<(WordLm, TrainedModel)> {
-    let settings = settings_of(a);
+    let settings = train_settings!(a, 3);
     let card = a.out.join("model.json");
     if let Ok(text) = std::fs::read_to_string(&card) {
         // Never overwrite a model that is there: a bad or different one is an error.
