@@ -22,7 +22,7 @@ use clap::{Args, Subcommand};
 use combiner::tasks::Batch;
 use combiner::{LmConfig, Pattern};
 use debias::debiaser::{AlphaRule, Debiaser};
-use debias::direction::{bias_direction, token_bias};
+use debias::direction::{bias_direction, frequency_direction, remove_component, token_bias};
 use debias::divergence::{hellinger, kl};
 use debias::gender::{DEFINITIONAL_PAIRS, Gender, gender_of, sentence_gender, swap};
 use debias::inlp::{Inlp, Labelled, LinearClassifier, inlp};
@@ -583,29 +583,39 @@ fn fit_inlp(lm: &WordLm, corpus: &Corpus, a: &RunArgs) -> anyhow::Result<(Inlp, 
     Ok((result, summary))
 }
 
-/// The bias direction and per-token bias scores from the model's (centred) output
-/// embeddings.
+/// The bias direction and per-token bias scores from the model's output embeddings
+/// (centred, frequency direction removed).
 struct Direction {
     pairs: Vec<(String, String)>,
     token_bias: Vec<f64>,
+    /// Cosine of the direction found without removing frequency with the frequency
+    /// direction.
+    frequency_cosine: f64,
 }
 
-fn direction(lm: &WordLm) -> anyhow::Result<Direction> {
-    // Centred: every output embedding shares a common component (the mean row), whose
-    // cosine with the direction would make every step look biased the same way.
+fn direction(lm: &WordLm, training: &[u32]) -> anyhow::Result<Direction> {
+    // Centred, and without the frequency direction (see debias::direction).
     let mut embeddings = lm.output_embeddings()?;
     let mean = embeddings.row_mean();
     for mut row in embeddings.row_iter_mut() {
         row -= &mean;
     }
+    let mut counts = vec![0usize; lm.vocabulary.len()];
+    for &t in training {
+        counts[t as usize] += 1;
+    }
+    let log_frequency: Vec<f64> = counts.iter().map(|&c| (c as f64 + 1.0).ln()).collect();
+    let frequency = frequency_direction(&embeddings, &log_frequency);
+    let cleaned = remove_component(&embeddings, &frequency);
     let mut pairs = Vec::new();
-    let mut vectors = Vec::new();
+    let (mut vectors, mut raw) = (Vec::new(), Vec::new());
     for (f, m) in DEFINITIONAL_PAIRS {
         if lm.vocabulary.contains(f) && lm.vocabulary.contains(m) {
-            let row = |w: &str| -> DVector<f64> {
-                embeddings.row(lm.vocabulary.id(w) as usize).transpose()
+            let row = |e: &DMatrix<f64>, w: &str| -> DVector<f64> {
+                e.row(lm.vocabulary.id(w) as usize).transpose()
             };
-            vectors.push((row(f), row(m)));
+            vectors.push((row(&cleaned, f), row(&cleaned, m)));
+            raw.push((row(&embeddings, f), row(&embeddings, m)));
             pairs.push((f.to_string(), m.to_string()));
         }
     }
@@ -618,7 +628,8 @@ fn direction(lm: &WordLm) -> anyhow::Result<Direction> {
     let g = bias_direction(&vectors);
     Ok(Direction {
         pairs,
-        token_bias: token_bias(&embeddings, &g),
+        token_bias: token_bias(&cleaned, &g),
+        frequency_cosine: bias_direction(&raw).dot(&frequency),
     })
 }
 
@@ -629,12 +640,26 @@ struct GateAgreement {
     one: f64,
 }
 
+/// The training record without the vocabulary.
+#[derive(Serialize)]
+struct ModelSummary<'a> {
+    config: &'a LmConfig,
+    settings: &'a TrainSettings,
+    parameters: usize,
+    train_words: usize,
+    held_out_words: usize,
+    held_out_perplexity: f64,
+    curve: &'a [(usize, f64)],
+    seconds: f64,
+}
+
 #[derive(Serialize)]
 struct Results<'a> {
-    model: &'a TrainedModel,
+    model: ModelSummary<'a>,
     sentences_training: usize,
     sentences_held_out: usize,
     definitional_pairs: &'a [(String, String)],
+    frequency_cosine: f64,
     most_female: Vec<(String, f64)>,
     most_male: Vec<(String, f64)>,
     inlp: &'a InlpSummary,
@@ -657,7 +682,8 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("parsing {}", a.lexicon.display()))?;
     let (lm, record) = ensure_model(&a.model, &corpus)?;
 
-    let dir = direction(&lm)?;
+    let train_stream = Corpus::stream(&lm.vocabulary, &corpus.training);
+    let dir = direction(&lm, &train_stream)?;
     let mut ranked: Vec<(String, f64)> = dir
         .token_bias
         .iter()
@@ -894,10 +920,20 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&a.report)?;
     let results = Results {
-        model: &record,
+        model: ModelSummary {
+            config: &record.config,
+            settings: &record.settings,
+            parameters: record.parameters,
+            train_words: record.train_words,
+            held_out_words: record.held_out_words,
+            held_out_perplexity: record.held_out_perplexity,
+            curve: &record.curve,
+            seconds: record.seconds,
+        },
         sentences_training: corpus.training.len(),
         sentences_held_out: corpus.held.len(),
         definitional_pairs: &dir.pairs,
+        frequency_cosine: dir.frequency_cosine,
         most_female,
         most_male,
         inlp: &inlp_summary,
@@ -961,46 +997,80 @@ fn figures(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
         ),
     ];
     for (file, title, y, value) in charts {
-        let mut curves: Vec<Curve> = [
-            ("INLP", "INLP: alpha 1 -> 0 at every step"),
-            ("A-INLP", "A-INLP: alpha 1 -> 0 on bias-sensitive steps"),
-        ]
-        .iter()
-        .enumerate()
-        .map(|(i, (m, label))| Curve {
-            label: label.to_string(),
-            points: curve_points(rows, m, value),
-            dashed: i == 1,
-            colour: Some(i),
-        })
-        .collect();
-        curves.push(Curve {
-            label: "A-INLP, paper rule: alpha = max(1 - |bias|, 0.6)".into(),
-            points: rows
-                .iter()
-                .filter(|r| r.method == PAPER)
-                .map(|r| (r.perplexity, value(r)))
-                .collect(),
-            dashed: false,
-            colour: Some(2),
-        });
-        line_chart(
-            &dir.join(file),
-            title,
-            Axis {
-                desc: "held-out perplexity",
-                log2: false,
-                range: None,
-            },
-            Axis {
-                desc: y,
-                log2: false,
-                range: None,
-            },
-            &curves,
-        )?;
+        chart(&dir.join(file), title, y, value, rows)?;
     }
-    Ok(())
+    // The low-cost end, where A-INLP lives: INLP only up to a little past A-INLP's reach.
+    let undebiased = rows
+        .iter()
+        .find(|r| r.method == "none")
+        .map_or(0.0, |r| r.perplexity);
+    let reach = rows
+        .iter()
+        .filter(|r| r.method != "INLP")
+        .map(|r| r.perplexity)
+        .fold(undebiased, f64::max);
+    let limit = undebiased + 1.5 * (reach - undebiased) + 0.5;
+    let near: Vec<Row> = rows
+        .iter()
+        .filter(|r| r.perplexity <= limit)
+        .cloned()
+        .collect();
+    chart(
+        &dir.join("tradeoff_zoom.png"),
+        "Local bias vs perplexity, the low-cost end",
+        "local bias: mean Hellinger distance",
+        |r| r.hellinger_corpus,
+        &near,
+    )
+}
+
+/// INLP and A-INLP curves (each starting at the undebiased model) and the paper-rule
+/// point, `value` against perplexity.
+fn chart(
+    path: &Path,
+    title: &str,
+    y: &str,
+    value: fn(&Row) -> f64,
+    rows: &[Row],
+) -> anyhow::Result<()> {
+    let mut curves: Vec<Curve> = [
+        ("INLP", "INLP: alpha 1 -> 0 at every step"),
+        ("A-INLP", "A-INLP: alpha 1 -> 0 on bias-sensitive steps"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (m, label))| Curve {
+        label: label.to_string(),
+        points: curve_points(rows, m, value),
+        dashed: i == 1,
+        colour: Some(i),
+    })
+    .collect();
+    curves.push(Curve {
+        label: "A-INLP, paper rule: alpha = max(1 - |bias|, 0.6)".into(),
+        points: rows
+            .iter()
+            .filter(|r| r.method == PAPER)
+            .map(|r| (r.perplexity, value(r)))
+            .collect(),
+        dashed: false,
+        colour: Some(2),
+    });
+    line_chart(
+        path,
+        title,
+        Axis {
+            desc: "held-out perplexity",
+            log2: false,
+            range: None,
+        },
+        Axis {
+            desc: y,
+            log2: false,
+            range: None,
+        },
+        &curves,
+    )
 }
 
 /// INLP's local bias at `perplexity`, interpolated along its curve (None outside it).
@@ -1016,7 +1086,7 @@ fn inlp_at(rows: &[Row], perplexity: f64) -> Option<f64> {
 
 fn report(r: &Results<'_>, a: &RunArgs) -> String {
     use std::fmt::Write;
-    let m = r.model;
+    let m = &r.model;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -1057,14 +1127,20 @@ fn report(r: &Results<'_>, a: &RunArgs) -> String {
     let _ = writeln!(s, "## Bias direction and bias-sensitive tokens\n");
     let _ = writeln!(
         s,
-        "First principal component of the output embeddings of {} definitional pairs ({}). \
-         A token's bias is the cosine of its output embedding with it (positive: female).\n",
+        "First principal component of the output embeddings of {} definitional pairs ({}), \
+         each pair centred on its mean. The embeddings are first centred and their \
+         frequency direction (the covariance of each coordinate with log count) removed: \
+         the male word of every pair is the more frequent in Brown, and the direction found \
+         without that step has cosine {:+.2} with the frequency direction, which makes \
+         frequent function words (\"the\", \",\", \"and\") look male. A token's bias is \
+         the cosine of its cleaned output embedding with the direction (positive: female).\n",
         r.definitional_pairs.len(),
         r.definitional_pairs
             .iter()
             .map(|(f, m)| format!("{f}/{m}"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        r.frequency_cosine
     );
     let list = |v: &[(String, f64)]| {
         v.iter()
@@ -1078,8 +1154,7 @@ fn report(r: &Results<'_>, a: &RunArgs) -> String {
         s,
         "Bias-sensitive tokens: the {} tokens whose |cosine| is at least {} (the output \
          embeddings of a 1.7 M-parameter model are noisy, so words with no gender meaning \
-         appear next to the gendered ones; frequent function words lean male by 0.05 to 0.18, \
-         which is why only bias-sensitive tokens count). A decoding step is bias-sensitive \
+         sit next to the gendered ones). A decoding step is bias-sensitive \
          when its bias, the sum over its top-p (p = 0.7) candidates of probability times \
          cosine for the bias-sensitive ones, renormalised by the nucleus mass, exceeds {} in \
          magnitude: {:.1}% of held-out steps.\n",
@@ -1156,7 +1231,7 @@ fn report(r: &Results<'_>, a: &RunArgs) -> String {
     }
     let _ = writeln!(
         s,
-        "\n![local bias vs perplexity](tradeoff.png)\n\n![KL](tradeoff_kl.png)\n\n![global bias](global.png)\n"
+        "\n![local bias vs perplexity](tradeoff.png)\n\n![the low-cost end](tradeoff_zoom.png)\n\n![KL](tradeoff_kl.png)\n\n![global bias](global.png)\n"
     );
     let pick = |method: &str, knob: f64| {
         r.rows

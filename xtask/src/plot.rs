@@ -321,7 +321,9 @@ pub fn line_chart(
             } else if span > 10.0 {
                 format!("{v:.0}")
             } else {
-                format!("{v:.2}")
+                // Enough decimals to tell about five ticks apart (at least two).
+                let decimals = (-(span / 5.0).log10()).ceil().max(2.0) as usize;
+                format!("{v:.decimals$}")
             }
         }
     };
@@ -345,10 +347,10 @@ pub fn line_chart(
             .map(|(a, b)| (to(&x, *a), to(&y, *b)))
             .collect();
         let style = colour.stroke_width(2);
+        chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, colour.filled())))?;
         let drawn = if curve.dashed {
             chart.draw_series(DashedLineSeries::new(points.clone(), 8, 6, style))?
         } else {
-            chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, colour.filled())))?;
             chart.draw_series(LineSeries::new(points.clone(), style))?
         };
         if text {
