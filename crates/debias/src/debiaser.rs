@@ -101,3 +101,51 @@ impl Debiaser {
         hidden.broadcast_mul(&a)? + projected.broadcast_mul(&one_minus)?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::D;
+    use candle_nn::ops::softmax;
+    use nalgebra::DVector;
+
+    #[test]
+    fn alpha_one_changes_nothing_and_less_moves_the_distribution() {
+        // A projection removing the first axis, a random-ish output layer.
+        let p = DMatrix::from_diagonal(&DVector::from_vec(vec![0.0, 1.0, 1.0]));
+        let w = Tensor::from_vec(
+            vec![
+                1.0f32, -2.0, 0.5, 0.3, 0.0, 1.0, -1.0, 1.0, 2.0, 0.2, 0.2, -0.7,
+            ],
+            (4, 3),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let bias = Tensor::from_vec(vec![0.1f32, -0.2, 0.0, 0.3], 4, &Device::Cpu).unwrap();
+        let h = Tensor::from_vec(vec![1.5f32, -0.5, 0.25], (1, 3), &Device::Cpu).unwrap();
+        let distribution = |h: &Tensor| -> Vec<f32> {
+            let logits = h
+                .matmul(&w.t().unwrap())
+                .unwrap()
+                .broadcast_add(&bias)
+                .unwrap();
+            softmax(&logits, D::Minus1)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
+        let debiaser =
+            Debiaser::new(&p, vec![0.0; 4], AlphaRule::Fixed { alpha: 1.0 }, 0.7).unwrap();
+        let plain = distribution(&h);
+        assert_eq!(distribution(&debiaser.mix(&h, &[1.0]).unwrap()), plain);
+        let debiased = distribution(&debiaser.mix(&h, &[0.6]).unwrap());
+        assert!(
+            plain
+                .iter()
+                .zip(&debiased)
+                .any(|(a, b)| (a - b).abs() > 1e-3)
+        );
+    }
+}

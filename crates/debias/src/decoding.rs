@@ -1,8 +1,6 @@
-//! Decoding pieces: top-p (nucleus) sampling and A-INLP's mixing of the final hidden
-//! state, h' = alpha h + (1 - alpha) P h, with the token-dependent alpha of Liang et al.
-//! (alpha = 1 when the top-p candidates carry no bias, else max(1 - |bias|, floor)).
-
-use nalgebra::{DMatrix, DVector};
+//! Decoding pieces: top-p (nucleus) sampling, the bias of a decoding step and the
+//! token-dependent alpha of Liang et al. (alpha = 1 when the top-p candidates carry no
+//! bias, else max(1 - |bias|, floor)); [`crate::debiaser`] applies it.
 
 /// The smallest set of tokens, most probable first, whose probabilities sum to at least
 /// `p` (always at least one token).
@@ -57,23 +55,6 @@ pub fn a_inlp_alpha(bias: f64, band: f64, floor: f64) -> f64 {
     }
 }
 
-/// h' = alpha h + (1 - alpha) P h.
-pub fn mix_hidden(h: &DVector<f64>, projection: &DMatrix<f64>, alpha: f64) -> DVector<f64> {
-    if alpha == 1.0 {
-        return h.clone();
-    }
-    h * alpha + (projection * h) * (1.0 - alpha)
-}
-
-/// softmax(W h + b), the next-token distribution of a linear output layer.
-pub fn next_token_distribution(w: &DMatrix<f64>, b: &DVector<f64>, h: &DVector<f64>) -> Vec<f64> {
-    let logits = w * h + b;
-    let max = logits.max();
-    let exp: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
-    let total: f64 = exp.iter().sum();
-    exp.into_iter().map(|e| e / total).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,7 +71,7 @@ mod tests {
     }
 
     #[test]
-    fn alpha_follows_the_rule_and_alpha_one_changes_nothing() {
+    fn alpha_follows_the_rule() {
         let probs = [0.6, 0.3, 0.1];
         let bias = [0.0, 0.9, -0.5];
         // Only the neutral token is a candidate: no bias, alpha 1.
@@ -102,29 +83,5 @@ mod tests {
         assert!((a_inlp_alpha(b, 0.05, 0.6) - 0.7).abs() < 1e-12);
         assert_eq!(a_inlp_alpha(b, 0.35, 0.6), 1.0);
         assert_eq!(a_inlp_alpha(-0.9, 0.05, 0.6), 0.6);
-
-        // A projection removing the first axis, a random-ish output layer.
-        let p = DMatrix::from_diagonal(&DVector::from_vec(vec![0.0, 1.0, 1.0]));
-        let w = DMatrix::from_row_slice(
-            4,
-            3,
-            &[
-                1.0, -2.0, 0.5, 0.3, 0.0, 1.0, -1.0, 1.0, 2.0, 0.2, 0.2, -0.7,
-            ],
-        );
-        let bias = DVector::from_vec(vec![0.1, -0.2, 0.0, 0.3]);
-        let h = DVector::from_vec(vec![1.5, -0.5, 0.25]);
-        let plain = next_token_distribution(&w, &bias, &h);
-        assert_eq!(
-            next_token_distribution(&w, &bias, &mix_hidden(&h, &p, 1.0)),
-            plain
-        );
-        let debiased = next_token_distribution(&w, &bias, &mix_hidden(&h, &p, 0.6));
-        assert!(
-            plain
-                .iter()
-                .zip(&debiased)
-                .any(|(a, b)| (a - b).abs() > 1e-3)
-        );
     }
 }
