@@ -10,7 +10,7 @@ use combiner::{AttentionPlan, LmConfig, Pattern, TransformerLm, default_block};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-use crate::debiaser::Debiaser;
+use crate::debiaser::{AlphaRule, Debiaser};
 use crate::decoding::sample_top_p;
 use crate::vocabulary::{END, Vocabulary};
 
@@ -155,13 +155,19 @@ impl WordLm {
         hidden: &Tensor,
         debiaser: Option<&Debiaser>,
     ) -> Result<Vec<Vec<f32>>> {
-        let plain = softmax(&self.logits(hidden)?, D::Minus1)?.to_vec2::<f32>()?;
-        let Some(debiaser) = debiaser else {
-            return Ok(plain);
+        let probs = |h: &Tensor| -> Result<Vec<Vec<f32>>> {
+            Ok(softmax(&self.logits(h)?, D::Minus1)?.to_vec2::<f32>()?)
         };
-        let alphas = debiaser.alphas(&plain);
+        let Some(debiaser) = debiaser else {
+            return probs(hidden);
+        };
+        // Only an adaptive rule reads the undebiased distribution.
+        let alphas = match debiaser.rule {
+            AlphaRule::Fixed { alpha } => vec![alpha; hidden.dim(0)?],
+            _ => debiaser.alphas(&probs(hidden)?),
+        };
         let mixed = debiaser.mix(hidden, &alphas)?;
-        Ok(softmax(&self.logits(&mixed)?, D::Minus1)?.to_vec2::<f32>()?)
+        probs(&mixed)
     }
 
     /// Natural-log probability of each target under the (debiased) next-token
@@ -243,7 +249,6 @@ impl WordLm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::debiaser::AlphaRule;
     use nalgebra::{DMatrix, DVector};
 
     fn tiny() -> WordLm {
