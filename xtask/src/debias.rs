@@ -27,7 +27,7 @@ use debias::divergence::{hellinger, kl};
 use debias::gender::{DEFINITIONAL_PAIRS, Gender, gender_of, sentence_gender, swap};
 use debias::inlp::{Inlp, Labelled, LinearClassifier, inlp};
 use debias::lexicon::Lexicon;
-use debias::lm::{Sampling, WordLm};
+use debias::lm::{ModelCard, Sampling, WordLm};
 use debias::vocabulary::Vocabulary;
 use nalgebra::{DMatrix, DVector};
 use rand::seq::SliceRandom;
@@ -157,8 +157,8 @@ impl Corpus {
 /// `model.json`: the model card [`WordLm::load`] reads, and the training record.
 #[derive(Serialize, Deserialize)]
 struct TrainedModel {
-    config: LmConfig,
-    vocabulary: Vec<String>,
+    #[serde(flatten)]
+    card: ModelCard,
     settings: TrainSettings,
     parameters: usize,
     train_words: usize,
@@ -197,13 +197,13 @@ fn ensure_model(a: &ModelArgs, corpus: &Corpus) -> anyhow::Result<(WordLm, Train
                 card.display()
             )
         })?;
-        if record.settings != settings || record.config.vocab != a.vocab {
+        if record.settings != settings || record.card.config.vocab != a.vocab {
             bail!(
                 "{} holds a model trained with other settings ({:?}, vocabulary {}); \
                  pass another --out or move it away",
                 a.out.display(),
                 record.settings,
-                record.config.vocab
+                record.card.config.vocab
             );
         }
         let lm = WordLm::load(&a.out)?;
@@ -245,8 +245,10 @@ fn ensure_model(a: &ModelArgs, corpus: &Corpus) -> anyhow::Result<(WordLm, Train
     std::fs::create_dir_all(&a.out)?;
     vars.save(a.out.join("model.safetensors"))?;
     let record = TrainedModel {
-        config,
-        vocabulary: lm.vocabulary.words().to_vec(),
+        card: ModelCard {
+            config,
+            vocabulary: lm.vocabulary.words().to_vec(),
+        },
         settings,
         parameters,
         train_words: train_stream.len(),
@@ -921,7 +923,7 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.report)?;
     let results = Results {
         model: ModelSummary {
-            config: &record.config,
+            config: &record.card.config,
             settings: &record.settings,
             parameters: record.parameters,
             train_words: record.train_words,
