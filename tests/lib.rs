@@ -3,7 +3,20 @@
 
 pub mod plugin_host;
 
+use newt_model::{LoudnessMeasure, NewtModel, Operators};
 use realfft::RealFftPlanner;
+
+/// A seeded model that asks for the NEWT authors' operators and loudness measure (with
+/// statistics like their violin's), for tests that must cover both operator sets
+/// without trained weights.
+pub fn seeded_nws(seed: u64) -> NewtModel {
+    let mut m = NewtModel::seeded(seed);
+    m.meta.operators = Operators::Nws;
+    m.meta.loudness_measure = LoudnessMeasure::NwsDb;
+    m.meta.loudness_mean_db = -72.4;
+    m.meta.loudness_std_db = 2.4;
+    m
+}
 
 /// Fundamental frequency of a steady periodic signal in Hz.
 ///

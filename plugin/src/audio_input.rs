@@ -4,9 +4,10 @@
 //! confidence gate -> one control frame per hop, stamped with the host sample at which it
 //! became known.
 
-use newt_engine::voice::LOUDNESS_FLOOR_DB;
 use newt_engine::{FrameControls, RateConverter, SampleFifo};
-use newt_features::{ControlExtractor, ControlFrame, LoudnessMeter, PitchConfig};
+use newt_features::{
+    ControlExtractor, ControlFrame, LoudnessMeasure, LoudnessMeter, NwsLoudnessMeter, PitchConfig,
+};
 
 use crate::params::InputSettings;
 
@@ -24,7 +25,9 @@ const PITCH_INTEGRATION_PERIODS: f32 = 0.5;
 /// spread over 100-1000 Hz is under 2 ms).
 const TYPICAL_PITCH_HZ: f32 = 250.0;
 /// Loudness window in seconds (offline and in training: 64 ms). The level of a steady
-/// sound is the same; onsets read sooner.
+/// sound is the same; onsets read sooner. (Models in the NEWT authors' loudness measure
+/// keep their 1024-point window: the measure counts bins above a floor, and a shorter
+/// window would change what it reads.)
 const LOUDNESS_WINDOW_S: f64 = 0.032;
 
 pub struct AudioInputTracker {
@@ -37,6 +40,8 @@ pub struct AudioInputTracker {
     filled: usize,
     /// Last voiced f0 (Hz), held through gated frames so that the pitch never jumps.
     held_f0_hz: f32,
+    /// The model's silence in its loudness measure (dB), sent for gated frames.
+    silence_db: f32,
     latency: usize,
 }
 
@@ -50,12 +55,15 @@ impl std::fmt::Debug for AudioInputTracker {
 }
 
 impl AudioInputTracker {
-    /// Allocates everything for a host rate; `engine_latency` (host samples) is the
-    /// engine's own, added to the reported total.
+    /// Allocates everything for a host rate and a model's loudness measure;
+    /// `engine_latency` (host samples) is the engine's own, added to the reported total.
+    /// The authors' measure streams against the loudest sound heard since the input
+    /// started (`NwsLoudnessMeter`: never below a -40 dBFS sine's peak bin).
     pub fn new(
         host_rate: u32,
         model_rate: u32,
         hop: usize,
+        measure: LoudnessMeasure,
         engine_latency: usize,
     ) -> Result<Self, String> {
         // Half a control frame per downsampler chunk: frames are known sooner.
@@ -72,9 +80,15 @@ impl AudioInputTracker {
             ..PitchConfig::default()
         };
         let loudness_window = (LOUDNESS_WINDOW_S * model_rate as f64).round() as usize;
-        let extractor = LoudnessMeter::with_window(model_rate, hop, loudness_window)
-            .and_then(|meter| ControlExtractor::with_loudness_meter(config, meter))
-            .map_err(|e| e.to_string())?;
+        let extractor = match measure {
+            LoudnessMeasure::AWeightedDbfs => {
+                LoudnessMeter::with_window(model_rate, hop, loudness_window)
+                    .and_then(|meter| ControlExtractor::with_loudness_meter(config, meter))
+            }
+            LoudnessMeasure::NwsDb => NwsLoudnessMeter::new(model_rate, hop)
+                .and_then(|meter| ControlExtractor::with_loudness_meter(config, meter)),
+        }
+        .map_err(|e| e.to_string())?;
         // Input at model-stream sample s is known `delay + extractor latency` model
         // samples later (the pitch describes sound from `analysis lead` earlier still), at
         // the end of the chunk holding that sample (half a chunk on, on average); the
@@ -95,6 +109,7 @@ impl AudioInputTracker {
             chunk,
             filled: 0,
             held_f0_hz: 0.0,
+            silence_db: measure.floor_db(),
             latency,
         })
     }
@@ -135,6 +150,7 @@ impl AudioInputTracker {
             self.fifo.pop_into(&mut self.scratch[..n]);
             let time = (pos - 1) as u32;
             let held = &mut self.held_f0_hz;
+            let silence = self.silence_db;
             self.extractor.push(&self.scratch[..n], |frame| {
                 let open = frame.voiced && frame.confidence >= settings.gate;
                 if open {
@@ -145,7 +161,7 @@ impl AudioInputTracker {
                     loudness_db: if open && *held > 0.0 {
                         frame.loudness_db + settings.loudness_offset_db
                     } else {
-                        LOUDNESS_FLOOR_DB
+                        silence
                     },
                 };
                 emit(time, controls, frame);

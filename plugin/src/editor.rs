@@ -111,13 +111,18 @@ impl NewtEditor {
             egui::ComboBox::from_id_salt("model")
                 .selected_text(library::choice_name(current))
                 .show_ui(ui, |ui| {
-                    for i in 0..library::choice_count() as i32 {
+                    let mut group = None;
+                    for item in library::menu() {
+                        if group.is_some_and(|g| g != item.group) {
+                            ui.separator();
+                        }
+                        group = Some(item.group);
                         if ui
-                            .selectable_label(i == current, library::choice_name(i))
+                            .selectable_label(item.value == current, item.name)
                             .clicked()
                         {
                             setter.begin_set_parameter(&self.params.model);
-                            setter.set_parameter(&self.params.model, i);
+                            setter.set_parameter(&self.params.model, item.value);
                             setter.end_set_parameter(&self.params.model);
                         }
                     }
@@ -131,9 +136,8 @@ impl NewtEditor {
                 self.params
                     .user_model
                     .set_path(Some(self.path_text.trim().to_string()));
-                let user = library::choice_count() as i32 - 1;
                 setter.begin_set_parameter(&self.params.model);
-                setter.set_parameter(&self.params.model, user);
+                setter.set_parameter(&self.params.model, library::USER_FILE_VALUE);
                 setter.end_set_parameter(&self.params.model);
             }
         });

@@ -406,12 +406,12 @@ impl Plugin for Newt {
                 .build(wanted, &self.params.user_model, config)
                 .or_else(|| self.shared.rebuild_playing(config))
                 .or_else(|| {
-                    // Nothing loaded yet and the request fails: the first model.
-                    let first = ModelRequest {
-                        choice_index: 0,
-                        ..wanted
+                    // Nothing loaded yet and the request fails: the default model.
+                    let fallback = ModelRequest {
+                        choice_index: library::DEFAULT_VALUE,
+                        user_generation: 0,
                     };
-                    self.shared.build(first, &self.params.user_model, config)
+                    self.shared.build(fallback, &self.params.user_model, config)
                 });
             let Some(engine) = built else {
                 nice_error!("NEWT cannot play at {} Hz", buffer_config.sample_rate);

@@ -20,6 +20,7 @@ fn tracker_for(engine: &Engine) -> Result<AudioInputTracker, String> {
         engine.config().host_sample_rate,
         meta.sample_rate,
         meta.hop,
+        meta.loudness_measure,
         engine.latency_samples(),
     )
 }

@@ -116,11 +116,16 @@ fn linear(name: &str, default: f32, min: f32, max: f32) -> FloatParam {
 pub struct NewtParams {
     /// The editor window's size (not saved: the editor has one size).
     pub editor_state: Arc<EguiEditorState>,
-    /// The user model file (last value of `model`).
+    /// The user model file (the "User file" value of `model`).
     #[persist = "user-model"]
     pub user_model: UserModelPath,
 
-    /// Bundled models by name, then "User file".
+    /// A model by its registry value (`library`, `plugin/build.rs`): flute 0, trumpet 1,
+    /// violin 2, "User file" 3, then models appended with new values. nice-plug saves an
+    /// `IntParam` as its plain value (`ParamValue::I32`) and CLAP automates it by that
+    /// value, so a saved project keeps its model when models are added; the range grows
+    /// with the registry (VST3 automation, which is normalised, is the one thing a larger
+    /// range shifts).
     #[id = "model"]
     pub model: IntParam,
     #[id = "input"]
@@ -150,7 +155,8 @@ pub struct NewtParams {
     /// -1 = harmonic only, 0 = as trained, +1 = noise only.
     #[id = "balance"]
     pub balance: FloatParam,
-    /// Wet gain of the learned reverb (1 = as trained).
+    /// Gain of the learned reverb's tail after its first 8 ms (1 = as trained; the first
+    /// 8 ms, where trained models equalise, always play).
     #[id = "reverb"]
     pub reverb: FloatParam,
 
@@ -178,18 +184,24 @@ pub struct NewtParams {
 
 impl Default for NewtParams {
     fn default() -> Self {
-        let n = library::choice_count() as i32;
         Self {
             editor_state: EguiEditorState::from_size(
                 nice_plug::editor::dpi::LogicalSize::new(EDITOR_SIZE.0, EDITOR_SIZE.1),
                 1.0,
             ),
             user_model: UserModelPath::default(),
-            model: IntParam::new("Model", 0, IntRange::Linear { min: 0, max: n - 1 })
-                .with_value_to_string(Arc::new(|i| library::choice_name(i).to_string()))
-                .with_string_to_value(Arc::new(|s| {
-                    library::choice_index(s).or_else(|| s.trim().parse().ok())
-                })),
+            model: IntParam::new(
+                "Model",
+                library::DEFAULT_VALUE,
+                IntRange::Linear {
+                    min: 0,
+                    max: library::MAX_VALUE,
+                },
+            )
+            .with_value_to_string(Arc::new(library::choice_name))
+            .with_string_to_value(Arc::new(|s| {
+                library::choice_index(s).or_else(|| s.trim().parse().ok())
+            })),
             input: EnumParam::new("Input", InputMode::Midi),
             voicing: EnumParam::new("Voicing", Voicing::MonoLegato),
             octave: IntParam::new("Octave", 0, IntRange::Linear { min: -3, max: 3 }),

@@ -364,6 +364,24 @@ impl ClapHost {
         self.restarts_done
     }
 
+    /// The plugin's text for a parameter's current value (CLAP `value_to_text`), as a host
+    /// shows it.
+    pub fn param_text(&mut self, name: &str) -> String {
+        self.flush_params();
+        let meta = self.meta(name);
+        let handle = self.instance.plugin_handle();
+        let value = self
+            .params_ext
+            .get_value(&handle, meta.clap_id)
+            .unwrap_or_else(|| panic!("get_value({name})"));
+        let mut buffer = [0u8; 256];
+        let text = self
+            .params_ext
+            .value_to_text(&handle, meta.clap_id, value, &mut buffer)
+            .unwrap_or_else(|_| panic!("value_to_text({name}, {value})"));
+        String::from_utf8_lossy(text).into_owned()
+    }
+
     /// Queues a raw three-byte MIDI message (port 0) for the next process call.
     pub fn midi(&mut self, data: [u8; 3]) {
         self.pending_notes.push(&MidiEvent::new(0, 0, data));

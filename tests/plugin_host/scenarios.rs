@@ -305,11 +305,55 @@ fn best_alignment(a: &[f32], b: &[f32], max_lag: usize) -> (i64, f32) {
         .fold((0, f32::MAX), |best, x| if x.1 < best.1 { x } else { best })
 }
 
-/// The value of the model parameter that selects "User file": the parameter lists every
-/// bundled model (`assets/models/*.safetensors`, embedded at build time; one seeded
-/// stand-in when there are none), then the user file.
+/// Values of the Model parameter that saved projects hold. They come from the model
+/// registry in `plugin/build.rs`, which never renumbers: flute 0, trumpet 1, violin 2,
+/// "User file" 3 (the values of the plugin's first release), later models from 4 on.
+pub const MODEL_FLUTE: i64 = 0;
+pub const MODEL_VIOLIN: i64 = 2;
+pub const MODEL_USER_FILE: i64 = 3;
+/// The model a new instance plays (`DEFAULT_MODEL` in `plugin/build.rs`).
+pub const DEFAULT_MODEL_FILE: &str = "flute.safetensors";
+
+/// The value of the model parameter that selects "User file".
 pub fn user_file_model_index() -> i64 {
-    built_in_model_files().len().max(1) as i64
+    MODEL_USER_FILE
+}
+
+/// A state saved with the Model parameter at `value`, loaded back: the host's Model reads
+/// `value` again, whatever the parameter's range is now. The state is this instance's own
+/// with only the model changed, in nice-plug's format (`{"i32": value}`), as NEWT saved it
+/// when the parameter had four values (0..=3). Gives the background load time to finish.
+pub fn saved_model_value_restores(host: &mut dyn PluginHost, value: i64) {
+    let (prefixed, mut json) = split_state(&host.save_state());
+    let model = &mut json["params"]["model"];
+    assert!(
+        model.get("i32").is_some(),
+        "the state stores the model parameter as {model}, expected an i32"
+    );
+    *model = serde_json::json!({ "i32": value });
+    host.load_state(&join_state(prefixed, &json));
+    host.process(None, frames(host, 0.5), BLOCK);
+    let now = host.param("Model");
+    assert_eq!(
+        now, value as f64,
+        "the model parameter reads {now} after loading a state saved at {value}"
+    );
+    // It plays (the model it names, or the one before when that cannot load).
+    let latency = host.latency_samples() as usize;
+    host.note_on(NOTE, VELOCITY);
+    let out = host.process(None, latency + frames(host, 1.0), BLOCK);
+    host.note_off(NOTE);
+    host.process(None, frames(host, 0.5), BLOCK);
+    let window = &out[out.len() - frames(host, 0.5)..];
+    let (f0, _) = measure(
+        host,
+        window,
+        &format!("A4 after the state with model {value}"),
+    );
+    assert!(
+        cents(f0, NOTE_HZ).abs() < MAX_CENTS,
+        "with the state's model {value} A4 plays {f0:.2} Hz"
+    );
 }
 
 /// Splits a saved state into an optional binary prefix and nice-plug's JSON: the CLAP
@@ -371,28 +415,12 @@ fn load_user_model_through_state(host: &mut dyn PluginHost, file: &Path) {
     host.load_state(&join_state(prefixed, &json));
 }
 
-/// The `.safetensors` files in `assets/models`, sorted: the models built into the
-/// plugin, in the order of its Model parameter.
-pub fn built_in_model_files() -> Vec<std::path::PathBuf> {
-    let mut files: Vec<std::path::PathBuf> =
-        std::fs::read_dir(workspace_root().join("assets/models"))
-            .map(|d| {
-                d.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-                    .collect()
-            })
-            .unwrap_or_default();
-    files.sort();
-    files
-}
-
-/// The file bytes of the model the plugin plays by default: the first built-in model,
-/// else the seeded stand-in.
+/// The file bytes of the model the plugin plays by default ([`DEFAULT_MODEL_FILE`]).
 pub fn default_model_bytes() -> Vec<u8> {
-    match built_in_model_files().first() {
-        Some(p) => std::fs::read(p).expect("read the built-in model"),
-        None => newt_model::NewtModel::seeded(0).to_bytes(),
-    }
+    let path = workspace_root()
+        .join("assets/models")
+        .join(DEFAULT_MODEL_FILE);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A model file that must not load: the first half of [`default_model_bytes`].

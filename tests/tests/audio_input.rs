@@ -13,15 +13,25 @@ const SR: u32 = 48_000;
 /// Renders `input` through tracker and engine in blocks of `block`; returns the output
 /// and the latency the plugin would report.
 fn transfer(input: &[f32], block: usize) -> (Vec<f32>, usize) {
+    transfer_with(NewtModel::seeded(0), input, block)
+}
+
+fn transfer_with(model: NewtModel, input: &[f32], block: usize) -> (Vec<f32>, usize) {
     let config = EngineConfig {
         host_sample_rate: SR,
         max_block: 4096,
         ..EngineConfig::default()
     };
-    let mut engine = Engine::new(NewtModel::seeded(0), config).unwrap();
+    let mut engine = Engine::new(model, config).unwrap();
     let meta = engine.model().meta.clone();
-    let mut tracker =
-        AudioInputTracker::new(SR, meta.sample_rate, meta.hop, engine.latency_samples()).unwrap();
+    let mut tracker = AudioInputTracker::new(
+        SR,
+        meta.sample_rate,
+        meta.hop,
+        meta.loudness_measure,
+        engine.latency_samples(),
+    )
+    .unwrap();
     let params = EngineParams {
         drive: Drive::Controls,
         ..EngineParams::default()
@@ -55,6 +65,25 @@ fn output_follows_the_input_melody() {
     for (start_s, end_s, f) in [(0.4, 1.4, 220.0f32), (1.7, 2.4, 330.0), (2.7, 3.4, 262.0)] {
         let median = median_pitch(&track, start_s, end_s);
         let cents = 1200.0 * (median / f).log2();
+        assert!(cents.abs() < 20.0, "{f} Hz note came out at {median} Hz");
+    }
+}
+
+/// A model in the NEWT authors' loudness measure (their violin) streams its own
+/// loudness from the input and plays the input's melody.
+#[test]
+fn an_imported_model_follows_the_input_melody() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets/models/violin-urmp.safetensors");
+    let model = NewtModel::load(&path).unwrap();
+    let input = melody(SR as f64, &[(440.0, 1.5), (587.3, 1.0), (493.9, 1.0)]);
+    let (out, _) = transfer_with(model, &input, 512);
+    assert!(out.iter().all(|x| x.is_finite()));
+    let track = pitch_track(&out);
+    for (start_s, end_s, f) in [(0.5, 1.4, 440.0f32), (1.8, 2.4, 587.3), (2.8, 3.4, 493.9)] {
+        let median = median_pitch(&track, start_s, end_s);
+        let cents = 1200.0 * (median / f).log2();
+        println!("{f} Hz note: {median:.2} Hz ({cents:+.1} cents)");
         assert!(cents.abs() < 20.0, "{f} Hz note came out at {median} Hz");
     }
 }

@@ -98,3 +98,53 @@ fn every_bundled_model_plays_the_demo_notes_in_tune() {
         );
     }
 }
+
+/// The plugin's level trim brings every bundled model's reference note (ours, trained on
+/// quiet SoundFont renders, and the authors', whose learned response adds about 32 dB)
+/// to the same -18 dBFS RMS, measured on a rendering played through the trim, without
+/// hitting the trim's bounds.
+#[test]
+fn the_level_trim_brings_every_reference_note_to_minus_18_dbfs() {
+    use newt::handover::{MAX_TRIM_DB, MIN_TRIM_DB, REFERENCE_LEVEL_DB, level_trim};
+    for file in bundled_models() {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let model = NewtModel::load(&file).unwrap();
+        let config = EngineConfig {
+            host_sample_rate: RATE,
+            ..EngineConfig::default()
+        };
+        let mut engine = Engine::new(model, config).unwrap();
+        let level = newt_engine::reference_level_db(&mut engine);
+        let trim = level_trim(level);
+        let trim_db = 20.0 * trim.log10();
+        assert!(
+            trim_db > MIN_TRIM_DB + 1.0 && trim_db < MAX_TRIM_DB - 1.0,
+            "{name}: trim {trim_db:.1} dB at its bound"
+        );
+        // Play the reference note again through the trim, as the plugin does.
+        let meta = &engine.model().meta;
+        let key = (69.0 + 12.0 * (meta.f0_mean_hz / 440.0).log2()).round() as u8;
+        let on = TimedEvent {
+            sample: 0,
+            kind: EventKind::NoteOn {
+                note: key,
+                velocity: 0.8,
+            },
+        };
+        let params = EngineParams {
+            output_gain: trim,
+            ..EngineParams::default()
+        };
+        let out = render_to_vec(&mut engine, &[on], &params, 6 * RATE as usize / 10, 512);
+        let tail = &out[3 * RATE as usize / 10..];
+        let rms_db = 10.0
+            * (tail.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / tail.len() as f64).log10();
+        println!(
+            "{name}: reference note {level:.1} dBFS, trim {trim_db:+.1} dB -> {rms_db:.2} dBFS"
+        );
+        assert!(
+            (rms_db - REFERENCE_LEVEL_DB as f64).abs() < 0.5,
+            "{name}: {rms_db:.2} dBFS"
+        );
+    }
+}

@@ -160,28 +160,31 @@ fn output_is_identical_for_every_block_size() {
             ..EngineParams::default()
         };
         let len = 3 * rate as usize;
-        let render = |block: usize| {
-            let config = EngineConfig {
-                host_sample_rate: rate,
-                max_block: 4096,
-                voices: 4,
-                ..EngineConfig::default()
+        for model in [NewtModel::seeded(3), newt_integration_tests::seeded_nws(3)] {
+            let ops = model.meta.operators;
+            let render = |block: usize| {
+                let config = EngineConfig {
+                    host_sample_rate: rate,
+                    max_block: 4096,
+                    voices: 4,
+                    ..EngineConfig::default()
+                };
+                let mut engine = Engine::new(model.clone(), config).unwrap();
+                render_to_vec(&mut engine, &events, &params, len, block)
             };
-            let mut engine = Engine::new(NewtModel::seeded(3), config).unwrap();
-            render_to_vec(&mut engine, &events, &params, len, block)
-        };
-        let reference = render(4096);
-        assert!(rms(&reference) > 1e-3, "silent render");
-        for block in [1, 7, 64, 512] {
-            let out = render(block);
-            let first_diff = out
-                .iter()
-                .zip(&reference)
-                .position(|(a, b)| a.to_bits() != b.to_bits());
-            assert_eq!(
-                first_diff, None,
-                "{rate} Hz, block {block} differs from block 4096"
-            );
+            let reference = render(4096);
+            assert!(rms(&reference) > 1e-3, "silent render");
+            for block in [1, 7, 64, 512] {
+                let out = render(block);
+                let first_diff = out
+                    .iter()
+                    .zip(&reference)
+                    .position(|(a, b)| a.to_bits() != b.to_bits());
+                assert_eq!(
+                    first_diff, None,
+                    "{rate} Hz, {ops:?} operators, block {block} differs from block 4096"
+                );
+            }
         }
     }
 }

@@ -13,13 +13,17 @@ use newt_model::NewtModel;
 static ALLOCATOR: AllocDisabler = AllocDisabler;
 
 fn play(rate: u32, mode: VoiceMode, drive: Drive, shaper: ShaperPath) {
+    play_model(NewtModel::seeded(8), rate, mode, drive, shaper);
+}
+
+fn play_model(model: NewtModel, rate: u32, mode: VoiceMode, drive: Drive, shaper: ShaperPath) {
     let config = EngineConfig {
         host_sample_rate: rate,
         max_block: 1024,
         voices: 16,
         ..EngineConfig::default()
     };
-    let mut engine = Engine::new(NewtModel::seeded(8), config).unwrap();
+    let mut engine = Engine::new(model, config).unwrap();
     let mut params = EngineParams {
         mode,
         drive,
@@ -96,6 +100,22 @@ fn process_never_allocates() {
         VoiceMode::MonoLegato,
         Drive::Controls,
         ShaperPath::Table,
+    );
+    // The authors' operators (centred ramps, their noise operator).
+    let nws = newt_integration_tests::seeded_nws(8);
+    play_model(
+        nws.clone(),
+        44_100,
+        VoiceMode::Poly,
+        Drive::Notes,
+        ShaperPath::Table,
+    );
+    play_model(
+        nws,
+        48_000,
+        VoiceMode::MonoLegato,
+        Drive::Controls,
+        ShaperPath::Mlp,
     );
 }
 

@@ -43,8 +43,7 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// A model file cut short: the first half of a valid one (a bundled model when there is
-/// one, else the seeded model's file).
+/// A model file cut short: the first half of the default model's file.
 fn write_corrupt_model(dir: &Path) -> PathBuf {
     let path = dir.join("truncated.safetensors");
     std::fs::write(&path, scenarios::truncated_model_bytes()).expect("write corrupt model");
@@ -150,6 +149,61 @@ fn child_corrupt_user_model() {
         while Instant::now() < deadline {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if text.contains(LOAD_FAILED) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A project saved with Model = Violin (2) or "User file" (3), as NEWT saved it when the
+/// parameter had four values, restores the same choice in this build: the host reads the
+/// same value and name, and the plugin's log shows the violin loading, then the user file
+/// being asked for (none is chosen, so the violin plays on).
+#[test]
+fn a_saved_model_keeps_its_choice() {
+    bundle_path("newt.clap");
+    let dir = temp_dir("saved-model");
+    let log = dir.join("nice.log");
+    run_child("child_saved_model", &[("NICE_LOG", &log)]);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let at = |what: &str| {
+        text.find(what)
+            .unwrap_or_else(|| panic!("the plugin's log does not say {what:?}:\n{text}"))
+    };
+    let flute = at("model loaded: Flute");
+    let violin = at("model loaded: Violin");
+    let user = at(SAVED_MODEL_LAST);
+    assert!(
+        flute < violin && violin < user,
+        "the loads are out of order:\n{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// What the plugin logs last in `child_saved_model`.
+const SAVED_MODEL_LAST: &str = "no user model file chosen (still playing Violin)";
+
+#[test]
+#[ignore = "run in a child process by a_saved_model_keeps_its_choice"]
+fn child_saved_model() {
+    let mut host = host();
+    assert_eq!(
+        host.param("Model"),
+        scenarios::MODEL_FLUTE as f64,
+        "default"
+    );
+    assert_eq!(host.param_text("Model"), "Flute", "default");
+    scenarios::saved_model_value_restores(&mut host, scenarios::MODEL_VIOLIN);
+    assert_eq!(host.param_text("Model"), "Violin");
+    scenarios::saved_model_value_restores(&mut host, scenarios::MODEL_USER_FILE);
+    assert_eq!(host.param_text("Model"), "User file");
+    drop(host);
+    if let Some(log) = std::env::var_os("NICE_LOG") {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(SAVED_MODEL_LAST) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));

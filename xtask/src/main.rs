@@ -7,6 +7,7 @@ mod bench;
 mod bundle;
 mod combiner;
 mod combiner_report;
+mod compare;
 mod debias;
 mod demo;
 mod eval;
@@ -44,8 +45,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render a controls CSV (f0_hz,loudness_db per frame) or a monophonic MIDI file to
-    /// WAV. With no input, renders the bundled demo melody.
+    /// Render a controls CSV (f0_hz,loudness_db per frame), a monophonic MIDI file or a
+    /// recording (timbre transfer) to WAV. With no input, renders the bundled demo melody.
     Render(render::RenderArgs),
     /// The main job: render the demo with the default model, bundle the plugin (CLAP,
     /// VST3) and build the standalone app.
@@ -68,6 +69,9 @@ enum Command {
     Pitch(pitch::PitchArgs),
     /// Which reference SoundFont instrument each render sounds like (harmonic profiles).
     Timbre(timbre::TimbreArgs),
+    /// How far apart two renderings sound: mean absolute difference of their frame
+    /// log-spectra (dB) after aligning time and level.
+    Compare(compare::CompareArgs),
     /// Benchmarks; `bench engine` prints `fastnewt_rtf=X mlp_rtf=Y poly16_48k_core_fraction=Z`.
     Bench {
         #[command(subcommand)]
@@ -102,6 +106,14 @@ enum Command {
     Debias {
         #[command(subcommand)]
         what: debias::DebiasWhat,
+    },
+    /// Import the NEWT authors' checkpoints (assets/nws/checkpoints/{vn,fl,tpt}) into
+    /// assets/models/{violin,flute,trumpet}-urmp.safetensors (= `newt-import nws-all`).
+    ImportNws {
+        #[arg(long, default_value = "assets/nws/checkpoints")]
+        from: std::path::PathBuf,
+        #[arg(long, default_value = "assets/models")]
+        out_dir: std::path::PathBuf,
     },
     /// Regenerate assets/demo/demo.mid, the demo melody.
     DemoMidi {
@@ -146,8 +158,15 @@ fn main() -> anyhow::Result<()> {
         Command::Dist => bundle::dist(),
         Command::Pitch(args) => pitch::run(args),
         Command::Timbre(args) => timbre::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Bench { what } => bench::run(what),
         Command::DemoMidi { out } => demo::write_demo_midi(&out),
+        Command::ImportNws { from, out_dir } => {
+            for (path, model) in newt_train::import::import_nws_all(&from, &out_dir)? {
+                println!("{}: {}", path.display(), model.meta.instrument);
+            }
+            Ok(())
+        }
         Command::Train(args) => training::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Subspace { what } => subspace::run(what),

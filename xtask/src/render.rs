@@ -1,4 +1,4 @@
-//! `cargo xtask render`: controls CSV or MIDI file -> WAV.
+//! `cargo xtask render`: controls CSV, MIDI file or a recording (timbre transfer) -> WAV.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +13,9 @@ use newt_model::NewtModel;
 
 pub const DEMO_MIDI: &str = "assets/demo/demo.mid";
 pub const MODELS_DIR: &str = "assets/models";
+/// The model played when none is named: chosen by name, so that adding models never
+/// changes what `render` and `dist` play (the plugin's default is the same model).
+pub const DEFAULT_MODEL: &str = "flute.safetensors";
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ShaperArg {
@@ -22,8 +25,11 @@ pub enum ShaperArg {
 
 #[derive(Args, Debug)]
 pub struct RenderArgs {
-    /// A controls CSV (`f0_hz,loudness_db`, one row per model frame) or a MIDI file.
-    /// Default: the bundled demo melody.
+    /// A controls CSV (`f0_hz,loudness_db`, one row per model frame, loudness in the
+    /// model's own measure: A-weighted dBFS for ours, the authors' dB for the imported
+    /// `*-urmp` models), a MIDI file, or a WAV recording of one monophonic instrument
+    /// (any rate, any channel count) whose pitch and loudness the model plays (timbre
+    /// transfer). Default: the bundled demo melody.
     input: Option<PathBuf>,
     /// Model file. Default: the bundled model in assets/models/ (or the seeded demo model
     /// while none is bundled).
@@ -57,6 +63,14 @@ pub struct RenderArgs {
     /// peak is at -1 dBFS (models trained on quiet recordings play quietly).
     #[arg(long)]
     raw_level: bool,
+    /// WAV input: shift the extracted pitch by this many semitones (the authors'
+    /// notebook plays an octave up by default: 12).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    transpose: f32,
+    /// WAV input: also write the extracted controls as a CSV (`f0_hz,loudness_db`,
+    /// loudness in the model's own measure), readable as an input of `render`.
+    #[arg(long)]
+    controls_out: Option<PathBuf>,
 }
 
 impl RenderArgs {
@@ -74,23 +88,23 @@ impl RenderArgs {
             reverb_mix: None,
             noise_gain: None,
             raw_level: false,
+            transpose: 0.0,
+            controls_out: None,
         }
     }
 }
 
-/// The bundled model: the first `*.safetensors` in assets/models/ by name.
+/// The default bundled model ([`DEFAULT_MODEL`]), or the seeded demo model on a checkout
+/// without it.
 pub fn default_model() -> anyhow::Result<(NewtModel, String)> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(MODELS_DIR)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    found.retain(|p| p.extension().is_some_and(|e| e == "safetensors"));
-    found.sort();
-    match found.first() {
-        Some(p) => Ok((
-            NewtModel::load(p).with_context(|| format!("bundled model {}", p.display()))?,
+    let p = Path::new(MODELS_DIR).join(DEFAULT_MODEL);
+    if p.exists() {
+        Ok((
+            NewtModel::load(&p).with_context(|| format!("bundled model {}", p.display()))?,
             p.display().to_string(),
-        )),
-        None => Ok((NewtModel::seeded(0), "NewtModel::seeded(0)".into())),
+        ))
+    } else {
+        Ok((NewtModel::seeded(0), "NewtModel::seeded(0)".into()))
     }
 }
 
@@ -140,8 +154,17 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     };
     // 2 s of reverb tail after the last event.
     let tail = 2 * host as usize + host as usize / 2;
-    let (events, len) = if is_csv(&input) {
-        let controls = read_controls_csv(&input)?;
+    let (events, len) = if is_csv(&input) || is_wav(&input) {
+        let controls = if is_wav(&input) {
+            let c = controls_from_recording(&input, &model.meta, args.transpose)?;
+            if let Some(path) = &args.controls_out {
+                write_controls_csv(path, &c)?;
+                println!("wrote the extracted controls to {}", path.display());
+            }
+            c
+        } else {
+            read_controls_csv(&input)?
+        };
         params.drive = Drive::Controls;
         let events = controls_to_events(&controls, model_rate, hop, host);
         let mut events = events;
@@ -212,6 +235,59 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
 
 fn is_csv(p: &Path) -> bool {
     p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
+fn is_wav(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav"))
+}
+
+/// The controls of a recording as `meta`'s model expects them: mixed to mono, resampled
+/// to the model rate, pitch from `newt-features`' tracker and loudness in the model's own
+/// measure (for the authors' measure, relative to the recording's loudest bin, as their
+/// notebook computes it), the pitch shifted by `transpose` semitones. Frames before the
+/// first voiced one take its pitch (the model never saw 0 Hz).
+pub fn controls_from_recording(
+    path: &Path,
+    meta: &newt_model::ModelMeta,
+    transpose: f32,
+) -> anyhow::Result<Vec<FrameControls>> {
+    let (audio, rate) = newt_train::dataset::read_wav(path)?;
+    if audio.is_empty() {
+        bail!("{} holds no samples", path.display());
+    }
+    let audio = newt_features::resample(&audio, rate, meta.sample_rate)
+        .map_err(|e| anyhow::anyhow!("{}: resampling from {rate} Hz: {e}", path.display()))?;
+    let config = newt_features::PitchConfig {
+        sample_rate: meta.sample_rate,
+        hop: meta.hop,
+        ..newt_features::PitchConfig::default()
+    };
+    let frames = newt_features::extract_controls_with(&audio, config, meta.loudness_measure)
+        .with_context(|| format!("extracting controls from {}", path.display()))?;
+    let first_f0 = frames
+        .iter()
+        .find(|f| f.f0_hz > 0.0)
+        .map_or(meta.f0_mean_hz, |f| f.f0_hz);
+    let shift = (transpose / 12.0).exp2();
+    Ok(frames
+        .iter()
+        .map(|f| FrameControls {
+            f0_hz: if f.f0_hz > 0.0 { f.f0_hz } else { first_f0 } * shift,
+            loudness_db: f.loudness_db,
+        })
+        .collect())
+}
+
+/// Writes `f0_hz,loudness_db` rows with a header line.
+pub fn write_controls_csv(path: &Path, controls: &[FrameControls]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut text = String::from("f0_hz,loudness_db\n");
+    for c in controls {
+        text.push_str(&format!("{},{}\n", c.f0_hz, c.loudness_db));
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Reads `f0_hz,loudness_db` rows (an optional header line is skipped).

@@ -2,9 +2,9 @@
 //! loudness in dB) with glide, pitch bend, vibrato and an envelope. The plugin and the
 //! offline renderer share it.
 
-use newt_model::ModelMeta;
+use newt_model::{LoudnessMeasure, ModelMeta};
 
-use crate::voice::{FrameControls, LOUDNESS_FLOOR_DB, finite_or};
+use crate::voice::{FrameControls, finite_or};
 
 /// Note-shaping settings, in musical units.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -244,17 +244,41 @@ impl NoteDriver {
             + vibrato;
         let f0 = 440.0 * ((semis - 69.0) / 12.0).exp2();
 
-        // Loudness: velocity spans the model's trained range (centred on its mean), then
-        // expression and the envelope as gains.
-        let vel_db = meta.loudness_mean_db
-            + meta.loudness_std_db * p.velocity_span_std * (self.velocity - 0.6);
-        let gain = self.env * ch.expression.clamp(0.0, 1.0);
-        let loudness = vel_db + 20.0 * gain.max(1e-6).log10();
         FrameControls {
             f0_hz: f0,
-            loudness_db: loudness.max(LOUDNESS_FLOOR_DB),
+            loudness_db: played_loudness_db(
+                meta,
+                p.velocity_span_std,
+                self.velocity,
+                self.env * ch.expression.clamp(0.0, 1.0),
+            ),
         }
     }
+}
+
+/// The loudness control of a note played at `velocity` (in [0, 1]) under a gain (the
+/// envelope times expression, in [0, 1]), in the model's own loudness measure.
+///
+/// Velocity spans `span_std` standard deviations of the model's training loudness,
+/// centred so that velocity 0.6 plays its mean. The gain then moves the loudness down
+/// toward the model's silence:
+/// - A-weighted dBFS models hear it as a level, `20 log10(gain)` dB (floor -120 dB);
+/// - the NEWT authors' measure spans only about mean +- 3 std (+-7 dB) between silence
+///   (-80) and the loudest playing, and a level in dB would push it tens of standard
+///   deviations below what the model knows; there the gain's dB (0 to -60, where a
+///   release ends) map linearly onto the way from the played loudness to silence.
+pub fn played_loudness_db(meta: &ModelMeta, span_std: f32, velocity: f32, gain: f32) -> f32 {
+    let floor = meta.loudness_measure.floor_db();
+    let vel_db = meta.loudness_mean_db + meta.loudness_std_db * span_std * (velocity - 0.6);
+    let gain_db = 20.0 * gain.max(1e-6).log10();
+    let loudness = match meta.loudness_measure {
+        LoudnessMeasure::AWeightedDbfs => vel_db + gain_db,
+        LoudnessMeasure::NwsDb => {
+            let share = (1.0 + gain_db / 60.0).clamp(0.0, 1.0);
+            floor + (vel_db.max(floor) - floor) * share
+        }
+    };
+    loudness.max(floor)
 }
 
 #[cfg(test)]
@@ -293,6 +317,45 @@ mod tests {
         }
         // 0.3 s to -60 dB is about 38 frames of 8 ms.
         assert!((30..=45).contains(&frames), "{frames}");
+    }
+
+    /// For a model in the authors' loudness measure, notes play inside its trained
+    /// range (mean +- 3 std) and fade to its silence (-80 dB), never below.
+    #[test]
+    fn notes_stay_in_the_range_of_an_nws_model() {
+        let mut meta = NewtModel::seeded(0).meta;
+        meta.loudness_measure = LoudnessMeasure::NwsDb;
+        meta.loudness_mean_db = -72.4;
+        meta.loudness_std_db = 2.4;
+        let p = NoteParams::default();
+        let ch = ChannelState::default();
+        let (lo, hi) = (
+            meta.loudness_mean_db - 3.0 * 2.4,
+            meta.loudness_mean_db + 3.0 * 2.4,
+        );
+        for velocity in [0.05, 0.6, 1.0] {
+            let mut d = NoteDriver::default();
+            d.start(69, velocity);
+            let mut held = 0.0;
+            for _ in 0..100 {
+                held = d.next_frame(&p, &ch, &meta, 0.008).loudness_db;
+            }
+            assert!((lo..=hi).contains(&held), "velocity {velocity}: {held}");
+            d.release();
+            let mut last = held;
+            while !d.is_finished() {
+                last = d.next_frame(&p, &ch, &meta, 0.008).loudness_db;
+                assert!(last >= -80.0, "{last}");
+            }
+            assert!(last < -79.0, "a finished release reaches silence: {last}");
+        }
+        let played = |v: f32| played_loudness_db(&meta, p.velocity_span_std, v, 0.8);
+        assert!(played(0.2) < played(0.5) && played(0.5) < played(0.9));
+        // Our own models keep the level rule: the gain is a level in dB.
+        let ours = NewtModel::seeded(0).meta;
+        let full = played_loudness_db(&ours, 2.5, 0.6, 1.0);
+        let half = played_loudness_db(&ours, 2.5, 0.6, 0.5);
+        assert!((full - half - 20.0 * 2f32.log10()).abs() < 1e-4);
     }
 
     #[test]

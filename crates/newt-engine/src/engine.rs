@@ -21,6 +21,10 @@ use crate::voice::{FrameControls, MAX_BATCH, PreparedModel, Voice, VoiceParams, 
 pub const HOST_RATES: std::ops::RangeInclusive<u32> = 22_050..=192_000;
 /// Absolute bound on the output, a safety net far above any sane level (+12 dBFS).
 pub const OUTPUT_LIMIT: f32 = 4.0;
+/// Largest linear output gain accepted (+60 dB): hosts fold a model's level trim (up to
+/// +40 dB for models trained on quiet recordings) and the player's gain (up to +12 dB)
+/// into it. The output itself stays bounded by [`OUTPUT_LIMIT`].
+pub const MAX_OUTPUT_GAIN: f32 = 1000.0;
 /// Bound on the sum of the voices before the reverb (+24 dBFS).
 const VOICE_SUM_LIMIT: f32 = 16.0;
 /// Capacity of the event queue. Controller and control events are dropped (and counted)
@@ -74,7 +78,8 @@ pub struct EngineParams {
     pub notes: NoteParams,
     pub mode: VoiceMode,
     pub drive: Drive,
-    /// Wet gain of the learned reverb (1 = the model as trained).
+    /// Gain of the learned reverb's tail, after its first 8 ms (1 = the model as
+    /// trained; the early part, where trained responses equalise, always plays).
     pub reverb_mix: f32,
     /// Linear output gain.
     pub output_gain: f32,
@@ -112,7 +117,7 @@ impl EngineParams {
             mode: self.mode,
             drive: self.drive,
             reverb_mix: finite_or(self.reverb_mix, d.reverb_mix, 0.0, 4.0),
-            output_gain: finite_or(self.output_gain, d.output_gain, 0.0, 16.0),
+            output_gain: finite_or(self.output_gain, d.output_gain, 0.0, MAX_OUTPUT_GAIN),
         }
     }
 }
@@ -626,9 +631,10 @@ impl Engine {
                 };
             }
             self.wet.fill(0.0);
-            self.reverb.process(frame, &mut self.wet);
+            self.reverb
+                .process_with_tail_gain(frame, &mut self.wet, wet_gain);
             for (m, w) in frame.iter_mut().zip(&self.wet) {
-                let dry_wet = *m + wet_gain * w;
+                let dry_wet = *m + w;
                 let y = gain
                     * if self.config.dc_blocker {
                         self.dc.process(dry_wet)

@@ -15,6 +15,7 @@ pub mod driver;
 pub mod engine;
 pub mod kernels;
 pub mod nets;
+pub mod nws_noise;
 pub mod offline;
 pub mod rate;
 pub mod reverb;
@@ -27,6 +28,7 @@ pub use engine::{
     Drive, Engine, EngineConfig, EngineError, EngineParams, Event, EventKind, LiveVoice,
     ProcessError,
 };
+pub use nws_noise::{NwsNoise, NwsNoisePlan};
 pub use offline::{
     TimedEvent, controls_to_events, reference_level_db, render_aligned_to_vec,
     render_controls_to_vec, render_to_vec,
@@ -34,4 +36,4 @@ pub use offline::{
 pub use rate::{RateConverter, SampleFifo};
 pub use reverb::ReverbConvolver;
 pub use shaper::{ShaperPath, ShaperTables, TableSpec};
-pub use voice::{FrameControls, PreparedModel, Voice, VoiceParams};
+pub use voice::{FrameControls, FrameNetworks, PreparedModel, Voice, VoiceParams};

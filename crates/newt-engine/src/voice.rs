@@ -4,19 +4,21 @@
 
 use std::sync::Arc;
 
-use newt_model::{ModelMeta, NOISE_BANDS, NewtModel, NewtWeights, WhiteNoise};
+use newt_model::{ModelMeta, NOISE_BANDS, NewtModel, NewtWeights, Operators, WhiteNoise};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner};
 
 use crate::engine::EngineError;
 use crate::kernels::{self, ShaperCoefs};
 use crate::nets::{ControlNet, Dense, GruNet, GruScratch, MlpScratch};
+use crate::nws_noise::{NwsNoise, NwsNoisePlan};
 use crate::shaper::{ShaperPath, ShaperTables, TableSpec};
 
 /// Noise filter length in taps: the inverse real DFT of the 129 magnitudes.
 pub const NOISE_TAPS: usize = 2 * (NOISE_BANDS - 1);
 
-/// Lowest loudness the networks are ever shown, in dB; -inf and NaN map here.
+/// Lowest loudness any model is shown, in dB (the silence of A-weighted dBFS models;
+/// models in the authors' measure clamp to their own -80, `LoudnessMeasure::floor_db`).
 pub const LOUDNESS_FLOOR_DB: f32 = -120.0;
 /// Highest loudness accepted, in dB.
 pub const LOUDNESS_CEIL_DB: f32 = 20.0;
@@ -37,7 +39,8 @@ pub fn finite_or(v: f32, default: f32, lo: f32, hi: f32) -> f32 {
 pub struct FrameControls {
     /// Fundamental frequency in Hz.
     pub f0_hz: f32,
-    /// A-weighted loudness in dBFS.
+    /// Loudness in dB, in the model's own measure (`ModelMeta::loudness_measure`):
+    /// A-weighted dBFS for our models, the NEWT authors' dB for theirs.
     pub loudness_db: f32,
 }
 
@@ -51,6 +54,12 @@ impl FrameControls {
     /// f0 is capped at the model's Nyquist frequency (every harmonic is silent beyond),
     /// loudness is clamped to [-120, 20] dB.
     pub fn sanitized(self, nyquist_hz: f32) -> Self {
+        self.sanitized_within(nyquist_hz, LOUDNESS_FLOOR_DB, LOUDNESS_CEIL_DB)
+    }
+
+    /// As [`sanitized`](Self::sanitized), with loudness clamped to `[floor_db, ceiling_db]`
+    /// (a model's own silence and ceiling; NaN becomes the floor).
+    pub fn sanitized_within(self, nyquist_hz: f32, floor_db: f32, ceiling_db: f32) -> Self {
         let f0 = if self.f0_hz.is_finite() {
             self.f0_hz.clamp(0.0, nyquist_hz)
         } else if self.f0_hz == f32::INFINITY {
@@ -59,9 +68,9 @@ impl FrameControls {
             0.0
         };
         let l = if self.loudness_db.is_nan() {
-            LOUDNESS_FLOOR_DB
+            floor_db
         } else {
-            self.loudness_db.clamp(LOUDNESS_FLOOR_DB, LOUDNESS_CEIL_DB)
+            self.loudness_db.clamp(floor_db, ceiling_db)
         };
         Self {
             f0_hz: f0,
@@ -116,6 +125,8 @@ pub struct PreparedModel {
     noise_ifft: Arc<dyn ComplexToReal<f32>>,
     /// Periodic Hann window of the noise filter.
     noise_window: Vec<f32>,
+    /// The authors' noise operator's plans, for `Operators::Nws` models.
+    nws_noise: Option<NwsNoisePlan>,
 }
 
 impl std::fmt::Debug for PreparedModel {
@@ -151,6 +162,7 @@ impl PreparedModel {
         let noise_window = (0..NOISE_TAPS)
             .map(|j| 0.5 - 0.5 * (std::f32::consts::TAU * j as f32 / NOISE_TAPS as f32).cos())
             .collect();
+        let nws_noise = (meta.operators == Operators::Nws).then(|| NwsNoisePlan::new(NOISE_TAPS));
         Ok(Self {
             meta,
             weights,
@@ -163,12 +175,117 @@ impl PreparedModel {
             reverb_ir,
             noise_ifft,
             noise_window,
+            nws_noise,
         })
+    }
+
+    /// The controls of one frame as the model is shown them: sanitised into the model's
+    /// loudness range, f0 capped at Nyquist.
+    pub fn frame_controls(&self, c: FrameControls) -> FrameControls {
+        let m = &self.meta.loudness_measure;
+        c.sanitized_within(
+            0.5 * self.meta.sample_rate as f32,
+            m.floor_db(),
+            m.ceiling_db(),
+        )
+    }
+
+    /// The control encoder's input for `c`: z-scored f0 (Hz) and loudness.
+    pub fn network_input(&self, c: FrameControls) -> [f32; 2] {
+        let c = self.frame_controls(c);
+        let m = &self.meta;
+        [
+            (c.f0_hz - m.f0_mean_hz) / m.f0_std_hz,
+            (c.loudness_db - m.loudness_mean_db) / m.loudness_std_db,
+        ]
+    }
+
+    /// The frame-rate networks over a whole control sequence, from rest: the control
+    /// embeddings `[frames][128]`, FiLM parameters `[frames][4 n_shapers]` and noise
+    /// magnitudes `[frames][129]`, computed by the voice's own code. Allocates: for
+    /// inspection and tests, never on the audio thread.
+    pub fn frame_networks(&self, controls: &[FrameControls]) -> FrameNetworks {
+        let hidden = self.weights.gru.hidden;
+        let (emb, fw) = (self.weights.proj.out_dim, 4 * self.meta.n_shapers);
+        let mut h = vec![0.0; hidden];
+        let mut gru_scratch = self.gru.scratch();
+        let mut mlp_scratch = self.film.scratch(1);
+        let mut out = FrameNetworks {
+            embedding: vec![0.0; controls.len() * emb],
+            film: vec![0.0; controls.len() * fw],
+            noise_magnitudes: vec![0.0; controls.len() * NOISE_BANDS],
+        };
+        for (f, &c) in controls.iter().enumerate() {
+            self.gru
+                .step(&self.network_input(c), &mut h, &mut gru_scratch);
+            let z = &mut out.embedding[f * emb..(f + 1) * emb];
+            self.proj.forward(&h, 1, z);
+            self.film
+                .forward(z, 1, &mut out.film[f * fw..(f + 1) * fw], &mut mlp_scratch);
+            self.noise.forward(
+                z,
+                1,
+                &mut out.noise_magnitudes[f * NOISE_BANDS..(f + 1) * NOISE_BANDS],
+                &mut mlp_scratch,
+            );
+        }
+        out
+    }
+
+    /// The noise filter of one frame from its 129 magnitudes: the inverse real DFT
+    /// (`1/N` scaled like torch.fft.irfft), rolled by half its length (centred) and
+    /// windowed by a periodic Hann window. Allocation-free.
+    pub fn noise_filter(
+        &self,
+        magnitudes: &[f32],
+        spec: &mut [Complex<f32>],
+        time: &mut [f32],
+        scratch: &mut [Complex<f32>],
+        filter: &mut [f32],
+    ) {
+        for (s, &m) in spec.iter_mut().zip(magnitudes) {
+            *s = Complex::new(m, 0.0);
+        }
+        if self
+            .noise_ifft
+            .process_with_scratch(spec, time, scratch)
+            .is_err()
+        {
+            // Sizes are fixed at construction; a failure would leave the filter silent.
+            time.fill(0.0);
+        }
+        let half = NOISE_TAPS / 2;
+        let scale = 1.0 / NOISE_TAPS as f32;
+        for j in 0..NOISE_TAPS {
+            filter[j] = time[(j + half) % NOISE_TAPS] * scale * self.noise_window[j];
+        }
+    }
+
+    /// Working buffers for [`noise_filter`](Self::noise_filter): spectrum, time, scratch.
+    pub fn noise_filter_buffers(&self) -> (Vec<Complex<f32>>, Vec<f32>, Vec<Complex<f32>>) {
+        (
+            vec![Complex::default(); NOISE_BANDS],
+            vec![0.0; NOISE_TAPS],
+            vec![Complex::default(); self.noise_ifft.get_scratch_len()],
+        )
+    }
+
+    /// The plans of the authors' noise operator, for a model with `Operators::Nws`.
+    pub fn nws_noise_plan(&self) -> Option<&NwsNoisePlan> {
+        self.nws_noise.as_ref()
     }
 
     pub fn tables(&self) -> &ShaperTables {
         &self.tables
     }
+}
+
+/// What [`PreparedModel::frame_networks`] computes, frame-major.
+#[derive(Clone, Debug)]
+pub struct FrameNetworks {
+    pub embedding: Vec<f32>,
+    pub film: Vec<f32>,
+    pub noise_magnitudes: Vec<f32>,
 }
 
 /// Most frames a voice renders in one call: the networks run on all of them at once,
@@ -181,8 +298,19 @@ pub struct Voice {
     sample_rate: f32,
     /// Phase of the fundamental in cycles, wrapped to [0, 1); f64 so that it never drifts.
     phase: f64,
+    /// True once `set_phase` placed the oscillator (a voice taking over a note).
+    phase_set: bool,
     f0_prev: f32,
     started: bool,
+    /// Where within a frame's samples the new frame's value is reached: sample `i` ramps
+    /// by `(i + lead) / hop`; 1 for our operators (causal), 0.5 for the authors' (frame
+    /// values at the centre between two of our frame boundaries).
+    lead: f64,
+    /// The authors' models never saw 0 Hz (CREPE always gives a pitch): for them a frame
+    /// without a pitch holds the last one (`f0_hold`, the model's mean f0 at first).
+    hold_f0: bool,
+    f0_hold: f32,
+    f0_mean_hz: f32,
     /// GRU hidden state, carried across frames.
     h: Vec<f32>,
     gru_scratch: GruScratch,
@@ -193,7 +321,7 @@ pub struct Voice {
     /// FiLM parameters `[1 + MAX_BATCH][4 n_shapers]`; row 0 holds the frame before the batch.
     film: Vec<f32>,
     noise_mag: Vec<f32>,
-    /// `(i + 1) / hop`: the causal linear ramp from the previous frame's values.
+    /// `(i + lead) / hop`: the linear ramp from the previous frame's values.
     ramp: Vec<f32>,
     sin1: Vec<f32>,
     cos1: Vec<f32>,
@@ -216,6 +344,9 @@ pub struct Voice {
     noise_filter: Vec<f32>,
     noise_time: Vec<f32>,
     fft_scratch: Vec<Complex<f32>>,
+    /// The authors' noise operator (`Operators::Nws` models) and its output frame.
+    nws_noise: Option<NwsNoise>,
+    nws_out: Vec<f32>,
     /// Range `[lo, hi]` of each shaper's input (after the FiLM and the affine knobs) over
     /// the last frame rendered: what an editor draws over the transfer curves.
     input_range: Vec<[f32; 2]>,
@@ -235,12 +366,21 @@ impl Voice {
         let m = &model.meta;
         let (hop, nh, ns) = (m.hop, m.n_harmonics, m.n_shapers);
         let w = &model.weights;
+        let lead = match m.operators {
+            Operators::Newt => 1.0,
+            Operators::Nws => 0.5,
+        };
         Self {
             hop,
             sample_rate: m.sample_rate as f32,
             phase: 0.0,
+            phase_set: false,
             f0_prev: 0.0,
             started: false,
+            lead,
+            hold_f0: m.operators == Operators::Nws,
+            f0_hold: m.f0_mean_hz,
+            f0_mean_hz: m.f0_mean_hz,
             h: vec![0.0; w.gru.hidden],
             gru_scratch: model.gru.scratch(),
             hs: vec![0.0; MAX_BATCH * w.gru.hidden],
@@ -248,7 +388,9 @@ impl Voice {
             mlp_scratch: model.film.scratch(MAX_BATCH),
             film: vec![0.0; (MAX_BATCH + 1) * 4 * ns],
             noise_mag: vec![0.0; MAX_BATCH * NOISE_BANDS],
-            ramp: (0..hop).map(|i| (i + 1) as f32 / hop as f32).collect(),
+            ramp: (0..hop)
+                .map(|i| (i as f32 + lead as f32) / hop as f32)
+                .collect(),
             sin1: vec![0.0; hop],
             cos1: vec![0.0; hop],
             harm: vec![0.0; nh * hop],
@@ -265,6 +407,8 @@ impl Voice {
             noise_filter: vec![0.0; NOISE_TAPS],
             noise_time: vec![0.0; NOISE_TAPS],
             fft_scratch: vec![Complex::default(); model.noise_ifft.get_scratch_len()],
+            nws_noise: model.nws_noise.as_ref().map(|p| NwsNoise::new(p, hop)),
+            nws_out: vec![0.0; hop],
             input_range: vec![[0.0; 2]; ns],
         }
     }
@@ -288,15 +432,21 @@ impl Voice {
     /// Starts the oscillator at `phase` (cycles): a voice taking over another's note.
     pub fn set_phase(&mut self, phase: f64) {
         self.phase = phase.rem_euclid(1.0);
+        self.phase_set = true;
     }
 
     pub fn reset(&mut self) {
         self.phase = 0.0;
+        self.phase_set = false;
         self.f0_prev = 0.0;
+        self.f0_hold = self.f0_mean_hz;
         self.started = false;
         self.h.fill(0.0);
         self.noise_ola.fill(0.0);
         self.noise = WhiteNoise::new(self.noise_seed);
+        if let Some(op) = &mut self.nws_noise {
+            op.reset();
+        }
     }
 
     /// Renders `controls.len()` (at most [`MAX_BATCH`]) consecutive frames of `hop`
@@ -314,19 +464,28 @@ impl Voice {
             n <= MAX_BATCH && out.len() >= n * hop,
             "batch larger than MAX_BATCH"
         );
-        let meta = &model.meta;
         let w = &model.weights;
-        let ns = meta.n_shapers;
-        let nyquist = 0.5 * self.sample_rate;
+        let ns = model.meta.n_shapers;
         let hidden = w.gru.hidden;
+        let mut held = [FrameControls::SILENT; MAX_BATCH];
+        let controls = if self.hold_f0 {
+            for (h, c) in held.iter_mut().zip(controls) {
+                if c.f0_hz > 0.0 && c.f0_hz.is_finite() {
+                    self.f0_hold = c.f0_hz;
+                }
+                *h = FrameControls {
+                    f0_hz: self.f0_hold,
+                    ..*c
+                };
+            }
+            &held[..n]
+        } else {
+            controls
+        };
 
         // Frame rate: the GRU in sequence, then projection, FiLM and noise nets batched.
-        for (j, c) in controls.iter().enumerate() {
-            let ctl = c.sanitized(nyquist);
-            let input = [
-                (ctl.f0_hz - meta.f0_mean_hz) / meta.f0_std_hz,
-                (ctl.loudness_db - meta.loudness_mean_db) / meta.loudness_std_db,
-            ];
+        for (j, &c) in controls.iter().enumerate() {
+            let input = model.network_input(c);
             model.gru.step(&input, &mut self.h, &mut self.gru_scratch);
             self.hs[j * hidden..(j + 1) * hidden].copy_from_slice(&self.h);
         }
@@ -344,14 +503,21 @@ impl Voice {
             .forward(z, n, &mut self.noise_mag, &mut self.mlp_scratch);
         if !self.started {
             self.film.copy_within(film_width..2 * film_width, 0);
-            self.f0_prev = controls[0].sanitized(nyquist).f0_hz;
+            self.f0_prev = model.frame_controls(controls[0]).f0_hz;
+            if self.lead != 1.0 && !self.phase_set {
+                // The authors' clip starts half a hop into our first frame (their first
+                // half hop holds frame 0's value too): start the phase there at 0.
+                let early = (1.0 - self.lead) * hop as f64;
+                self.phase =
+                    (-early * self.f0_prev as f64 / self.sample_rate as f64).rem_euclid(1.0);
+            }
             self.started = true;
         }
 
         // Audio rate: the exciter in sequence (its phase runs on), then the shapers
         // channel by channel across the batch, then the noise in sequence.
-        for (j, c) in controls.iter().enumerate() {
-            let f0 = c.sanitized(nyquist).f0_hz;
+        for (j, &c) in controls.iter().enumerate() {
+            let f0 = model.frame_controls(c).f0_hz;
             self.exciter(model, f0, j);
             self.f0_prev = f0;
         }
@@ -360,6 +526,20 @@ impl Voice {
         for j in 0..n {
             self.filtered_noise(model, j);
             let frame = &mut out[j * hop..(j + 1) * hop];
+            if let (Some(op), Some(plan)) = (&mut self.nws_noise, &model.nws_noise) {
+                // The authors' noise: uniform [0, 1), from the same stream as ours.
+                let noise = &mut self.noise;
+                op.next_frame(
+                    plan,
+                    &self.noise_filter,
+                    || 0.5 * (noise.sample() + 1.0),
+                    &mut self.nws_out,
+                );
+                for ((o, y), nz) in frame.iter_mut().zip(&self.y[j * hop..]).zip(&self.nws_out) {
+                    *o += hg * y + ng * nz;
+                }
+                continue;
+            }
             for ((o, y), nz) in frame
                 .iter_mut()
                 .zip(&self.y[j * hop..])
@@ -383,14 +563,15 @@ impl Voice {
         let nh = model.meta.n_harmonics;
         let sr = self.sample_rate as f64;
         let nyquist = 0.5 * self.sample_rate;
-        // f0 ramps linearly from the previous frame's value: f_i = f_prev + df (i + 1) / hop.
+        // f0 ramps linearly from the previous frame's value: f_i = f_prev + df (i + lead) / hop.
         // The phase phi_i = phi_{i-1} + 2 pi f_i / sr (cumsum inclusive of sample i) is
         // advanced by complex rotation in f64, re-anchored to the f64 phase every frame.
         let f_prev = self.f0_prev as f64;
         let df = (f0_cur - self.f0_prev) as f64 / hop as f64;
         let tau = std::f64::consts::TAU;
         let (mut s, mut c) = (tau * self.phase).sin_cos();
-        let (mut ws, mut wc) = (tau * (f_prev + df) / sr).sin_cos(); // step of sample 0
+        let lead = self.lead;
+        let (mut ws, mut wc) = (tau * (f_prev + df * lead) / sr).sin_cos(); // step of sample 0
         let (ds, dc) = (tau * df / sr).sin_cos(); // the step's own change per sample
         let mut kmax = 0usize;
         for i in 0..hop {
@@ -398,7 +579,7 @@ impl Voice {
             (ws, wc) = (ws * dc + wc * ds, wc * dc - ws * ds);
             self.sin1[i] = s as f32;
             self.cos1[i] = c as f32;
-            let f = (f_prev + df * (i + 1) as f64) as f32;
+            let f = (f_prev + df * (i as f64 + lead)) as f32;
             // Harmonic k (1-based) sounds while k f0 < sr / 2.
             let k = if f <= 0.0 {
                 nh
@@ -408,7 +589,8 @@ impl Voice {
             self.harmonics_on[i] = k as u16;
             kmax = kmax.max(k);
         }
-        let cycles = hop as f64 * (f_prev + 0.5 * df * (hop + 1) as f64) / sr;
+        // sum over i of (f_prev + df (i + lead)) / sr
+        let cycles = hop as f64 * (f_prev + df * (0.5 * (hop - 1) as f64 + lead)) / sr;
         self.phase = (self.phase + cycles).rem_euclid(1.0);
 
         // sin((k+1) phi + theta_k) by rotation, masked above Nyquist.
@@ -512,22 +694,15 @@ impl Voice {
     #[inline(never)]
     fn filtered_noise(&mut self, model: &PreparedModel, frame: usize) {
         let mags = &self.noise_mag[frame * NOISE_BANDS..(frame + 1) * NOISE_BANDS];
-        for (s, &m) in self.noise_spec.iter_mut().zip(mags) {
-            *s = Complex::new(m, 0.0);
-        }
-        model
-            .noise_ifft
-            .process_with_scratch(
-                &mut self.noise_spec,
-                &mut self.noise_time,
-                &mut self.fft_scratch,
-            )
-            .expect("sizes fixed at construction; imaginary DC and Nyquist are zero");
-        let half = NOISE_TAPS / 2;
-        let scale = 1.0 / NOISE_TAPS as f32;
-        for j in 0..NOISE_TAPS {
-            self.noise_filter[j] =
-                self.noise_time[(j + half) % NOISE_TAPS] * scale * model.noise_window[j];
+        model.noise_filter(
+            mags,
+            &mut self.noise_spec,
+            &mut self.noise_time,
+            &mut self.fft_scratch,
+            &mut self.noise_filter,
+        );
+        if self.nws_noise.is_some() {
+            return; // the authors' operator applies the filter (`render_frames`)
         }
         self.noise.fill(&mut self.noise_in);
         kernels::convolve_add(

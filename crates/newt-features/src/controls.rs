@@ -1,7 +1,8 @@
 //! Pitch and loudness together, frame-aligned: the model's controls from audio.
 
 use crate::{
-    FeatureError, LoudnessMeter, PitchConfig, PitchEstimate, PitchTracker, loudness_db, track_pitch,
+    FeatureError, LoudnessMeasure, LoudnessMeter, NwsLoudnessMeter, PitchConfig, PitchEstimate,
+    PitchTracker, loudness_db, nws_loudness_db, track_pitch,
 };
 
 /// The controls of one frame, as the model and the engine take them.
@@ -11,7 +12,8 @@ pub struct ControlFrame {
     /// Voicing probability of the pitch estimate, in [0, 1].
     pub confidence: f32,
     pub voiced: bool,
-    /// A-weighted loudness in dBFS.
+    /// Loudness in dB of the extractor's [`LoudnessMeasure`]: A-weighted dBFS by default,
+    /// the NEWT authors' dB ([-80, 0]) with [`LoudnessMeasure::NwsDb`].
     pub loudness_db: f32,
 }
 
@@ -26,12 +28,83 @@ impl ControlFrame {
     }
 }
 
+/// A streaming loudness meter of either measure, for [`ControlExtractor`]. Both have the
+/// same frame grid; dispatch is a `match`, so the A-weighted path runs the very code of
+/// [`LoudnessMeter`].
+#[derive(Debug)]
+pub enum AnyLoudnessMeter {
+    /// [`LoudnessMeasure::AWeightedDbfs`].
+    AWeighted(LoudnessMeter),
+    /// [`LoudnessMeasure::NwsDb`] (running-maximum reference, see [`NwsLoudnessMeter`]).
+    Nws(NwsLoudnessMeter),
+}
+
+impl AnyLoudnessMeter {
+    /// The default meter of `measure` (window 1024 at 16 kHz; the A-weighted one keeps
+    /// 64 ms at other rates, the authors' one accepts 16 kHz only).
+    pub fn new(
+        measure: LoudnessMeasure,
+        sample_rate: u32,
+        hop: usize,
+    ) -> Result<Self, FeatureError> {
+        Ok(match measure {
+            LoudnessMeasure::AWeightedDbfs => {
+                Self::AWeighted(LoudnessMeter::new(sample_rate, hop)?)
+            }
+            LoudnessMeasure::NwsDb => Self::Nws(NwsLoudnessMeter::new(sample_rate, hop)?),
+        })
+    }
+
+    /// The unit of the values it gives.
+    pub fn measure(&self) -> LoudnessMeasure {
+        match self {
+            Self::AWeighted(_) => LoudnessMeasure::AWeightedDbfs,
+            Self::Nws(_) => LoudnessMeasure::NwsDb,
+        }
+    }
+
+    /// Samples from a frame's centre to its value being available.
+    pub fn latency(&self) -> usize {
+        match self {
+            Self::AWeighted(m) => m.latency(),
+            Self::Nws(m) => m.latency(),
+        }
+    }
+
+    pub fn reset(&mut self) {
+        match self {
+            Self::AWeighted(m) => m.reset(),
+            Self::Nws(m) => m.reset(),
+        }
+    }
+
+    /// Pushes samples; calls `on_frame(loudness_db)` for each completed frame.
+    pub fn push(&mut self, input: &[f32], on_frame: impl FnMut(f32)) {
+        match self {
+            Self::AWeighted(m) => m.push(input, on_frame),
+            Self::Nws(m) => m.push(input, on_frame),
+        }
+    }
+}
+
+impl From<LoudnessMeter> for AnyLoudnessMeter {
+    fn from(m: LoudnessMeter) -> Self {
+        Self::AWeighted(m)
+    }
+}
+
+impl From<NwsLoudnessMeter> for AnyLoudnessMeter {
+    fn from(m: NwsLoudnessMeter) -> Self {
+        Self::Nws(m)
+    }
+}
+
 /// Streaming controls: frames come out in order once both the pitch (the later of the
 /// two) and the loudness of a frame are known. Allocation free after construction.
 #[derive(Debug)]
 pub struct ControlExtractor {
     pitch: PitchTracker,
-    loudness: LoudnessMeter,
+    loudness: AnyLoudnessMeter,
     /// Loudness values waiting for their pitch (ring).
     pending: Vec<f32>,
     /// Frames whose loudness / pitch has been produced, and frames emitted, so far.
@@ -43,16 +116,30 @@ pub struct ControlExtractor {
 }
 
 impl ControlExtractor {
+    /// With the A-weighted loudness ([`LoudnessMeasure::AWeightedDbfs`]).
     pub fn new(config: PitchConfig) -> Result<Self, FeatureError> {
         let loudness = LoudnessMeter::new(config.sample_rate, config.hop)?;
         Self::with_loudness_meter(config, loudness)
     }
 
-    /// With a loudness meter of its own (a shorter window, for less latency).
+    /// With the default meter of `measure` (for [`LoudnessMeasure::NwsDb`], a
+    /// [`NwsLoudnessMeter`] with its running-maximum reference; 16 kHz only).
+    pub fn with_measure(
+        config: PitchConfig,
+        measure: LoudnessMeasure,
+    ) -> Result<Self, FeatureError> {
+        let loudness = AnyLoudnessMeter::new(measure, config.sample_rate, config.hop)?;
+        Self::with_loudness_meter(config, loudness)
+    }
+
+    /// With a loudness meter of its own (a [`LoudnessMeter`] with a shorter window, for
+    /// less latency; a [`NwsLoudnessMeter`] with another reference floor; or an
+    /// [`AnyLoudnessMeter`]).
     pub fn with_loudness_meter(
         config: PitchConfig,
-        loudness: LoudnessMeter,
+        loudness: impl Into<AnyLoudnessMeter>,
     ) -> Result<Self, FeatureError> {
+        let loudness = loudness.into();
         let pitch = PitchTracker::new(config)?;
         // Either side can run ahead by its latency difference, in frames, plus a margin.
         let spread = pitch.latency().abs_diff(loudness.latency()) / config.hop + 4;
@@ -70,6 +157,11 @@ impl ControlExtractor {
     /// Samples from a frame's centre to its controls coming out.
     pub fn latency(&self) -> usize {
         self.pitch.latency().max(self.loudness.latency())
+    }
+
+    /// The unit of the frames' `loudness_db`.
+    pub fn loudness_measure(&self) -> LoudnessMeasure {
+        self.loudness.measure()
     }
 
     /// See [`PitchTracker::analysis_lead`].
@@ -117,13 +209,33 @@ impl ControlExtractor {
     }
 }
 
-/// Offline controls of a whole signal: `ceil(len / hop)` frames.
+/// Offline controls of a whole signal: `ceil(len / hop)` frames, A-weighted loudness.
 pub fn extract_controls(
     signal: &[f32],
     config: PitchConfig,
 ) -> Result<Vec<ControlFrame>, FeatureError> {
+    extract_controls_with(signal, config, LoudnessMeasure::AWeightedDbfs)
+}
+
+/// Offline controls of a whole signal with the loudness in `measure`: `ceil(len / hop)`
+/// frames (the pitch tracker's), frame `f` centred on sample `f * hop`.
+///
+/// [`LoudnessMeasure::AWeightedDbfs`]: as [`extract_controls`]. [`LoudnessMeasure::NwsDb`]:
+/// the authors' loudness exactly ([`nws_loudness_db`]: reflect padding, reference = the
+/// loudest bin of the whole `signal`; 16 kHz only). The authors have `1 + len / hop`
+/// frames, on the same centres; that is `ceil(len / hop)` plus one when `hop` divides
+/// `len`, and this extra last frame (centred on the sample just past the end) is dropped.
+pub fn extract_controls_with(
+    signal: &[f32],
+    config: PitchConfig,
+    measure: LoudnessMeasure,
+) -> Result<Vec<ControlFrame>, FeatureError> {
+    let loud = match measure {
+        LoudnessMeasure::AWeightedDbfs => loudness_db(signal, config.sample_rate, config.hop)?,
+        LoudnessMeasure::NwsDb => nws_loudness_db(signal, config.sample_rate, config.hop)?,
+    };
     let pitch = track_pitch(signal, config)?;
-    let loud = loudness_db(signal, config.sample_rate, config.hop)?;
+    debug_assert!(loud.len() >= pitch.len());
     Ok(pitch
         .into_iter()
         .zip(loud)

@@ -1,5 +1,7 @@
 //! Control features from audio: fundamental frequency with a voicing confidence, and
-//! A-weighted loudness in dBFS, on the model's frame grid (hop 128 at 16 kHz).
+//! loudness, on the model's frame grid (hop 128 at 16 kHz). Loudness comes in the two
+//! measures of [`LoudnessMeasure`]: this project's A-weighted dBFS ([`loudness`]) and the
+//! NEWT authors' file-relative measure ([`nws_loudness`]).
 //!
 //! Every feature exists as a streaming processor (block by block, bounded latency, no
 //! allocation after construction) and as an offline function over a whole signal that
@@ -9,12 +11,18 @@
 mod controls;
 mod framer;
 pub mod loudness;
+pub mod nws_loudness;
 pub mod pitch;
 pub mod resample;
+pub mod spectral;
 
-pub use controls::{ControlExtractor, ControlFrame, extract_controls};
+pub use controls::{
+    AnyLoudnessMeter, ControlExtractor, ControlFrame, extract_controls, extract_controls_with,
+};
 pub use framer::Framer;
 pub use loudness::{LoudnessMeter, a_weighting_db, loudness_db};
+pub use newt_model::LoudnessMeasure;
+pub use nws_loudness::{NwsLoudnessMeter, nws_db_from_normalised, nws_loudness_db, nws_normalised};
 pub use pitch::{PitchConfig, PitchEstimate, PitchTracker, track_pitch};
 pub use resample::resample;
 
@@ -27,6 +35,10 @@ pub enum FeatureError {
     Hop(usize),
     #[error("pitch range {lo}..{hi} Hz is invalid at {sample_rate} Hz")]
     PitchRange { lo: f32, hi: f32, sample_rate: u32 },
+    #[error("the NEWT authors' loudness is defined at 16000 Hz only (got {0} Hz): resample first")]
+    NwsSampleRate(u32),
+    #[error("loudness reference floor {0} dBFS is not finite")]
+    ReferenceFloor(f32),
 }
 
 pub(crate) fn check_rate_and_hop(sample_rate: u32, hop: usize) -> Result<(), FeatureError> {

@@ -19,7 +19,7 @@ mod seeded;
 mod weights;
 
 pub use error::ModelError;
-pub use meta::{FORMAT_VERSION, ModelMeta};
+pub use meta::{FORMAT_VERSION, LoudnessMeasure, ModelMeta, Operators};
 pub use rng::{SplitMix64, WhiteNoise};
 pub use weights::{
     CONTROL_HIDDEN, CONTROL_LAYERS, ControlMlp, GRU_HIDDEN, Gru, LAYER_NORM_EPS, LayerNorm, Linear,

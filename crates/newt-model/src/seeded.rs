@@ -5,7 +5,9 @@
 //! the shaper inputs stay mostly inside the FastNEWT table range, the noise branch is
 //! quiet and the reverb is a short decaying tail.
 
-use crate::{FORMAT_VERSION, ModelMeta, NewtModel, NewtWeights, SplitMix64};
+use crate::{
+    FORMAT_VERSION, LoudnessMeasure, ModelMeta, NewtModel, NewtWeights, Operators, SplitMix64,
+};
 
 impl NewtModel {
     /// The instrument name every seeded model carries, so nobody mistakes it for a
@@ -27,6 +29,12 @@ impl NewtModel {
             loudness_std_db: 15.0,
             instrument: Self::SEEDED_NAME.into(),
             provenance: format!("NewtModel::seeded({seed})"),
+            operators: Operators::Newt,
+            loudness_measure: LoudnessMeasure::AWeightedDbfs,
+            source: String::new(),
+            licence: String::new(),
+            training_data: String::new(),
+            training_steps: 0,
         };
         let mut rng = SplitMix64::new(seed);
         let mut w = NewtWeights::zeros(&meta);

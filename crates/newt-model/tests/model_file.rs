@@ -221,3 +221,54 @@ fn layout_matches_the_published_shapes() {
     assert_eq!(layout["reverb.ir"], vec![31_999]);
     let _: &ModelMeta = &meta;
 }
+
+/// A version-1 file (every model of this project before the authors' models came) is
+/// read as ours: our operators, A-weighted loudness. Version 2 keeps what it says.
+#[test]
+fn version_1_files_are_our_operators_and_version_2_round_trips() {
+    use newt_model::{LoudnessMeasure, Operators};
+    let v1 = rewrite(&seeded_bytes(), |_, m| {
+        m.insert("format_version".into(), "1".into());
+        for k in [
+            "operators",
+            "loudness_measure",
+            "source",
+            "licence",
+            "training_data",
+            "training_steps",
+        ] {
+            m.remove(k);
+        }
+    });
+    let model = NewtModel::from_bytes(&v1).unwrap();
+    assert_eq!(model.meta.operators, Operators::Newt);
+    assert_eq!(model.meta.loudness_measure, LoudnessMeasure::AWeightedDbfs);
+    assert_eq!(model.meta.format_version, newt_model::FORMAT_VERSION);
+
+    let mut nws = NewtModel::seeded(1);
+    nws.meta.operators = Operators::Nws;
+    nws.meta.loudness_measure = LoudnessMeasure::NwsDb;
+    nws.meta.licence = "MPL-2.0".into();
+    nws.meta.training_steps = 120_000;
+    let back = NewtModel::from_bytes(&nws.to_bytes()).unwrap();
+    assert_eq!(back, nws);
+
+    // A version-2 file must say which operators it needs.
+    let bytes = rewrite(&nws.to_bytes(), |_, m| {
+        m.insert("operators".into(), "ddsp".into());
+    });
+    assert!(matches!(
+        NewtModel::from_bytes(&bytes).unwrap_err(),
+        ModelError::BadMetadata {
+            key: "operators",
+            ..
+        }
+    ));
+    let bytes = rewrite(&nws.to_bytes(), |_, m| {
+        m.remove("loudness_measure");
+    });
+    assert!(matches!(
+        NewtModel::from_bytes(&bytes).unwrap_err(),
+        ModelError::MissingMetadata("loudness_measure")
+    ));
+}

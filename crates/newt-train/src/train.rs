@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor, Var};
-use newt_model::{FORMAT_VERSION, ModelMeta, NewtModel, SplitMix64};
+use newt_model::{FORMAT_VERSION, LoudnessMeasure, ModelMeta, NewtModel, Operators, SplitMix64};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, Segment};
@@ -220,6 +220,12 @@ pub fn meta_for(dataset: &Dataset, instrument: &str) -> ModelMeta {
         loudness_std_db: dataset.stats.loudness_std_db,
         instrument: instrument.into(),
         provenance: String::new(),
+        operators: Operators::Newt,
+        loudness_measure: LoudnessMeasure::AWeightedDbfs,
+        source: String::new(),
+        licence: String::new(),
+        training_data: String::new(),
+        training_steps: 0,
     }
 }
 
