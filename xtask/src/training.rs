@@ -114,6 +114,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         csv.display(),
         png.display()
     );
+    let n = log.train.len().max(1) as f64;
+    let p = log.phase_seconds;
+    println!(
+        "{tag}: a step's {:.3} s: batch {:.3} s, forward and loss {:.3} s, backward {:.3} s, update {:.3} s",
+        log.seconds_per_step(),
+        p.batch / n,
+        p.forward / n,
+        p.backward / n,
+        p.update / n
+    );
     Ok(())
 }
 

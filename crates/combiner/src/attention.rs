@@ -72,9 +72,14 @@ fn attend_component(
         let (r, s) = (g.regions.len(), g.size);
         let gather = |t: &Tensor| t.index_select(&g.index, 1)?.reshape((bh, r, s, dh));
         let (kg, qg, vg) = (gather(&k)?, gather(&q)?, gather(&v)?);
-        // Region key and query: elementwise max over members (padding repeats a member).
-        let key = kg.max_keepdim(2)?;
-        let query = qg.max_keepdim(2)?;
+        // Region key and query: elementwise max over members. Padding repeats a member,
+        // which leaves the max unchanged but not its gradient: candle's max backward
+        // passes the whole gradient to every entry equal to the max, so the repeated
+        // member would receive it twice. Pushing padding to -1e30 first keeps it out of
+        // both.
+        let pad = g.mask.reshape((1, r, s, 1))?;
+        let key = kg.broadcast_add(&pad)?.max_keepdim(2)?;
+        let query = qg.broadcast_add(&pad)?.max_keepdim(2)?;
         let logits = query
             .matmul(&kg.transpose(2, 3)?)?
             .broadcast_add(&g.mask.reshape((1, r, 1, s))?)?;

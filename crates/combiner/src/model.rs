@@ -1,7 +1,9 @@
 //! A small pre-LayerNorm transformer language model whose attention is any [`Pattern`].
 
 use candle_core::{D, DType, Device, Module, Result, Tensor};
-use candle_nn::{Embedding, Init, Linear, VarBuilder, VarMap, embedding, linear, ops::log_softmax};
+use candle_nn::{Embedding, Linear, VarBuilder, VarMap, embedding, linear, ops::log_softmax};
+
+use grad_layers::{LayerNorm, layer_norm};
 
 use crate::attention::MultiHeadAttention;
 use crate::plan::AttentionPlan;
@@ -19,32 +21,6 @@ pub struct LmConfig {
     pub layers: usize,
     /// Hidden width of each feed-forward block, as a multiple of `width`.
     pub mlp_ratio: usize,
-}
-
-/// Layer normalisation from differentiable primitives (candle-nn's fused CPU kernel has
-/// no backward pass, which silently stops gradients).
-#[derive(Debug)]
-struct LayerNorm {
-    gain: Tensor,
-    bias: Tensor,
-}
-
-fn layer_norm(width: usize, vb: VarBuilder) -> Result<LayerNorm> {
-    Ok(LayerNorm {
-        gain: vb.get_with_hints(width, "weight", Init::Const(1.0))?,
-        bias: vb.get_with_hints(width, "bias", Init::Const(0.0))?,
-    })
-}
-
-impl Module for LayerNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        centred
-            .broadcast_div(&(variance + 1e-5)?.sqrt()?)?
-            .broadcast_mul(&self.gain)?
-            .broadcast_add(&self.bias)
-    }
 }
 
 #[derive(Debug)]

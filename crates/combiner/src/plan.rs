@@ -8,8 +8,9 @@
 //!    region keys), one softmax over them, and the weighted sum of their values.
 //!
 //! Regions are grouped by size (padded to the next power of two) so that every group is
-//! one dense gather; padding is masked out of the region softmax and points at a real
-//! member, which leaves the max-pool unchanged.
+//! one dense gather; padding points at a real member and is masked out of the region
+//! softmax and of the max-pool (where a repeated member would otherwise take the max's
+//! gradient twice).
 
 use candle_core::{Device, Result, Tensor};
 

@@ -16,6 +16,7 @@ mod file;
 mod meta;
 mod rng;
 mod seeded;
+pub mod sine;
 mod weights;
 
 pub use error::ModelError;

@@ -2,6 +2,7 @@
 //! the shape of the training crate's parameter of the same name (candle `vb.pp` path).
 
 use crate::ModelMeta;
+use crate::sine::sin;
 
 /// GRU hidden size and control-embedding width (paper: 128).
 pub const GRU_HIDDEN: usize = 128;
@@ -198,13 +199,13 @@ impl ShaperBank {
     }
 
     /// Exact output of shaper `c` for input `u` (before its input scale), in f32 with the
-    /// same operation order as the training crate.
+    /// same operation order and the same sine ([`crate::sine`]) as the training crate.
     pub fn eval(&self, c: usize, u: f32) -> f32 {
         const W: usize = SHAPER_WIDTH;
         let x = self.input_scale[c] * u;
         let mut h1 = [0.0f32; W];
         for j in 0..W {
-            h1[j] = (self.w1[c * W + j] * x + self.b1[c * W + j]).sin();
+            h1[j] = sin(self.w1[c * W + j] * x + self.b1[c * W + j]);
         }
         let layer = |w: &[f32], b: &[f32], h: &[f32; W]| {
             let mut o = [0.0f32; W];
@@ -213,7 +214,7 @@ impl ShaperBank {
                 for k in 0..W {
                     acc += w[(c * W + j) * W + k] * h[k];
                 }
-                o[j] = acc.sin();
+                o[j] = sin(acc);
             }
             o
         };
@@ -223,7 +224,7 @@ impl ShaperBank {
         for k in 0..W {
             acc += self.w4[c * W + k] * h3[k];
         }
-        acc.sin()
+        sin(acc)
     }
 
     fn visit(&mut self, prefix: &str, f: &mut Visitor) {

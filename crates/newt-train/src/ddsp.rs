@@ -6,9 +6,10 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{Module, VarBuilder, VarMap};
-use newt_model::{GRU_HIDDEN, ModelMeta};
+use newt_model::{GRU_HIDDEN, ModelMeta, SplitMix64};
 
-use crate::model::{Conditioning, ControlNet, SharedParts, upsample};
+use crate::init::initial_weights;
+use crate::model::{Conditioning, ControlNet, SharedParts, named_vars, set_vars, upsample};
 
 pub struct Ddsp {
     pub meta: ModelMeta,
@@ -25,12 +26,37 @@ fn exp_sigmoid(x: &Tensor) -> Result<Tensor> {
 }
 
 impl Ddsp {
-    pub fn new(meta: ModelMeta, device: &Device) -> Result<Self> {
+    /// A baseline with fresh weights, reproducible from `seed`: the shared encoder, noise
+    /// net and reverb start where NEWT's would from the same seed, the harmonic net's
+    /// linear layers uniform in +-1/sqrt(fan in) (PyTorch's bound), its LayerNorms at
+    /// identity.
+    pub fn new(meta: ModelMeta, seed: u64, device: &Device) -> Result<Self> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let shared = SharedParts::new(&meta, &vb, device)?;
         let harmonic_net =
             ControlNet::new(GRU_HIDDEN, 1 + meta.n_harmonics, vb.pp("ddsp.harmonics"))?;
+        set_vars(&varmap, &initial_weights(&meta, seed), true, device)?;
+        // Its own stream, so that the shared parts match NEWT's of the same seed.
+        let mut rng = SplitMix64::new(seed ^ 0xDD5B_0000);
+        for (name, var) in named_vars(&varmap) {
+            if !name.starts_with("ddsp.harmonics.") || name.contains(".norm.") {
+                continue;
+            }
+            let layer = name.rsplit_once('.').map_or(name.as_str(), |(l, _)| l);
+            let weight = varmap
+                .data()
+                .lock()
+                .expect("varmap lock")
+                .get(&format!("{layer}.weight"))
+                .map(|w| w.as_tensor().dim(1))
+                .transpose()?;
+            let bound = 1.0 / (weight.unwrap_or(1) as f32).sqrt();
+            let values: Vec<f32> = (0..var.elem_count())
+                .map(|_| rng.uniform(-bound, bound))
+                .collect();
+            var.set(&Tensor::from_vec(values, var.shape(), device)?)?;
+        }
         Ok(Self {
             meta,
             varmap,
@@ -48,7 +74,7 @@ impl Ddsp {
         meta: ModelMeta,
         device: &Device,
     ) -> Result<Self> {
-        let mut ddsp = Self::new(meta, device)?;
+        let mut ddsp = Self::new(meta, 0, device)?;
         let best = dir.join(crate::train::BEST_WEIGHTS);
         if best.exists() {
             ddsp.varmap.load(best)?;

@@ -3,7 +3,8 @@
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::rnn::{GRUConfig, RNN};
-use candle_nn::{GRU, LayerNorm, Linear, Module, VarBuilder, VarMap};
+use candle_nn::{GRU, Linear, Module, VarBuilder, VarMap};
+use grad_layers::LayerNorm;
 use newt_model::{
     CONTROL_HIDDEN, CONTROL_LAYERS, GRU_HIDDEN, ModelMeta, NOISE_BANDS, NewtModel, NewtWeights,
     SHAPER_WIDTH,
@@ -13,7 +14,9 @@ use crate::fft::{complex_mul, irfft, rfft};
 use crate::shaper_op::{PACKED, shaper_bank};
 use crate::signal::{NOISE_FFT, noise_filter_matrix};
 
-/// `[linear, LayerNorm, LeakyReLU(0.01)] x 3 -> linear`.
+/// `[linear, LayerNorm, LeakyReLU(0.01)] x 3 -> linear`. The LayerNorm is
+/// `grad_layers::LayerNorm`: candle-nn's records no backward pass, which left everything
+/// before it at its initial values in the models trained before issue 18.
 #[derive(Clone, Debug)]
 pub struct ControlNet {
     layers: Vec<(Linear, LayerNorm)>,
@@ -28,11 +31,7 @@ impl ControlNet {
             let lvb = vb.pp(format!("layers.{i}"));
             layers.push((
                 candle_nn::linear(inp, CONTROL_HIDDEN, lvb.pp("linear"))?,
-                candle_nn::layer_norm(
-                    CONTROL_HIDDEN,
-                    candle_nn::LayerNormConfig::default(),
-                    lvb.pp("norm"),
-                )?,
+                grad_layers::layer_norm(CONTROL_HIDDEN, lvb.pp("norm"))?,
             ));
         }
         Ok(Self {
@@ -74,6 +73,50 @@ fn file_gain(name: &str) -> f64 {
         "reverb.ir" => REVERB_IR_GAIN,
         _ => 1.0,
     }
+}
+
+/// The named trainable tensors of `varmap`, sorted by name.
+pub fn named_vars(varmap: &VarMap) -> Vec<(String, Var)> {
+    let mut v: Vec<(String, Var)> = varmap
+        .data()
+        .lock()
+        .expect("varmap lock")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Sets the training variables of `varmap` to the model-file `weights` (divided by their
+/// [`file_gain`]). With `only_present`, tensors of the file that the varmap lacks are
+/// skipped (the DDSP baseline shares the encoder, noise net and reverb only); otherwise
+/// they are an error.
+pub(crate) fn set_vars(
+    varmap: &VarMap,
+    weights: &NewtWeights,
+    only_present: bool,
+    device: &Device,
+) -> Result<()> {
+    let mut weights = weights.clone();
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut result = Ok(());
+    weights.visit_mut(&mut |name, shape, values| {
+        if result.is_err() || name == "exciter.phases" {
+            return;
+        }
+        let gain = 1.0 / file_gain(&name);
+        result = match data.get(&name) {
+            Some(var) => Tensor::from_vec(values.clone(), shape, device)
+                .and_then(|t| t.affine(gain, 0.0))
+                .and_then(|t| var.set(&t)),
+            None if only_present => Ok(()),
+            None => Err(candle_core::Error::Msg(format!(
+                "training model lacks {name}"
+            ))),
+        };
+    });
+    result
 }
 
 /// The inputs of one batch that the graph does not differentiate.
@@ -196,25 +239,7 @@ impl Newt {
             model.weights.exciter_phases.clone(),
             device,
         )?;
-        let mut weights = model.weights.clone();
-        let data = newt.varmap.data().lock().expect("varmap lock");
-        let mut result = Ok(());
-        weights.visit_mut(&mut |name, shape, values| {
-            if result.is_err() || name == "exciter.phases" {
-                return;
-            }
-            let gain = 1.0 / file_gain(&name);
-            result = match data.get(&name) {
-                Some(var) => Tensor::from_vec(values.clone(), shape, device)
-                    .and_then(|t| t.affine(gain, 0.0))
-                    .and_then(|t| var.set(&t)),
-                None => Err(candle_core::Error::Msg(format!(
-                    "training model lacks {name}"
-                ))),
-            };
-        });
-        drop(data);
-        result?;
+        set_vars(&newt.varmap, &model.weights, false, device)?;
         Ok(newt)
     }
 

@@ -18,6 +18,9 @@ pub struct AdamConfig {
     pub decay_every: usize,
     /// Clip the global gradient norm to this value.
     pub clip_norm: f64,
+    /// Raise the learning rate linearly from `lr / warmup_steps` over the first this many
+    /// steps (0: none, as published).
+    pub warmup_steps: usize,
 }
 
 impl Default for AdamConfig {
@@ -31,6 +34,7 @@ impl Default for AdamConfig {
             decay: 0.9,
             decay_every: 10_000,
             clip_norm: 2.0,
+            warmup_steps: 0,
         }
     }
 }
@@ -63,8 +67,16 @@ impl Adam {
         })
     }
 
+    /// The learning rate of step `self.step` (counted from 1): the warm-up ramp, then
+    /// the decay schedule.
     pub fn learning_rate(&self) -> f64 {
-        self.config.lr
+        let warmup = self.config.warmup_steps;
+        let ramp = if warmup > 0 && self.step < warmup {
+            self.step.max(1) as f64 / warmup as f64
+        } else {
+            1.0
+        };
+        ramp * self.config.lr
             * self
                 .config
                 .decay
@@ -169,5 +181,13 @@ mod tests {
         let mut opt = Adam::new(vec![("x".into(), x)], AdamConfig::default()).unwrap();
         opt.step = 25_000;
         assert!((opt.learning_rate() - 1e-3 * 0.81).abs() < 1e-12);
+        opt.config.warmup_steps = 100;
+        assert!((opt.learning_rate() - 1e-3 * 0.81).abs() < 1e-12);
+        opt.step = 1;
+        assert!((opt.learning_rate() - 1e-5).abs() < 1e-12);
+        opt.step = 50;
+        assert!((opt.learning_rate() - 5e-4).abs() < 1e-12);
+        opt.step = 100;
+        assert!((opt.learning_rate() - 1e-3).abs() < 1e-12);
     }
 }

@@ -1,15 +1,19 @@
 //! The 64 sine-MLP waveshapers (1 -> 8 -> 8 -> 8 -> 1) as one fused candle op.
 //!
 //! Grouped conv1d or batched matmuls materialise `[64, B*T, 8]` activations per layer and
-//! allocate gigabytes (NEWT.md section 5). This op runs every shaper sample by sample in
-//! one rayon-parallel pass, and recomputes the activations in backward instead of storing
-//! them. Its arithmetic order is that of `newt_model::ShaperBank::eval`, which the
-//! engine's MLP path uses, so training and inference agree to the last bits.
+//! allocate gigabytes (NEWT.md section 5). This op runs each shaper on 16 samples at a
+//! time (lane arrays that vectorise, dispatched at run time to AVX-512 or AVX2 code) in one
+//! rayon-parallel pass, and recomputes the activations in backward instead of storing
+//! them. Its arithmetic order and its sine (`newt_model::sine`) are those of
+//! `newt_model::ShaperBank::eval`, which the engine's MLP path uses, so training and
+//! inference agree to the last bits, on every instruction set.
 
 use candle_core::{CpuStorage, CustomOp2, Error, Layout, Result, Shape, Tensor};
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use newt_model::SHAPER_WIDTH as W;
+use newt_model::sine::{cos, sin};
 
 /// Parameters per shaper, packed: scale, w1[8], b1[8], w2[8x8], b2[8], w3[8x8], b3[8],
 /// w4[8], b4.
@@ -25,63 +29,252 @@ const B3: usize = W3 + W * W;
 const W4: usize = B3 + W;
 const B4: usize = W4 + W;
 
-/// One channel's backward result: its parameter gradient, and (flat index, gradient) of
-/// its inputs.
-type ChannelGrads = (Vec<f64>, Vec<(usize, f32)>);
+/// Samples computed together: one AVX-512 register, two AVX2 registers.
+const L: usize = 16;
 
-/// Forward activations of one sample through one shaper.
-struct Trace {
-    x: f32,
-    a1: [f32; W],
-    h1: [f32; W],
-    a2: [f32; W],
-    h2: [f32; W],
-    a3: [f32; W],
-    h3: [f32; W],
-    a4: f32,
-}
+/// One value per sample of a chunk. Each operation is a fixed-length loop over the lanes,
+/// which the compiler turns into vector instructions; the lanes never mix.
+#[derive(Clone, Copy)]
+struct Lanes([f32; L]);
 
-#[inline]
-fn run(p: &[f32], u: f32) -> Trace {
-    let x = p[SCALE] * u;
-    let mut t = Trace {
-        x,
-        a1: [0.0; W],
-        h1: [0.0; W],
-        a2: [0.0; W],
-        h2: [0.0; W],
-        a3: [0.0; W],
-        h3: [0.0; W],
-        a4: 0.0,
-    };
-    for j in 0..W {
-        t.a1[j] = p[W1 + j] * x + p[B1 + j];
-        t.h1[j] = t.a1[j].sin();
+impl Lanes {
+    const ZERO: Self = Self([0.0; L]);
+
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        Self([v; L])
     }
-    (t.a2, t.h2) = hidden_layer(&p[W2..W2 + W * W], &p[B2..B2 + W], &t.h1);
-    (t.a3, t.h3) = hidden_layer(&p[W3..W3 + W * W], &p[B3..B3 + W], &t.h2);
-    let mut acc = p[B4];
-    for k in 0..W {
-        acc += p[W4 + k] * t.h3[k];
-    }
-    t.a4 = acc;
-    t
-}
 
-/// One 8 -> 8 sine layer: pre-activations and activations, summed in the order of
-/// `newt_model::ShaperBank::eval`.
-#[inline]
-fn hidden_layer(w: &[f32], b: &[f32], h: &[f32; W]) -> ([f32; W], [f32; W]) {
-    let (mut a, mut out) = ([0.0f32; W], [0.0f32; W]);
-    for j in 0..W {
-        let mut acc = b[j];
-        for k in 0..W {
-            acc += w[j * W + k] * h[k];
+    #[inline(always)]
+    fn map(self, f: impl Fn(f32) -> f32) -> Self {
+        let mut out = self;
+        for v in &mut out.0 {
+            *v = f(*v);
         }
-        a[j] = acc;
-        out[j] = acc.sin();
+        out
     }
-    (a, out)
+
+    /// `L` samples of a row from `start`, zero past its end.
+    #[inline(always)]
+    fn load(row: &[f32], start: usize) -> Self {
+        let mut v = Self::ZERO;
+        let n = L.min(row.len() - start);
+        v.0[..n].copy_from_slice(&row[start..start + n]);
+        v
+    }
+}
+
+impl std::ops::Add for Lanes {
+    type Output = Self;
+    #[inline(always)]
+    fn add(mut self, o: Self) -> Self {
+        for l in 0..L {
+            self.0[l] += o.0[l];
+        }
+        self
+    }
+}
+
+impl std::ops::AddAssign for Lanes {
+    #[inline(always)]
+    fn add_assign(&mut self, o: Self) {
+        *self = *self + o;
+    }
+}
+
+impl std::ops::Mul for Lanes {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(mut self, o: Self) -> Self {
+        for l in 0..L {
+            self.0[l] *= o.0[l];
+        }
+        self
+    }
+}
+
+impl std::ops::Mul<f32> for Lanes {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(mut self, w: f32) -> Self {
+        for l in 0..L {
+            self.0[l] *= w;
+        }
+        self
+    }
+}
+
+/// A shaper's neurons over one chunk.
+type Neurons = [Lanes; W];
+
+/// Forward activations of one chunk through one shaper.
+struct Trace {
+    x: Lanes,
+    a1: Neurons,
+    h1: Neurons,
+    a2: Neurons,
+    h2: Neurons,
+    a3: Neurons,
+    h3: Neurons,
+    a4: Lanes,
+}
+
+impl Trace {
+    /// Runs shaper `p` on `u`, each lane in the operation order of
+    /// `newt_model::ShaperBank::eval` (so its bits are that function's).
+    #[inline(always)]
+    fn run(p: &[f32], u: Lanes) -> Self {
+        let x = u * p[SCALE];
+        let mut a1 = [Lanes::ZERO; W];
+        for j in 0..W {
+            a1[j] = x * p[W1 + j] + Lanes::splat(p[B1 + j]);
+        }
+        let h1 = sines(&a1);
+        let a2 = affine(&p[W2..W2 + W * W], &p[B2..B2 + W], &h1);
+        let h2 = sines(&a2);
+        let a3 = affine(&p[W3..W3 + W * W], &p[B3..B3 + W], &h2);
+        let h3 = sines(&a3);
+        let mut a4 = Lanes::splat(p[B4]);
+        for k in 0..W {
+            a4 += h3[k] * p[W4 + k];
+        }
+        Self {
+            x,
+            a1,
+            h1,
+            a2,
+            h2,
+            a3,
+            h3,
+            a4,
+        }
+    }
+}
+
+/// The sine of every neuron (a loop, not `array::map`, which the compiler may leave
+/// out of line, compiled without the caller's instruction set).
+#[inline(always)]
+fn sines(a: &Neurons) -> Neurons {
+    let mut h = [Lanes::ZERO; W];
+    for k in 0..W {
+        h[k] = a[k].map(sin);
+    }
+    h
+}
+
+/// `a_j = b_j + sum_k w_jk h_k`, summed over `k` in order from the bias.
+#[inline(always)]
+fn affine(w: &[f32], b: &[f32], h: &Neurons) -> Neurons {
+    let mut a = [Lanes::ZERO; W];
+    for j in 0..W {
+        a[j] = Lanes::splat(b[j]);
+        for k in 0..W {
+            a[j] += h[k] * w[j * W + k];
+        }
+    }
+    a
+}
+
+/// One row of the forward pass: `out[i] = sin(shaper_p(u[i]))`.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn forward_row(p: &[f32], u: &[f32], out: &mut [f32]) {
+    for start in (0..u.len()).step_by(L) {
+        let y = Trace::run(p, Lanes::load(u, start)).a4.map(sin);
+        let n = L.min(u.len() - start);
+        out[start..start + n].copy_from_slice(&y.0[..n]);
+    }
+}
+
+/// Per-lane f32 sums of the parameter gradient, flushed into f64 every this many chunks
+/// (1024 samples), so that long rows keep full precision.
+const FLUSH_CHUNKS: usize = 64;
+
+/// One channel's backward pass over its rows (`u` and the incoming gradient `g`, each
+/// row of `u` as long as its row of `g`): adds its parameter gradient to `gp` (f64) and
+/// writes the input gradient of each sample to `gu`, rows one after another.
+///
+/// AVX2 only, on AVX-512 machines too: with AVX-512's scatters available the compiler
+/// vectorises the weight-gradient loops across neurons (strided gathers and scatters, 20x
+/// slower) instead of across the lanes.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn backward_rows(p: &[f32], rows: &[(&[f32], &[f32])], gp: &mut [f64], gu: &mut [f32]) {
+    let mut acc = [Lanes::ZERO; PACKED];
+    let mut pending = 0usize;
+    let mut offset = 0usize;
+    for (u_row, g_row) in rows {
+        for start in (0..u_row.len()).step_by(L) {
+            let u = Lanes::load(u_row, start);
+            // Padded lanes carry a zero gradient, so they add nothing.
+            let g = Lanes::load(g_row, start);
+            let t = Trace::run(p, u);
+            let d4 = g * t.a4.map(cos);
+            acc[B4] += d4;
+            let mut d3 = [Lanes::ZERO; W];
+            for k in 0..W {
+                acc[W4 + k] += d4 * t.h3[k];
+                d3[k] = d4 * p[W4 + k] * t.a3[k].map(cos);
+            }
+            let d2 = layer_backward::<W3, B3>(p, &d3, &t.h2, &t.a2, &mut acc);
+            // The gradient at the first layer's pre-activations.
+            let d1 = layer_backward::<W2, B2>(p, &d2, &t.h1, &t.a1, &mut acc);
+            let mut dx = Lanes::ZERO;
+            for k in 0..W {
+                acc[B1 + k] += d1[k];
+                acc[W1 + k] += d1[k] * t.x;
+                dx += d1[k] * p[W1 + k];
+            }
+            acc[SCALE] += dx * u;
+            let n = L.min(u_row.len() - start);
+            let du = dx * p[SCALE];
+            gu[offset + start..offset + start + n].copy_from_slice(&du.0[..n]);
+            pending += 1;
+            if pending == FLUSH_CHUNKS {
+                flush(&mut acc, gp);
+                pending = 0;
+            }
+        }
+        offset += u_row.len();
+    }
+    flush(&mut acc, gp);
+}
+
+/// Backward through one 8 -> 8 sine layer whose weights start at `WO` and biases at `BO`
+/// in the packed parameters: adds their gradients to `acc` and returns the gradient at
+/// the layer's input pre-activations, `(W^T d) * cos(a_in)`.
+#[inline(always)]
+fn layer_backward<const WO: usize, const BO: usize>(
+    p: &[f32],
+    d: &Neurons,
+    h_in: &Neurons,
+    a_in: &Neurons,
+    acc: &mut [Lanes; PACKED],
+) -> Neurons {
+    let mut d_in = [Lanes::ZERO; W];
+    for j in 0..W {
+        acc[BO + j] += d[j];
+        for k in 0..W {
+            acc[WO + j * W + k] += d[j] * h_in[k];
+            d_in[k] += d[j] * p[WO + j * W + k];
+        }
+    }
+    for k in 0..W {
+        d_in[k] = d_in[k] * a_in[k].map(cos);
+    }
+    d_in
+}
+
+/// Adds the lane sums to `gp` in lane order, and clears them.
+#[inline(always)]
+fn flush(acc: &mut [Lanes; PACKED], gp: &mut [f64]) {
+    for (g, lanes) in gp.iter_mut().zip(acc.iter_mut()) {
+        for v in &mut lanes.0 {
+            *g += *v as f64;
+            *v = 0.0;
+        }
+    }
 }
 
 fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
@@ -115,18 +308,15 @@ impl CustomOp2 for ShaperBank {
                 l2.dims()
             )));
         }
+        let _ = b;
         let mut out = vec![0.0f32; u.len()];
         out.par_chunks_mut(t)
             .zip(u.par_chunks(t))
             .enumerate()
             .for_each(|(row, (o, ui))| {
                 let ch = row % c;
-                let params = &p[ch * PACKED..(ch + 1) * PACKED];
-                for (oi, &v) in o.iter_mut().zip(ui) {
-                    *oi = run(params, v).a4.sin();
-                }
+                forward_row(&p[ch * PACKED..(ch + 1) * PACKED], ui, o);
             });
-        let _ = b;
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -142,56 +332,19 @@ impl CustomOp2 for ShaperBank {
         let pv = params.flatten_all()?.to_vec1::<f32>()?;
         let gv = grad.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
         // One task per channel: it owns that channel's parameter gradient (f64 sums over
-        // B*T samples) and writes that channel's input gradients.
-        let per_channel: Vec<ChannelGrads> = (0..c)
+        // B*T samples, added in a fixed order) and that channel's input gradients.
+        let per_channel: Vec<(Vec<f64>, Vec<f32>)> = (0..c)
             .into_par_iter()
             .map(|ch| {
-                let p = &pv[ch * PACKED..(ch + 1) * PACKED];
+                let rows: Vec<(&[f32], &[f32])> = (0..b)
+                    .map(|bi| {
+                        let base = (bi * c + ch) * t;
+                        (&uv[base..base + t], &gv[base..base + t])
+                    })
+                    .collect();
                 let mut gp = vec![0.0f64; PACKED];
-                let mut gu = Vec::with_capacity(b * t);
-                for bi in 0..b {
-                    let base = (bi * c + ch) * t;
-                    for i in 0..t {
-                        let g = gv[base + i];
-                        let uval = uv[base + i];
-                        let tr = run(p, uval);
-                        let d4 = g * tr.a4.cos();
-                        gp[B4] += d4 as f64;
-                        let mut d3 = [0.0f32; W];
-                        for k in 0..W {
-                            gp[W4 + k] += (d4 * tr.h3[k]) as f64;
-                            d3[k] = d4 * p[W4 + k] * tr.a3[k].cos();
-                        }
-                        let mut d2 = [0.0f32; W];
-                        for j in 0..W {
-                            gp[B3 + j] += d3[j] as f64;
-                            for k in 0..W {
-                                gp[W3 + j * W + k] += (d3[j] * tr.h2[k]) as f64;
-                                d2[k] += d3[j] * p[W3 + j * W + k];
-                            }
-                        }
-                        for k in 0..W {
-                            d2[k] *= tr.a2[k].cos();
-                        }
-                        let mut d1 = [0.0f32; W];
-                        for j in 0..W {
-                            gp[B2 + j] += d2[j] as f64;
-                            for k in 0..W {
-                                gp[W2 + j * W + k] += (d2[j] * tr.h1[k]) as f64;
-                                d1[k] += d2[j] * p[W2 + j * W + k];
-                            }
-                        }
-                        let mut dx = 0.0f32;
-                        for k in 0..W {
-                            let d = d1[k] * tr.a1[k].cos();
-                            gp[B1 + k] += d as f64;
-                            gp[W1 + k] += (d * tr.x) as f64;
-                            dx += d * p[W1 + k];
-                        }
-                        gp[SCALE] += (dx * uval) as f64;
-                        gu.push((base + i, dx * p[SCALE]));
-                    }
-                }
+                let mut gu = vec![0.0f32; b * t];
+                backward_rows(&pv[ch * PACKED..(ch + 1) * PACKED], &rows, &mut gp, &mut gu);
                 (gp, gu)
             })
             .collect();
@@ -201,8 +354,9 @@ impl CustomOp2 for ShaperBank {
             for (k, v) in gp.into_iter().enumerate() {
                 grad_p[ch * PACKED + k] = v as f32;
             }
-            for (idx, v) in gu {
-                grad_u[idx] = v;
+            for bi in 0..b {
+                let base = (bi * c + ch) * t;
+                grad_u[base..base + t].copy_from_slice(&gu[bi * t..(bi + 1) * t]);
             }
         }
         let dev = u.device();
@@ -263,7 +417,8 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         let bank = NewtModel::seeded(4).weights.shapers;
-        let (c, t) = (3usize, 5usize);
+        // Two full lane chunks and a partial one.
+        let (c, t) = (3usize, 2 * L + 5);
         let p0: Vec<f32> = packed(&bank)
             .flatten_all()
             .unwrap()

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::{Dataset, Segment};
 use crate::ddsp::Ddsp;
 use crate::loss::{PAPER_RESOLUTIONS, mrstft_loss};
-use crate::model::{Conditioning, Newt};
+use crate::model::{Conditioning, Newt, named_vars};
 use crate::optim::{Adam, AdamConfig};
 use crate::signal::{NOISE_FFT, harmonics, noise_spectra};
 
@@ -71,6 +71,8 @@ impl Recipe {
             steps: 3000,
             adam: AdamConfig {
                 decay_every: 1000,
+                // Without it the first steps throw the loss from 5 to 26 (violin).
+                warmup_steps: 100,
                 ..AdamConfig::default()
             },
             valid_every: 250,
@@ -98,6 +100,10 @@ pub struct TrainLog {
     /// Seconds spent in training steps alone (batch, forward, backward, update).
     #[serde(default)]
     pub step_seconds: f64,
+    /// Seconds of the training steps spent making batches, in the forward pass (loss
+    /// included), in the backward pass and in the optimiser update.
+    #[serde(default)]
+    pub phase_seconds: PhaseSeconds,
     /// `(step, training loss)` for every step.
     pub train: Vec<(usize, f32)>,
     /// `(step, held-out loss)` every `valid_every` steps and at the end.
@@ -109,6 +115,15 @@ pub struct TrainLog {
     pub best: Option<(usize, f32)>,
 }
 
+/// Where the training steps' time went (seconds, summed over steps).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct PhaseSeconds {
+    pub batch: f64,
+    pub forward: f64,
+    pub backward: f64,
+    pub update: f64,
+}
+
 impl TrainLog {
     /// Mean seconds of one training step (validation and checkpoints excluded).
     pub fn seconds_per_step(&self) -> f64 {
@@ -116,33 +131,47 @@ impl TrainLog {
     }
 }
 
-enum Synth {
+/// The model a run trains: NEWT or the DDSP baseline.
+pub enum Synth {
     Newt(Newt),
     Ddsp(Ddsp),
 }
 
 impl Synth {
-    fn forward(&self, c: &Conditioning) -> candle_core::Result<Tensor> {
+    /// A fresh model of `decoder` from `seed`, with the fixed harmonic phases it renders
+    /// with.
+    pub fn new(
+        decoder: Decoder,
+        meta: &ModelMeta,
+        seed: u64,
+        device: &Device,
+    ) -> candle_core::Result<(Self, Vec<f32>)> {
+        Ok(match decoder {
+            Decoder::Newt => {
+                let m = Newt::new(meta.clone(), seed, device)?;
+                let p = m.phases.clone();
+                (Synth::Newt(m), p)
+            }
+            Decoder::Ddsp => (
+                Synth::Ddsp(Ddsp::new(meta.clone(), seed, device)?),
+                ddsp_phases(meta, seed),
+            ),
+        })
+    }
+
+    pub fn forward(&self, c: &Conditioning) -> candle_core::Result<Tensor> {
         match self {
             Synth::Newt(m) => m.forward(c),
             Synth::Ddsp(m) => m.forward(c),
         }
     }
 
-    fn vars(&self) -> Vec<(String, Var)> {
-        let map = match self {
+    /// The trainable tensors by name, sorted.
+    pub fn vars(&self) -> Vec<(String, Var)> {
+        named_vars(match self {
             Synth::Newt(m) => &m.varmap,
             Synth::Ddsp(m) => &m.varmap,
-        };
-        let mut v: Vec<(String, Var)> = map
-            .data()
-            .lock()
-            .expect("varmap lock")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
+        })
     }
 }
 
@@ -271,17 +300,7 @@ pub fn train(dataset: &Dataset, opts: &TrainOptions) -> Result<Trained, TrainErr
         });
     }
     let meta = meta_for(dataset, &opts.instrument);
-    let (synth, phases) = match opts.decoder {
-        Decoder::Newt => {
-            let m = Newt::new(meta.clone(), opts.seed, &device)?;
-            let p = m.phases.clone();
-            (Synth::Newt(m), p)
-        }
-        Decoder::Ddsp => (
-            Synth::Ddsp(Ddsp::new(meta.clone(), &device)?),
-            ddsp_phases(&meta, opts.seed),
-        ),
-    };
+    let (synth, phases) = Synth::new(opts.decoder, &meta, opts.seed, &device)?;
     let vars = synth.vars();
     let mut adam = Adam::new(vars.clone(), recipe.adam)?;
     let mut log = TrainLog {
@@ -319,9 +338,19 @@ pub fn train(dataset: &Dataset, opts: &TrainOptions) -> Result<Trained, TrainErr
             .map(|_| &dataset.train[(rng.next_u64() % dataset.train.len() as u64) as usize])
             .collect();
         let (cond, target) = batch(&picks, &meta, &phases, log.step as u64, &device)?;
+        let batched = Instant::now();
         let loss = mrstft_loss(&synth.forward(&cond)?, &target, &PAPER_RESOLUTIONS)?;
         let value = loss.to_scalar::<f32>()?;
-        adam.step(&loss.backward()?)?;
+        let forwarded = Instant::now();
+        let grads = loss.backward()?;
+        let backwarded = Instant::now();
+        adam.step(&grads)?;
+        drop(grads);
+        let phases_of_step = &mut log.phase_seconds;
+        phases_of_step.batch += (batched - step_started).as_secs_f64();
+        phases_of_step.forward += (forwarded - batched).as_secs_f64();
+        phases_of_step.backward += (backwarded - forwarded).as_secs_f64();
+        phases_of_step.update += backwarded.elapsed().as_secs_f64();
         log.step_seconds += step_started.elapsed().as_secs_f64();
         log.step += 1;
         log.train.push((log.step, value));

@@ -391,3 +391,191 @@ fn the_threshold_is_the_first_d_from_which_half_the_seeds_succeed() {
         assert_eq!(method.label(), label);
     }
 }
+
+/// A forward pass over the flat parameters theta: `(theta, inputs)` to logits.
+type Forward<'a> = &'a dyn Fn(&Tensor, &Tensor) -> Result<Tensor>;
+
+/// `n` deterministic examples of `shape` (per example) with labels cycling over
+/// `classes`.
+fn tiny_set(n: usize, shape: &[usize], classes: u32) -> Result<subspace::train::Labelled> {
+    let mut rng = SplitMix64::new(17);
+    let per: usize = shape.iter().product();
+    let x: Vec<f32> = (0..n * per).map(|_| rng.normal() as f32).collect();
+    let dims: Vec<usize> = std::iter::once(n).chain(shape.iter().copied()).collect();
+    Ok(subspace::train::Labelled {
+        x: Tensor::from_vec(x, dims, &Device::Cpu)?,
+        y: Tensor::from_vec(
+            (0..n as u32).map(|i| i % classes).collect(),
+            n,
+            &Device::Cpu,
+        )?,
+    })
+}
+
+/// Three steps of what `subspace::train::train` does (AdamW without weight decay on the
+/// trained variable, cross-entropy of `forward(space.theta(), x)`), on the whole tiny set:
+/// calls `seen` with each step's gradients, returns theta after every step.
+fn three_steps(
+    forward: Forward,
+    space: &subspace::train::Space<'_>,
+    var: &Var,
+    data: &subspace::train::Labelled,
+    lr: f64,
+    mut seen: impl FnMut(&candle_core::backprop::GradStore) -> Result<()>,
+) -> Result<Vec<Tensor>> {
+    use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+    let mut opt = AdamW::new(
+        vec![var.clone()],
+        ParamsAdamW {
+            lr,
+            weight_decay: 0.0,
+            ..ParamsAdamW::default()
+        },
+    )?;
+    let mut trajectory = Vec::new();
+    for _ in 0..3 {
+        let loss = candle_nn::loss::cross_entropy(&forward(&space.theta()?, &data.x)?, &data.y)?;
+        let grads = loss.backward()?;
+        seen(&grads)?;
+        opt.step(&grads)?;
+        trajectory.push(space.theta()?.detach().copy()?);
+    }
+    Ok(trajectory)
+}
+
+/// Every way the experiment trains `forward`: the full parameter vector (checked per
+/// parameter of the layout, since it is one variable), the coordinates phi of a dense
+/// random, a sparse random and a lottery subspace (checked per coordinate too), and a
+/// lottery ticket (whose pruned weights must stay put).
+fn every_space_learns(
+    name: &str,
+    layout: &ParamLayout,
+    forward: Forward,
+    data: &subspace::train::Labelled,
+) -> Result<()> {
+    use grad_layers::LearningAudit;
+    use subspace::train::{Space, magnitude_mask};
+    let dev = Device::Cpu;
+    let dim = layout.len();
+    let theta_init = Tensor::from_vec(subspace::models::init_params(layout, 1), dim, &dev)?;
+
+    // Full space: theta itself, and each parameter's slice of it and of its gradient.
+    let theta = Var::from_tensor(&theta_init)?;
+    let mut audit = LearningAudit::new(&[("theta".to_string(), theta.clone())])?;
+    let names: Vec<String> = layout.params().map(|(n, _)| n.to_string()).collect();
+    let mut got_gradient = vec![false; names.len()];
+    let trajectory = three_steps(forward, &Space::Full(&theta), &theta, data, 1e-2, |grads| {
+        audit.record(grads)?;
+        let g = grads.get(theta.as_tensor()).expect("theta has a gradient");
+        for (seen, n) in got_gradient.iter_mut().zip(&names) {
+            let slice = layout
+                .get(g, n)?
+                .abs()?
+                .flatten_all()?
+                .max(0)?
+                .to_scalar::<f32>()?;
+            *seen |= slice.is_finite() && slice > 0.0;
+        }
+        Ok(())
+    })?;
+    if let Err(e) = audit.finish(&[]) {
+        panic!("{name}, full space: {e}");
+    }
+    let end = trajectory.last().expect("three steps");
+    for (n, seen) in names.iter().zip(&got_gradient) {
+        let moved = (layout.get(end, n)? - layout.get(&theta_init, n)?)?
+            .abs()?
+            .flatten_all()?
+            .max(0)?
+            .to_scalar::<f32>()?;
+        assert!(
+            *seen && moved > 0.0,
+            "{name}, full space: {n} gradient {seen}, moved {moved}"
+        );
+    }
+
+    // Subspaces: phi, every coordinate of it. The lottery basis is that of the full run's
+    // own trajectory (three directions), as `Setup::seed_run` builds it.
+    let deltas = trajectory
+        .iter()
+        .map(|t| (t - &theta_init)?.to_vec1::<f32>())
+        .collect::<Result<Vec<_>>>()?;
+    let per_column = (dim as f64).sqrt().ceil() as usize;
+    let bases = [
+        ("dense random", Basis::gaussian(dim, 8, 3, &dev)?),
+        (
+            "sparse random",
+            Basis::sparse_gaussian(dim, 8, per_column, 3, &dev)?,
+        ),
+        (
+            "lottery",
+            subspace::lottery::lottery_basis(&deltas, 8, &dev)?,
+        ),
+    ];
+    for (kind, basis) in bases {
+        let sub = AffineSubspace::new(theta_init.clone(), basis)?;
+        let mut audit = LearningAudit::new(&[("phi".to_string(), sub.phi.clone())])?;
+        three_steps(forward, &Space::Sub(&sub), &sub.phi, data, 0.1, |g| {
+            audit.record(g)
+        })?;
+        if let Err(e) = audit.finish(&[]) {
+            panic!("{name}, {kind} subspace: {e}");
+        }
+        // phi starts at 0; a coordinate with no gradient at any step would stay there.
+        let phi = sub.phi.as_tensor().to_vec1::<f32>()?;
+        assert!(
+            phi.iter().all(|v| *v != 0.0),
+            "{name}, {kind} subspace: phi {phi:?}"
+        );
+    }
+
+    // Lottery ticket: the kept half of the weights learns, the pruned half stays put.
+    let mask = magnitude_mask(end, dim / 2)?;
+    let var = Var::from_tensor(&theta_init)?;
+    let mut audit = LearningAudit::new(&[("theta".to_string(), var.clone())])?;
+    three_steps(
+        forward,
+        &Space::Masked(&var, &mask),
+        &var,
+        data,
+        1e-2,
+        |g| audit.record(g),
+    )?;
+    if let Err(e) = audit.finish(&[]) {
+        panic!("{name}, ticket: {e}");
+    }
+    let moved = (var.as_tensor() - &theta_init)?.abs()?.to_vec1::<f32>()?;
+    let kept = mask.to_vec1::<f32>()?;
+    let pruned_moved = moved
+        .iter()
+        .zip(&kept)
+        .filter(|(m, k)| **k == 0.0 && **m != 0.0)
+        .count();
+    assert_eq!(pruned_moved, 0, "{name}, ticket: pruned weights moved");
+    Ok(())
+}
+
+/// Three optimiser steps on a tiny batch, for Conv-2 (the network of the experiment) and
+/// the test MLP, in every space the experiment trains: every trainable tensor receives a
+/// non-zero gradient and changes (the only trainable tensor is theta, or phi in a
+/// subspace, so layers and coordinates are checked one by one as well). None is frozen on
+/// purpose; the anchor theta0 and the basis P of a subspace are constants, not variables.
+#[test]
+fn every_trainable_tensor_of_every_training_space_receives_a_gradient_and_changes() -> Result<()> {
+    use subspace::models::{conv2_forward, conv2_layout, mlp_forward, mlp_layout};
+    let conv2 = conv2_layout();
+    every_space_learns(
+        "conv2",
+        &conv2,
+        &|theta: &Tensor, x: &Tensor| conv2_forward(&conv2, theta, x),
+        &tiny_set(4, &[1, 28, 28], 10)?,
+    )?;
+    let mlp = mlp_layout(6, 16, 4);
+    every_space_learns(
+        "mlp",
+        &mlp,
+        &|theta: &Tensor, x: &Tensor| mlp_forward(&mlp, theta, x),
+        &tiny_set(8, &[6], 4)?,
+    )?;
+    Ok(())
+}
