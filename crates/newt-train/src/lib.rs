@@ -4,6 +4,7 @@
 pub mod dataset;
 pub mod ddsp;
 pub mod fft;
+pub mod film_op;
 pub mod import;
 pub mod init;
 pub mod loss;

@@ -11,7 +11,8 @@ use newt_model::{
 };
 
 use crate::fft::{complex_mul, irfft, rfft};
-use crate::shaper_op::{PACKED, shaper_bank};
+use crate::film_op::film_shaper_bank;
+use crate::shaper_op::PACKED;
 use crate::signal::{NOISE_FFT, noise_filter_matrix};
 
 /// `[linear, LayerNorm, LeakyReLU(0.01)] x 3 -> linear`. The LayerNorm is
@@ -402,23 +403,20 @@ impl Newt {
     /// the engine's voice and reverb do with the MLP shapers.
     pub fn forward(&self, cond: &Conditioning) -> Result<Tensor> {
         let meta = &self.meta;
-        let (hop, ns) = (meta.hop, meta.n_shapers);
+        let hop = meta.hop;
         let z = self.shared.encode(meta, cond)?;
 
-        // Waveshaping branch.
-        let film = upsample(&self.film.forward(&z)?, hop)?; // [B, 4 ns, T]
-        let (a_in, b_in) = (film.narrow(1, 0, ns)?, film.narrow(1, ns, ns)?);
-        let (a_out, b_out) = (film.narrow(1, 2 * ns, ns)?, film.narrow(1, 3 * ns, ns)?);
+        // Waveshaping branch: the mixed harmonics, FiLM'd at audio rate from the frame-rate
+        // FiLM parameters, through the shaper bank (one fused op, see `film_op`).
+        let film = self.film.forward(&z)?; // [B, F, 4 ns]
         let x = self
             .mixer
             .weight()
             .broadcast_matmul(&cond.harmonics)?
             .broadcast_add(&self.mixer.bias().expect("bias").unsqueeze(1)?)?;
-        let u = ((a_in * x)? + b_in)?;
         let params = Tensor::cat(&self.shaper_params, 1)?;
         debug_assert_eq!(params.dim(1)?, PACKED);
-        let s = shaper_bank(&u, &params)?;
-        let shaped = ((a_out * s)? + b_out)?; // [B, ns, T]
+        let shaped = film_shaper_bank(&x, &film, &params, hop)?; // [B, ns, T]
         let harmonic = self
             .out_mixer
             .weight()

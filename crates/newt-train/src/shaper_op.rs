@@ -30,15 +30,15 @@ const W4: usize = B3 + W;
 const B4: usize = W4 + W;
 
 /// Samples computed together: one AVX-512 register, two AVX2 registers.
-const L: usize = 16;
+pub(crate) const L: usize = 16;
 
 /// One value per sample of a chunk. Each operation is a fixed-length loop over the lanes,
 /// which the compiler turns into vector instructions; the lanes never mix.
 #[derive(Clone, Copy)]
-struct Lanes([f32; L]);
+pub(crate) struct Lanes(pub(crate) [f32; L]);
 
 impl Lanes {
-    const ZERO: Self = Self([0.0; L]);
+    pub(crate) const ZERO: Self = Self([0.0; L]);
 
     #[inline(always)]
     fn splat(v: f32) -> Self {
@@ -46,7 +46,7 @@ impl Lanes {
     }
 
     #[inline(always)]
-    fn map(self, f: impl Fn(f32) -> f32) -> Self {
+    pub(crate) fn map(self, f: impl Fn(f32) -> f32) -> Self {
         let mut out = self;
         for v in &mut out.0 {
             *v = f(*v);
@@ -56,7 +56,7 @@ impl Lanes {
 
     /// `L` samples of a row from `start`, zero past its end.
     #[inline(always)]
-    fn load(row: &[f32], start: usize) -> Self {
+    pub(crate) fn load(row: &[f32], start: usize) -> Self {
         let mut v = Self::ZERO;
         let n = L.min(row.len() - start);
         v.0[..n].copy_from_slice(&row[start..start + n]);
@@ -108,7 +108,7 @@ impl std::ops::Mul<f32> for Lanes {
 type Neurons = [Lanes; W];
 
 /// Forward activations of one chunk through one shaper.
-struct Trace {
+pub(crate) struct Trace {
     x: Lanes,
     a1: Neurons,
     h1: Neurons,
@@ -116,14 +116,14 @@ struct Trace {
     h2: Neurons,
     a3: Neurons,
     h3: Neurons,
-    a4: Lanes,
+    pub(crate) a4: Lanes,
 }
 
 impl Trace {
     /// Runs shaper `p` on `u`, each lane in the operation order of
     /// `newt_model::ShaperBank::eval` (so its bits are that function's).
     #[inline(always)]
-    fn run(p: &[f32], u: Lanes) -> Self {
+    pub(crate) fn run(p: &[f32], u: Lanes) -> Self {
         let x = u * p[SCALE];
         let mut a1 = [Lanes::ZERO; W];
         for j in 0..W {
@@ -190,7 +190,7 @@ fn forward_row(p: &[f32], u: &[f32], out: &mut [f32]) {
 
 /// Per-lane f32 sums of the parameter gradient, flushed into f64 every this many chunks
 /// (1024 samples), so that long rows keep full precision.
-const FLUSH_CHUNKS: usize = 64;
+pub(crate) const FLUSH_CHUNKS: usize = 64;
 
 /// One channel's backward pass over its rows (`u` and the incoming gradient `g`, each
 /// row of `u` as long as its row of `g`): adds its parameter gradient to `gp` (f64) and
@@ -210,25 +210,8 @@ fn backward_rows(p: &[f32], rows: &[(&[f32], &[f32])], gp: &mut [f64], gu: &mut 
             // Padded lanes carry a zero gradient, so they add nothing.
             let g = Lanes::load(g_row, start);
             let t = Trace::run(p, u);
-            let d4 = g * t.a4.map(cos);
-            acc[B4] += d4;
-            let mut d3 = [Lanes::ZERO; W];
-            for k in 0..W {
-                acc[W4 + k] += d4 * t.h3[k];
-                d3[k] = d4 * p[W4 + k] * t.a3[k].map(cos);
-            }
-            let d2 = layer_backward::<W3, B3>(p, &d3, &t.h2, &t.a2, &mut acc);
-            // The gradient at the first layer's pre-activations.
-            let d1 = layer_backward::<W2, B2>(p, &d2, &t.h1, &t.a1, &mut acc);
-            let mut dx = Lanes::ZERO;
-            for k in 0..W {
-                acc[B1 + k] += d1[k];
-                acc[W1 + k] += d1[k] * t.x;
-                dx += d1[k] * p[W1 + k];
-            }
-            acc[SCALE] += dx * u;
+            let du = chunk_backward(p, u, &t, g, &mut acc);
             let n = L.min(u_row.len() - start);
-            let du = dx * p[SCALE];
             gu[offset + start..offset + start + n].copy_from_slice(&du.0[..n]);
             pending += 1;
             if pending == FLUSH_CHUNKS {
@@ -239,6 +222,37 @@ fn backward_rows(p: &[f32], rows: &[(&[f32], &[f32])], gp: &mut [f64], gu: &mut 
         offset += u_row.len();
     }
     flush(&mut acc, gp);
+}
+
+/// Backward of one chunk through shaper `p` (its trace `t` on inputs `u`): `g` is the
+/// gradient at the shaper's output. Adds the parameter gradient to `acc` and returns the
+/// gradient at `u`.
+#[inline(always)]
+pub(crate) fn chunk_backward(
+    p: &[f32],
+    u: Lanes,
+    t: &Trace,
+    g: Lanes,
+    acc: &mut [Lanes; PACKED],
+) -> Lanes {
+    let d4 = g * t.a4.map(cos);
+    acc[B4] += d4;
+    let mut d3 = [Lanes::ZERO; W];
+    for k in 0..W {
+        acc[W4 + k] += d4 * t.h3[k];
+        d3[k] = d4 * p[W4 + k] * t.a3[k].map(cos);
+    }
+    let d2 = layer_backward::<W3, B3>(p, &d3, &t.h2, &t.a2, acc);
+    // The gradient at the first layer's pre-activations.
+    let d1 = layer_backward::<W2, B2>(p, &d2, &t.h1, &t.a1, acc);
+    let mut dx = Lanes::ZERO;
+    for k in 0..W {
+        acc[B1 + k] += d1[k];
+        acc[W1 + k] += d1[k] * t.x;
+        dx += d1[k] * p[W1 + k];
+    }
+    acc[SCALE] += dx * u;
+    dx * p[SCALE]
 }
 
 /// Backward through one 8 -> 8 sine layer whose weights start at `WO` and biases at `BO`
@@ -268,7 +282,7 @@ fn layer_backward<const WO: usize, const BO: usize>(
 
 /// Adds the lane sums to `gp` in lane order, and clears them.
 #[inline(always)]
-fn flush(acc: &mut [Lanes; PACKED], gp: &mut [f64]) {
+pub(crate) fn flush(acc: &mut [Lanes; PACKED], gp: &mut [f64]) {
     for (g, lanes) in gp.iter_mut().zip(acc.iter_mut()) {
         for v in &mut lanes.0 {
             *g += *v as f64;
@@ -277,7 +291,7 @@ fn flush(acc: &mut [Lanes; PACKED], gp: &mut [f64]) {
     }
 }
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+pub(crate) fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
     l.contiguous_offsets()
         .map(|(a, b)| &data[a..b])
