@@ -294,6 +294,7 @@ mod tests {
     use super::*;
     use crate::model::upsample;
     use crate::shaper_op::shaper_bank;
+    use crate::shaper_op::tests::packed;
     use candle_core::{Device, Var};
     use newt_model::SplitMix64;
 
@@ -330,20 +331,7 @@ mod tests {
             )
             .unwrap();
             let bank = newt_model::NewtModel::seeded(seed).weights.shapers;
-            let mut pv = Vec::new();
-            for ch in 0..c {
-                let w = newt_model::SHAPER_WIDTH;
-                pv.push(bank.input_scale[ch]);
-                pv.extend_from_slice(&bank.w1[ch * w..(ch + 1) * w]);
-                pv.extend_from_slice(&bank.b1[ch * w..(ch + 1) * w]);
-                pv.extend_from_slice(&bank.w2[ch * w * w..(ch + 1) * w * w]);
-                pv.extend_from_slice(&bank.b2[ch * w..(ch + 1) * w]);
-                pv.extend_from_slice(&bank.w3[ch * w * w..(ch + 1) * w * w]);
-                pv.extend_from_slice(&bank.b3[ch * w..(ch + 1) * w]);
-                pv.extend_from_slice(&bank.w4[ch * w..(ch + 1) * w]);
-                pv.push(bank.b4[ch]);
-            }
-            let params = Var::from_vec(pv, (c, PACKED), &dev).unwrap();
+            let params = Var::from_tensor(&packed(&bank).narrow(0, 0, c).unwrap()).unwrap();
             let weights =
                 Tensor::from_vec(random(&[b, c, t], -1.0, 1.0, seed + 20), (b, c, t), &dev)
                     .unwrap();

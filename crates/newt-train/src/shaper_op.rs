@@ -387,13 +387,13 @@ pub fn shaper_bank(u: &Tensor, params: &Tensor) -> Result<Tensor> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use candle_core::{Device, Var};
     use newt_model::{NewtModel, SplitMix64};
 
     /// Packs a model's shaper bank the way the training model does.
-    fn packed(bank: &newt_model::ShaperBank) -> Tensor {
+    pub(crate) fn packed(bank: &newt_model::ShaperBank) -> Tensor {
         let mut v = Vec::with_capacity(bank.n * PACKED);
         for c in 0..bank.n {
             v.push(bank.input_scale[c]);
