@@ -24,15 +24,18 @@ const DEFAULT_MODEL: &str = "flute";
 type Model = (i32, &'static str, &'static str);
 
 /// The model registry: groups of models, each `(value, file stem, display name)`. The order
-/// here is the menu's; the values are the parameter's and NEVER change: append a new model
-/// with the next free value (7, 8, ...), never reuse or renumber one.
+/// here is the menu's (within a group, score order: woodwinds, brass, strings); the values
+/// are the parameter's and NEVER change: append a new model with the next free value (9,
+/// 10, ...), never reuse or renumber one.
 const GROUPS: &[(&str, &[Model])] = &[
     (
         "Trained here",
         &[
             (0, "flute", "Flute"),
+            (8, "alto-sax", "Alto Sax"),
             (1, "trumpet", "Trumpet"),
             (2, "violin", "Violin"),
+            (7, "cello", "Cello"),
         ],
     ),
     (

@@ -199,6 +199,8 @@ mod tests {
             ("violin-urmp", 4),
             ("flute-urmp", 5),
             ("trumpet-urmp", 6),
+            ("cello", 7),
+            ("alto-sax", 8),
         ] {
             assert_eq!(value_of(id), value, "{id}");
         }
@@ -215,7 +217,7 @@ mod tests {
         }
         // Every value of the parameter's range is a model, "User file" or a registered model
         // this build lacks: none is unknown.
-        const { assert!(MAX_VALUE >= 6) };
+        const { assert!(MAX_VALUE >= 8) };
         for v in 0..=MAX_VALUE {
             assert!(!matches!(choice(v), ModelChoice::Unknown(_)), "value {v}");
         }
@@ -240,8 +242,8 @@ mod tests {
                 .expect("the name parses");
             assert_eq!(model.preview_plain(typed), saved, "{name}");
         }
-        assert_eq!(choice(2), ModelChoice::BuiltIn(2));
-        assert_eq!(BUILT_IN[2].id, "violin");
+        let violin = BUILT_IN.iter().position(|m| m.id == "violin").unwrap();
+        assert_eq!(choice(2), ModelChoice::BuiltIn(violin));
         assert_eq!(choice(3), ModelChoice::UserFile);
     }
 
@@ -267,8 +269,9 @@ mod tests {
             assert_eq!(choice_index(m.id), Some(m.value));
             loaded += 1;
         }
-        // The three trained here are in the repository.
-        assert!(loaded >= 3, "only {loaded} built-in models");
+        // The five trained here and the authors' three are in the repository.
+        assert_eq!(loaded, BUILT_IN.len(), "only {loaded} built-in models");
+        assert_eq!(loaded, 8);
         assert!(matches!(
             load(ModelChoice::UserFile, None),
             Err(LoadError::NoUserFile)
@@ -279,7 +282,10 @@ mod tests {
     fn the_menu_lists_ours_then_the_authors_then_the_user_file() {
         let items: Vec<MenuItem> = menu().collect();
         let names: Vec<&str> = items.iter().map(|m| m.name).collect();
-        assert_eq!(&names[..3], ["Flute", "Trumpet", "Violin"]);
+        assert_eq!(
+            &names[..5],
+            ["Flute", "Alto Sax", "Trumpet", "Violin", "Cello"]
+        );
         assert_eq!(names.last(), Some(&USER_FILE_NAME));
         assert_eq!(items.last().map(|m| m.value), Some(USER_FILE_VALUE));
         // Only models this build has; groups contiguous.
@@ -296,7 +302,7 @@ mod tests {
         let authors: Vec<&MenuItem> = items.iter().filter(|m| m.name.contains("URMP")).collect();
         for a in authors {
             let pos = names.iter().position(|n| *n == a.name).unwrap();
-            assert!((3..names.len() - 1).contains(&pos), "{names:?}");
+            assert!((5..names.len() - 1).contains(&pos), "{names:?}");
         }
     }
 

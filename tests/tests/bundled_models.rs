@@ -28,8 +28,8 @@ fn bundled_models() -> Vec<std::path::PathBuf> {
 fn every_bundled_model_plays_the_demo_notes_in_tune() {
     let files = bundled_models();
     assert!(
-        files.len() >= 3,
-        "expected the violin, flute and trumpet models in assets/models, found {files:?}"
+        files.len() >= 8,
+        "expected the eight bundled models in assets/models, found {files:?}"
     );
     let at = |s: f64| (s * RATE as f64) as u64;
     let mut events = Vec::new();

@@ -1,6 +1,6 @@
 //! Short training runs on a tiny synthetic set: the loss goes down, and a run stopped and
 //! resumed from its checkpoint continues exactly as an uninterrupted one, and every
-//! trainable tensor learns.
+//! trainable tensor learns, and the thread count does not change a run.
 
 use candle_core::Device;
 use grad_layers::LearningAudit;
@@ -188,6 +188,31 @@ fn every_trainable_tensor_receives_a_gradient_and_changes() {
         }
         if let Err(e) = audit.finish(&[]) {
             panic!("{decoder:?}: {e}");
+        }
+    }
+}
+
+/// The same seed gives the same run, bit for bit, and the thread count does not change it:
+/// the parallel ops split their work over batch rows and channels, never inside a sum.
+#[test]
+fn a_run_is_the_same_on_one_thread_and_on_two() {
+    let ds = dataset();
+    for decoder in [Decoder::Newt, Decoder::Ddsp] {
+        let run = |threads: usize, dir: &str| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| train(&ds, &options(8, dir, false, decoder)).unwrap())
+        };
+        let one = run(1, "threads-1");
+        let two = run(2, "threads-2");
+        let two_again = run(2, "threads-2-again");
+        assert_eq!(two.log.train, two_again.log.train, "{decoder:?}: rerun");
+        assert_eq!(one.log.train, two.log.train, "{decoder:?}: 1 vs 2 threads");
+        assert_eq!(one.log.valid, two.log.valid, "{decoder:?}: 1 vs 2 threads");
+        if let (Some(a), Some(b)) = (&one.model, &two.model) {
+            assert_eq!(a.weights, b.weights, "{decoder:?}: weights");
         }
     }
 }
