@@ -3,87 +3,9 @@
 
 pub mod plugin_host;
 
-use newt_model::{LoudnessMeasure, NewtModel, Operators};
-use realfft::RealFftPlanner;
-
-/// A seeded model that asks for the NEWT authors' operators and loudness measure (with
-/// statistics like their violin's), for tests that must cover both operator sets
-/// without trained weights.
-pub fn seeded_nws(seed: u64) -> NewtModel {
-    let mut m = NewtModel::seeded(seed);
-    m.meta.operators = Operators::Nws;
-    m.meta.loudness_measure = LoudnessMeasure::NwsDb;
-    m.meta.loudness_mean_db = -72.4;
-    m.meta.loudness_std_db = 2.4;
-    m
-}
-
-/// Fundamental frequency of a steady periodic signal in Hz.
-///
-/// From a zero-padded Hann-windowed spectrum: the strong peaks (within 25 dB of the
-/// largest) are located by quadratic interpolation of the log magnitude; the fundamental
-/// is the highest frequency `P / h` (P the largest peak, h = 1..=12) of which at least 99%
-/// of the strong peaks' energy lies on harmonics. It is then refined as the strongest
-/// peak's frequency divided by its harmonic number.
-pub fn fundamental_hz(x: &[f32], sample_rate: f64) -> f64 {
-    let n = x.len();
-    let pad = (4 * n).next_power_of_two();
-    let mut buf = vec![0.0f64; pad];
-    for (i, (b, v)) in buf.iter_mut().zip(x).enumerate() {
-        let w = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos();
-        *b = *v as f64 * w;
-    }
-    let fft = RealFftPlanner::<f64>::new().plan_fft_forward(pad);
-    let mut spec = fft.make_output_vec();
-    fft.process(&mut buf, &mut spec).unwrap();
-    let mag: Vec<f64> = spec.iter().map(|c| c.norm().max(1e-30)).collect();
-    let bin_hz = sample_rate / pad as f64;
-    let first = (30.0 / bin_hz) as usize + 1;
-    let top = (first..mag.len() - 1).map(|k| mag[k]).fold(0.0, f64::max);
-    // (frequency, energy) of every strong local maximum.
-    let peaks: Vec<(f64, f64)> = (first..mag.len() - 1)
-        .filter(|&k| {
-            mag[k] > top * 10f64.powf(-25.0 / 20.0) && mag[k] >= mag[k - 1] && mag[k] > mag[k + 1]
-        })
-        .map(|k| {
-            let (a, b, c) = (mag[k - 1].ln(), mag[k].ln(), mag[k + 1].ln());
-            let delta = 0.5 * (a - c) / (a - 2.0 * b + c);
-            ((k as f64 + delta) * bin_hz, mag[k] * mag[k])
-        })
-        .collect();
-    let total: f64 = peaks.iter().map(|p| p.1).sum();
-    let (strongest, _) = peaks
-        .iter()
-        .copied()
-        .fold((0.0, 0.0), |m, p| if p.1 > m.1 { p } else { m });
-    for h in 1..=12 {
-        let f = strongest / h as f64;
-        if f < 30.0 {
-            break;
-        }
-        let explained: f64 = peaks
-            .iter()
-            .filter(|(pf, _)| {
-                let k = (pf / f).round().max(1.0);
-                (pf / (k * f) - 1.0).abs() < 0.01
-            })
-            .map(|p| p.1)
-            .sum();
-        if explained >= 0.99 * total {
-            return f;
-        }
-    }
-    strongest
-}
-
-/// Pitch difference in cents.
-pub fn cents(f: f64, reference: f64) -> f64 {
-    1200.0 * (f / reference).log2()
-}
-
-pub fn rms(x: &[f32]) -> f64 {
-    (x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
-}
+#[path = "../crates/newt-engine/tests/support/mod.rs"]
+mod engine_support;
+pub use engine_support::{cents, fundamental_hz, rms, seeded_nws};
 
 /// A bright tone (six harmonics, all below 8 kHz for f0 under 1.3 kHz) whose pitch
 /// follows `f0(t)` (Hz, t in seconds) for `secs` at `sample_rate`; the phase runs on.
@@ -152,46 +74,4 @@ pub fn track_lag(a: &[f32], b: &[f32], max_lag: usize) -> f64 {
         .expect("max_lag >= 2");
     let (l, c, r) = (corr[k - 1], corr[k], corr[k + 1]);
     k as f64 + 0.5 * (l - r) / (l - 2.0 * c + r)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn does_not_jump_an_octave_on_a_weak_fundamental() {
-        let sr = 16_000.0;
-        let f = 440.0;
-        let x: Vec<f32> = (0..16_000)
-            .map(|i| {
-                let w = std::f64::consts::TAU * f * i as f64 / sr;
-                (0.3 * w.sin() + (2.0 * w).sin() + 0.5 * (3.0 * w + 0.3).sin()) as f32
-            })
-            .collect();
-        assert!(cents(fundamental_hz(&x, sr), f).abs() < 0.5);
-        // A true 220 Hz tone is not mistaken for 440 either.
-        let y: Vec<f32> = x
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v + 0.2 * (std::f64::consts::TAU * 220.0 * i as f64 / sr).sin() as f32)
-            .collect();
-        assert!(cents(fundamental_hz(&y, sr), 220.0).abs() < 0.5);
-    }
-
-    #[test]
-    fn measures_known_tones_to_a_fraction_of_a_cent() {
-        for (f, sr) in [(440.0, 48_000.0), (97.3, 44_100.0), (1234.5, 96_000.0)] {
-            // A tone with a weak fundamental and strong third harmonic.
-            let x: Vec<f32> = (0..(sr as usize))
-                .map(|i| {
-                    let t = i as f64 / sr;
-                    (0.2 * (std::f64::consts::TAU * f * t).sin()
-                        + 0.8 * (std::f64::consts::TAU * 3.0 * f * t + 1.0).sin())
-                        as f32
-                })
-                .collect();
-            let got = fundamental_hz(&x, sr);
-            assert!(cents(got, f).abs() < 0.5, "{f} Hz measured {got}");
-        }
-    }
 }

@@ -30,6 +30,15 @@ const TYPICAL_PITCH_HZ: f32 = 250.0;
 /// window would change what it reads.)
 const LOUDNESS_WINDOW_S: f64 = 0.032;
 
+/// Why the audio input cannot follow a model at a host rate.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioInputError {
+    #[error(transparent)]
+    Rate(#[from] newt_engine::RateError),
+    #[error(transparent)]
+    Features(#[from] newt_features::FeatureError),
+}
+
 pub struct AudioInputTracker {
     downsampler: RateConverter,
     fifo: SampleFifo,
@@ -65,7 +74,7 @@ impl AudioInputTracker {
         hop: usize,
         measure: LoudnessMeasure,
         engine_latency: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, AudioInputError> {
         // Half a control frame per downsampler chunk: frames are known sooner.
         let host_chunk = (0.5 * hop as f64 * host_rate as f64 / model_rate as f64).round() as usize;
         let downsampler = RateConverter::new(host_rate, model_rate, host_chunk.max(1))?;
@@ -87,8 +96,7 @@ impl AudioInputTracker {
             }
             LoudnessMeasure::NwsDb => NwsLoudnessMeter::new(model_rate, hop)
                 .and_then(|meter| ControlExtractor::with_loudness_meter(config, meter)),
-        }
-        .map_err(|e| e.to_string())?;
+        }?;
         // Input at model-stream sample s is known `delay + extractor latency` model
         // samples later (the pitch describes sound from `analysis lead` earlier still), at
         // the end of the chunk holding that sample (half a chunk on, on average); the

@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex};
 use newt_engine::{Engine, EngineConfig};
 use newt_model::NewtModel;
 
-use crate::audio_input::AudioInputTracker;
+use crate::audio_input::{AudioInputError, AudioInputTracker};
 use crate::handover::{EngineHandover, LoadedEngine, ModelRequest};
 use crate::library;
 use crate::params::UserModelPath;
 use crate::telemetry::Telemetry;
 
 /// The audio-input tracker for an engine's rates, its latency including the engine's.
-fn tracker_for(engine: &Engine) -> Result<AudioInputTracker, String> {
+fn tracker_for(engine: &Engine) -> Result<AudioInputTracker, AudioInputError> {
     let meta = &engine.model().meta;
     AudioInputTracker::new(
         engine.config().host_sample_rate,
@@ -143,7 +143,7 @@ impl Shared {
                 let shared_model = Arc::new(model.clone());
                 let mut engine = Engine::new(model, config).map_err(|e| e.to_string())?;
                 let level_db = newt_engine::reference_level_db(&mut engine);
-                let tracker = tracker_for(&engine)?;
+                let tracker = tracker_for(&engine).map_err(|e| e.to_string())?;
                 Ok((engine, tracker, name, shared_model, level_db))
             });
         let Ok(mut loads) = self.loads.lock() else {

@@ -33,7 +33,7 @@ pub struct PitchArgs {
 pub fn run(args: PitchArgs) -> anyhow::Result<()> {
     let (x, sr) =
         read_wav(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let x16 = resample(&x, sr, 16_000).map_err(anyhow::Error::msg)?;
+    let x16 = resample(&x, sr, 16_000)?;
     let track = track_pitch(&x16, PitchConfig::default())?;
     let mut voiced: Vec<f64> = track
         .iter()

@@ -73,7 +73,7 @@ pub fn run(args: TimbreArgs) -> anyhow::Result<()> {
             &audio,
             RENDER_RATE,
         )?;
-        let at16 = resample(&audio, RENDER_RATE, RATE).map_err(anyhow::Error::msg)?;
+        let at16 = resample(&audio, RENDER_RATE, RATE)?;
         references.push((name.clone(), profiles(&at16, &notes)));
     }
 
@@ -83,7 +83,7 @@ pub fn run(args: TimbreArgs) -> anyhow::Result<()> {
             bail!("expected NAME=FILE.wav, got {spec}");
         };
         let (audio, rate) = read_wav(Path::new(file)).with_context(|| format!("reading {file}"))?;
-        let at16 = resample(&audio, rate, RATE).map_err(anyhow::Error::msg)?;
+        let at16 = resample(&audio, rate, RATE)?;
         renders.push((name.to_string(), profiles(&at16, &notes)));
     }
 

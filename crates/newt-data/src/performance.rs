@@ -3,7 +3,7 @@
 //! diminuendo, accents). It is both what the synthesiser is told and the ground truth of
 //! the rendered audio's pitch.
 
-use newt_model::SplitMix64;
+use seeded_rng::SplitMix64;
 
 use crate::abc::Tune;
 use crate::instrument::Instrument;

@@ -32,12 +32,22 @@ pub struct TruthFrame {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("SoundFont: {0}")]
-    SoundFont(String),
+    #[error("SoundFont {path}: {source}")]
+    SoundFontFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("SoundFont {path}: {source}")]
+    SoundFont {
+        path: std::path::PathBuf,
+        source: rustysynth::SoundFontError,
+    },
+    #[error("synthesizer: {0}")]
+    Synthesizer(#[from] rustysynth::SynthesizerError),
     #[error("loudness: {0}")]
     Loudness(#[from] newt_features::FeatureError),
-    #[error("resampling: {0}")]
-    Resample(String),
+    #[error(transparent)]
+    Resample(#[from] newt_features::ResampleError),
 }
 
 #[derive(Clone, Debug)]
@@ -49,11 +59,16 @@ pub struct Rendered {
 
 /// Loads a SoundFont (SF2) file.
 pub fn load_sound_font(path: &std::path::Path) -> Result<Arc<SoundFont>, RenderError> {
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| RenderError::SoundFont(format!("{}: {e}", path.display())))?;
+    let mut file = std::fs::File::open(path).map_err(|source| RenderError::SoundFontFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
     SoundFont::new(&mut file)
         .map(Arc::new)
-        .map_err(|e| RenderError::SoundFont(format!("{}: {e:?}", path.display())))
+        .map_err(|source| RenderError::SoundFont {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Plays `performance` on `instrument` and measures the result.
@@ -65,8 +80,7 @@ pub fn render(
     let mut settings = SynthesizerSettings::new(RENDER_RATE as i32);
     settings.enable_reverb_and_chorus = false;
     settings.block_size = CONTROL_BLOCK;
-    let mut synth = Synthesizer::new(sound_font, &settings)
-        .map_err(|e| RenderError::SoundFont(format!("{e:?}")))?;
+    let mut synth = Synthesizer::new(sound_font, &settings)?;
     synth.process_midi_message(0, 0xC0, instrument.program as i32, 0);
 
     let n = (performance.duration_s * RENDER_RATE as f64).ceil() as usize;
@@ -115,8 +129,7 @@ pub fn render(
         audio.iter_mut().for_each(|x| *x *= 0.95 / peak);
     }
 
-    let at_truth_rate =
-        newt_features::resample(&audio, RENDER_RATE, TRUTH_RATE).map_err(RenderError::Resample)?;
+    let at_truth_rate = newt_features::resample(&audio, RENDER_RATE, TRUTH_RATE)?;
     let loudness = newt_features::loudness_db(&at_truth_rate, TRUTH_RATE, TRUTH_HOP)?;
     let truth = loudness
         .iter()

@@ -8,7 +8,7 @@ use newt_data::render::{
     RENDER_RATE, TRUTH_RATE, load_sound_font, parse_truth_csv, render, truth_csv,
 };
 use newt_data::tracker::score;
-use newt_model::SplitMix64;
+use seeded_rng::SplitMix64;
 
 const SOUND_FONT: &str = "/usr/share/sounds/sf2/TimGM6mb.sf2";
 

@@ -4,7 +4,7 @@
 
 use newt_model::{LoudnessMeasure, ModelMeta};
 
-use crate::voice::{FrameControls, finite_or};
+use crate::controls::{FrameControls, finite_or};
 
 /// Note-shaping settings, in musical units.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -11,11 +11,13 @@ use std::collections::VecDeque;
 use newt_model::NewtModel;
 
 use crate::allocator::{Assignment, VoiceAllocator, VoiceMode};
+use crate::controls::{FrameControls, finite_or};
 use crate::driver::{ChannelState, NoteDriver, NoteParams};
+use crate::error::{EngineError, ProcessError};
 use crate::rate::{RateConverter, SampleFifo};
 use crate::reverb::ReverbConvolver;
 use crate::shaper::TableSpec;
-use crate::voice::{FrameControls, MAX_BATCH, PreparedModel, Voice, VoiceParams, finite_or};
+use crate::voice::{MAX_BATCH, PreparedModel, Voice, VoiceParams};
 
 /// Host sample rates the engine accepts, in Hz (and the model's own rate).
 pub const HOST_RATES: std::ops::RangeInclusive<u32> = 22_050..=192_000;
@@ -152,27 +154,6 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(
-        "host sample rate {0} Hz is outside the supported 22050..=192000 Hz (or the model's own rate)"
-    )]
-    UnsupportedSampleRate(u32),
-    #[error("max block size must be at least 1")]
-    ZeroBlock,
-    #[error("FastNEWT table needs at least 2 points over a non-empty finite range, got {0:?}")]
-    BadTable(TableSpec),
-    #[error("resampler: {0}")]
-    Resampler(String),
-}
-
-/// Errors of the real-time call: `Copy`, never allocating.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ProcessError {
-    #[error("block of {actual} samples exceeds the configured maximum of {max}")]
-    BlockTooLarge { max: usize, actual: usize },
-}
-
 pub struct Engine {
     config: EngineConfig,
     model: Box<PreparedModel>,
@@ -287,8 +268,7 @@ impl Engine {
         }
         let meta = &model.meta;
         let hop = meta.hop;
-        let rate = RateConverter::new(meta.sample_rate, config.host_sample_rate, hop)
-            .map_err(EngineError::Resampler)?;
+        let rate = RateConverter::new(meta.sample_rate, config.host_sample_rate, hop)?;
         let latency_frames = if rate.is_exact() {
             scheduling_latency_frames(rate.chunk_in(), rate.chunk_out(), hop)
         } else {

@@ -11,8 +11,10 @@
 //! never depends on candle.
 
 pub mod allocator;
+pub mod controls;
 pub mod driver;
 pub mod engine;
+pub mod error;
 pub mod kernels;
 pub mod nets;
 pub mod nws_noise;
@@ -23,17 +25,16 @@ pub mod shaper;
 pub mod voice;
 
 pub use allocator::{Assignment, VoiceAllocator, VoiceMode};
+pub use controls::FrameControls;
 pub use driver::{ChannelState, NoteDriver, NoteParams};
-pub use engine::{
-    Drive, Engine, EngineConfig, EngineError, EngineParams, Event, EventKind, LiveVoice,
-    ProcessError,
-};
+pub use engine::{Drive, Engine, EngineConfig, EngineParams, Event, EventKind, LiveVoice};
+pub use error::{EngineError, ProcessError};
 pub use nws_noise::{NwsNoise, NwsNoisePlan};
 pub use offline::{
     TimedEvent, controls_to_events, reference_level_db, render_aligned_to_vec,
     render_controls_to_vec, render_to_vec,
 };
-pub use rate::{RateConverter, SampleFifo};
+pub use rate::{RateConverter, RateError, SampleFifo};
 pub use reverb::ReverbConvolver;
 pub use shaper::{ShaperPath, ShaperTables, TableSpec};
-pub use voice::{FrameControls, FrameNetworks, PreparedModel, Voice, VoiceParams};
+pub use voice::{FrameNetworks, PreparedModel, Voice, VoiceParams};

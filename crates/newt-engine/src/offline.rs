@@ -1,8 +1,8 @@
 //! Offline rendering helpers shared by the renderer, the benches and the tests. These
 //! allocate (their names say so); the real-time path is [`Engine::process`].
 
+use crate::controls::FrameControls;
 use crate::engine::{Engine, EngineParams, Event, EventKind};
-use crate::voice::FrameControls;
 
 /// An event at an absolute host sample time.
 #[derive(Clone, Copy, Debug, PartialEq)]

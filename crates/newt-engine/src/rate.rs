@@ -95,11 +95,20 @@ impl std::fmt::Debug for RateConverter {
 /// to the model rate is awkward, such as 16 kHz : 22.051 kHz) the sinc resampler is used.
 const MAX_FFT_CHUNK_FRAMES: usize = 4;
 
+/// A rate pair the streaming resampler cannot be built for.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot convert {from} Hz to {to} Hz: {source}")]
+pub struct RateError {
+    pub from: u32,
+    pub to: u32,
+    pub source: rubato::ResamplerConstructionError,
+}
+
 impl RateConverter {
     /// `chunk` is the input block the caller pushes (one control frame). The engine
     /// converts from the model rate to the host rate; the plugin's audio input uses the
     /// same converter the other way round.
-    pub fn new(model_rate: u32, host_rate: u32, chunk: usize) -> Result<Self, String> {
+    pub fn new(model_rate: u32, host_rate: u32, chunk: usize) -> Result<Self, RateError> {
         if model_rate == host_rate {
             return Ok(Self {
                 resampler: None,
@@ -118,7 +127,11 @@ impl RateConverter {
             1,
             FixedSync::Both,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| RateError {
+            from: model_rate,
+            to: host_rate,
+            source,
+        })?;
         let (resampler, exact): (Box<dyn Resampler<f32>>, bool) =
             if fft.input_frames_next() <= MAX_FFT_CHUNK_FRAMES * chunk {
                 (Box::new(fft), true)
@@ -132,7 +145,11 @@ impl RateConverter {
                 };
                 let ratio = host_rate as f64 / model_rate as f64;
                 let sinc = Async::<f32>::new_sinc(ratio, 1.0, &params, chunk, 1, FixedAsync::Input)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|source| RateError {
+                        from: model_rate,
+                        to: host_rate,
+                        source,
+                    })?;
                 (Box::new(sinc), false)
             };
         let (chunk_in, chunk_out) = (resampler.input_frames_max(), resampler.output_frames_max());

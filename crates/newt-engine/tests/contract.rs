@@ -1,11 +1,13 @@
 //! The engine end to end, as the renderer and the plugin drive it.
 
+mod support;
+
 use newt_engine::{
     Drive, Engine, EngineConfig, EngineParams, EventKind, FrameControls, ShaperPath, TimedEvent,
     VoiceMode, render_aligned_to_vec, render_controls_to_vec, render_to_vec,
 };
-use newt_integration_tests::{cents, fundamental_hz, rms};
 use newt_model::NewtModel;
+use support::{cents, fundamental_hz, rms};
 
 fn steady(f0_hz: f32, loudness_db: f32, frames: usize) -> Vec<FrameControls> {
     vec![FrameControls { f0_hz, loudness_db }; frames]
@@ -160,7 +162,7 @@ fn output_is_identical_for_every_block_size() {
             ..EngineParams::default()
         };
         let len = 3 * rate as usize;
-        for model in [NewtModel::seeded(3), newt_integration_tests::seeded_nws(3)] {
+        for model in [NewtModel::seeded(3), support::seeded_nws(3)] {
             let ops = model.meta.operators;
             let render = |block: usize| {
                 let config = EngineConfig {

@@ -2,6 +2,8 @@
 //! global allocator aborts the test process on any allocation or deallocation while the
 //! guard is held (active in builds with debug assertions, as the test profile has).
 
+mod support;
+
 use assert_no_alloc::{AllocDisabler, assert_no_alloc};
 use newt_engine::{
     Drive, Engine, EngineConfig, EngineParams, Event, EventKind, FrameControls, ShaperPath,
@@ -102,7 +104,7 @@ fn process_never_allocates() {
         ShaperPath::Table,
     );
     // The authors' operators (centred ramps, their noise operator).
-    let nws = newt_integration_tests::seeded_nws(8);
+    let nws = support::seeded_nws(8);
     play_model(
         nws.clone(),
         44_100,

@@ -24,7 +24,7 @@ pub use loudness::{LoudnessMeter, a_weighting_db, loudness_db};
 pub use newt_model::LoudnessMeasure;
 pub use nws_loudness::{NwsLoudnessMeter, nws_db_from_normalised, nws_loudness_db, nws_normalised};
 pub use pitch::{PitchConfig, PitchEstimate, PitchTracker, track_pitch};
-pub use resample::resample;
+pub use resample::{ResampleError, resample};
 
 /// Errors of feature extraction.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -2,42 +2,7 @@
 //! same noise for the equivalence test, so neither uses an external RNG whose stream
 //! could change with a dependency update.
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and fully specified.
-#[derive(Clone, Debug)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 53 random bits.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Uniform in [lo, hi).
-    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * self.next_f64() as f32
-    }
-
-    /// Standard normal by Box-Muller.
-    pub fn normal(&mut self) -> f32 {
-        let u1 = self.next_f64().max(f64::MIN_POSITIVE);
-        let u2 = self.next_f64();
-        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-    }
-}
+pub use seeded_rng::SplitMix64;
 
 /// Zero-mean white noise, uniform on [-1, 1), that drives the filtered-noise branch.
 /// (The published code used uniform [0, 1), a DC offset; we do not copy that.)

@@ -19,11 +19,11 @@ pub enum DatasetError {
     Empty(PathBuf),
     #[error("{path} is not a readable WAV file: {reason}")]
     BadWav { path: PathBuf, reason: String },
-    #[error("{path}: resampling from {rate} Hz failed: {reason}")]
+    #[error("{path}: resampling from {rate} Hz failed: {source}")]
     Resample {
         path: PathBuf,
         rate: u32,
-        reason: String,
+        source: newt_features::ResampleError,
     },
     #[error(
         "no usable segment in {dir}: {files} file(s), {segments} segment(s) of {seconds} s, all silent or unvoiced"
@@ -134,10 +134,10 @@ pub fn prepare(
     for path in &files {
         let (audio, rate) = read_wav(path)?;
         let audio =
-            resample(&audio, rate, sample_rate).map_err(|reason| DatasetError::Resample {
+            resample(&audio, rate, sample_rate).map_err(|source| DatasetError::Resample {
                 path: path.clone(),
                 rate,
-                reason,
+                source,
             })?;
         let controls = extract_controls(&audio, config)?;
         for s in 0..audio.len() / seg_len {

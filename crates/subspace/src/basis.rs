@@ -24,7 +24,7 @@ pub enum Basis {
 
 /// `n` draws of N(0, 1) scaled to unit length.
 fn unit_gaussian(rng: &mut SplitMix64, n: usize) -> Vec<f64> {
-    let v: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+    let v: Vec<f64> = (0..n).map(|_| rng.normal_f64()).collect();
     let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
     v.into_iter().map(|x| x / norm).collect()
 }

@@ -77,7 +77,7 @@ pub fn init_params(layout: &ParamLayout, seed: u64) -> Vec<f32> {
     for (name, shape) in &params {
         let bound = 1.0 / (fan_in(name).max(1) as f64).sqrt();
         let n: usize = shape.iter().product();
-        theta.extend((0..n).map(|_| (bound * (2.0 * rng.unit() - 1.0)) as f32));
+        theta.extend((0..n).map(|_| (bound * (2.0 * rng.next_f64() - 1.0)) as f32));
     }
     theta
 }

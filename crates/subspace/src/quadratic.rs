@@ -30,7 +30,7 @@ impl QuadraticWell {
         let lambda = (0..dim)
             .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / (dim.max(2) - 1) as f64))
             .collect();
-        let offset: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
+        let offset: Vec<f64> = (0..dim).map(|_| rng.normal_f64()).collect();
         let norm = offset.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
         Self {
             lambda,
@@ -67,7 +67,7 @@ impl QuadraticWell {
         let dim = self.dim();
         let hits = (0..trials)
             .filter(|_| {
-                let p = DMatrix::from_fn(dim, d, |_, _| rng.normal());
+                let p = DMatrix::from_fn(dim, d, |_, _| rng.normal_f64());
                 self.best_loss_in(&p) <= self.eps
             })
             .count();
@@ -102,7 +102,7 @@ impl QuadraticWell {
             .collect();
         let mut total = 0.0;
         for _ in 0..samples {
-            let g: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
+            let g: Vec<f64> = (0..dim).map(|_| rng.normal_f64()).collect();
             total += self.max_alignment(&g, &axes);
         }
         total / samples.max(1) as f64

@@ -144,8 +144,8 @@ fn the_lottery_subspace_of_a_planar_trajectory_recovers_the_plane() -> Result<()
     let (dim, steps) = (200, 30);
     let mut rng = SplitMix64::new(4);
     // An orthonormal pair spanning the plane (Gram-Schmidt on two Gaussian vectors).
-    let a: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
-    let b: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
+    let a: Vec<f64> = (0..dim).map(|_| rng.normal_f64()).collect();
+    let b: Vec<f64> = (0..dim).map(|_| rng.normal_f64()).collect();
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
     let u1: Vec<f64> = a.iter().map(|x| x / norm(&a)).collect();
     let dot: f64 = b.iter().zip(&u1).map(|(x, y)| x * y).sum();
@@ -193,8 +193,8 @@ fn blobs(rng: &mut SplitMix64, n: usize) -> Result<subspace::train::Labelled> {
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for i in 0..n {
         let (cx, cy) = centres[i % 4];
-        x.push((cx + 0.5 * rng.normal()) as f32);
-        x.push((cy + 0.5 * rng.normal()) as f32);
+        x.push((cx + 0.5 * rng.normal_f64()) as f32);
+        x.push((cy + 0.5 * rng.normal_f64()) as f32);
         y.push((i % 4) as u32);
     }
     Ok(subspace::train::Labelled {
@@ -213,7 +213,7 @@ fn a_random_subspace_trains_once_it_is_large_enough() -> Result<()> {
     let layout = mlp_layout(2, 16, 4);
     let forward = |theta: &Tensor, x: &Tensor| mlp_forward(&layout, theta, x);
     let init: Vec<f32> = (0..layout.len())
-        .map(|_| (0.5 * rng.normal()) as f32)
+        .map(|_| (0.5 * rng.normal_f64()) as f32)
         .collect();
     let theta0 = Tensor::from_vec(init, layout.len(), &dev)?;
     let config = TrainConfig {
@@ -317,7 +317,7 @@ fn a_seed_run_yields_distinct_anchors_a_full_rank_lottery_basis_and_exact_ticket
     let (train, test) = (blobs(&mut rng, 400)?, blobs(&mut rng, 200)?);
     let layout = mlp_layout(2, 16, 4);
     let init: Vec<f32> = (0..layout.len())
-        .map(|_| (0.5 * rng.normal()) as f32)
+        .map(|_| (0.5 * rng.normal_f64()) as f32)
         .collect();
     let theta_init = Tensor::from_vec(init, layout.len(), &Device::Cpu)?;
     let setup = Setup {
@@ -400,7 +400,7 @@ type Forward<'a> = &'a dyn Fn(&Tensor, &Tensor) -> Result<Tensor>;
 fn tiny_set(n: usize, shape: &[usize], classes: u32) -> Result<subspace::train::Labelled> {
     let mut rng = SplitMix64::new(17);
     let per: usize = shape.iter().product();
-    let x: Vec<f32> = (0..n * per).map(|_| rng.normal() as f32).collect();
+    let x: Vec<f32> = (0..n * per).map(|_| rng.normal_f64() as f32).collect();
     let dims: Vec<usize> = std::iter::once(n).chain(shape.iter().copied()).collect();
     Ok(subspace::train::Labelled {
         x: Tensor::from_vec(x, dims, &Device::Cpu)?,
