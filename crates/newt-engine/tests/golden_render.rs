@@ -3,7 +3,7 @@
 //! `tests/golden/flute-phrase.wav`, so that any change to what the engine plays is a
 //! deliberate one.
 //!
-//! Tolerance: 1e-4 of the reference's peak, sample by sample. The engine's SIMD kernels
+//! Tolerance: 1e-3 of the reference's peak, sample by sample. The engine's SIMD kernels
 //! pick their instruction set at run time (AVX-512 or AVX2), and sums taken in another
 //! order differ in the last bits of an f32; every deliberate change to the sound moves
 //! samples by far more (a one-cent detune moves this phrase by 0.38 of its peak).
@@ -134,7 +134,7 @@ fn the_default_model_plays_the_stored_phrase() {
     let (worst, at) = worst_difference(&out, &read_reference());
     eprintln!("largest difference from the reference: {worst:.2e} of its peak");
     assert!(
-        worst <= 1e-4,
+        worst <= 1e-3,
         "sample {at} ({:.4} s) differs by {worst:.2e} of the reference's peak",
         at as f64 / RATE as f64
     );
@@ -146,7 +146,7 @@ fn a_one_cent_detune_fails_the_comparison() {
     let (worst, _) = worst_difference(&render(1.0), &render(0.0));
     eprintln!("one cent: {worst:.2e} of the peak");
     assert!(
-        worst > 1e-3,
+        worst > 1e-2,
         "a one-cent detune moved the phrase by only {worst:.2e} of its peak"
     );
 }
