@@ -1,6 +1,8 @@
 //! The engine end to end, as the renderer and the plugin drive it.
 
 mod support;
+#[path = "support/checks.rs"]
+mod support_checks;
 
 use newt_engine::{
     Drive, Engine, EngineConfig, EngineParams, EventKind, FrameControls, ShaperPath, TimedEvent,
