@@ -19,8 +19,8 @@ pub struct CompareArgs {
 }
 
 pub fn run(args: CompareArgs) -> anyhow::Result<()> {
-    let (a, rate_a) = newt_train::dataset::read_wav(&args.a)?;
-    let (b, rate_b) = newt_train::dataset::read_wav(&args.b)?;
+    let (a, rate_a) = newt_features::read_wav(&args.a)?;
+    let (b, rate_b) = newt_features::read_wav(&args.b)?;
     let b = newt_features::resample(&b, rate_b, rate_a)
         .map_err(|e| anyhow::anyhow!("resampling {}: {e}", args.b.display()))
         .context("comparing")?;

@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use newt_features::{PitchConfig, PitchEstimate, resample, track_pitch};
 
-use crate::midi::{ScoreNote, score_notes};
-use newt_train::dataset::read_wav;
+use newt_engine::midi_file::{ScoreNote, read_midi, score_notes};
+use newt_features::read_wav;
 
 #[derive(Args, Debug)]
 pub struct PitchArgs {
@@ -61,7 +61,7 @@ pub fn run(args: PitchArgs) -> anyhow::Result<()> {
     }
     if let Some(midi) = &args.midi {
         let bytes = std::fs::read(midi).with_context(|| format!("reading {}", midi.display()))?;
-        let notes = score_notes(&crate::midi::read_midi(&bytes)?);
+        let notes = score_notes(&read_midi(&bytes)?);
         let frame_s = PitchConfig::default().hop as f64 / 16_000.0;
         let median = check_against_score(&track, frame_s, &notes)?;
         if median > args.tolerance_cents {

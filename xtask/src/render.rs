@@ -178,7 +178,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     } else {
         let bytes =
             std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
-        let timed = crate::midi::read_midi(&bytes)
+        let timed = newt_engine::midi_file::read_midi(&bytes)
             .with_context(|| format!("reading {}", input.display()))?;
         let events: Vec<TimedEvent> = timed
             .iter()
@@ -251,7 +251,7 @@ pub fn controls_from_recording(
     meta: &newt_model::ModelMeta,
     transpose: f32,
 ) -> anyhow::Result<Vec<FrameControls>> {
-    let (audio, rate) = newt_train::dataset::read_wav(path)?;
+    let (audio, rate) = newt_features::read_wav(path)?;
     if audio.is_empty() {
         bail!("{} holds no samples", path.display());
     }
@@ -406,13 +406,13 @@ mod tests {
             "assets/demo/demo.mid"
         ))
         .unwrap();
-        let events = crate::midi::read_midi(&bytes).unwrap();
+        let events = newt_engine::midi_file::read_midi(&bytes).unwrap();
         let notes = events
             .iter()
             .filter(|e| matches!(e.kind, newt_engine::EventKind::NoteOn { .. }))
             .count();
         assert_eq!(notes, 20);
         assert!(events.windows(2).all(|w| w[0].seconds <= w[1].seconds));
-        assert!(crate::midi::read_midi(b"MThd garbage").is_err());
+        assert!(newt_engine::midi_file::read_midi(b"MThd garbage").is_err());
     }
 }

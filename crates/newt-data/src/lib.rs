@@ -4,6 +4,8 @@
 
 pub mod abc;
 pub mod instrument;
+pub mod instrument_set;
 pub mod performance;
 pub mod render;
+pub mod synthetic;
 pub mod tracker;

@@ -509,96 +509,150 @@ impl Engine {
     }
 
     /// Renders `n` model-rate frames of all voices, the reverb, and hands them to the
-    /// resampler. Controls first (events, note drivers), then each voice's frames in one
+    /// resampler: controls first (events, note drivers), then each voice's frames in one
     /// batch, then the shared output chain frame by frame.
     fn render_batch(&mut self, params: &EngineParams, n: usize) {
-        let nv = self.voices.len();
-        let hop = self.model.meta.hop;
-        let dt = hop as f32 / self.model.meta.sample_rate as f32;
+        self.gather_controls(params, n);
+        self.render_voices(params, n);
+        self.output_chain(params, n);
+        self.frame += n as u64;
+    }
+
+    /// Stage 1, controls: for each frame of the batch, the events due by then applied,
+    /// then every voice's controls for it (`None` where the voice is silent) into
+    /// `batch_controls`, and where a release ends into `batch_finished`.
+    fn gather_controls(&mut self, params: &EngineParams, n: usize) {
         for j in 0..n {
-            if params.mode != self.mode || params.drive != self.drive {
-                self.release_all();
-                self.mode = params.mode;
-                self.drive = params.drive;
-            }
-            while let Some(&(frame, kind)) = self.queue.front() {
-                if frame > self.frame + j as u64 {
-                    break;
-                }
-                self.queue.pop_front();
-                self.apply(kind, params);
-            }
-            for v in 0..nv {
+            self.follow_mode_and_drive(params);
+            self.apply_due_events(self.frame + j as u64, params);
+            for v in 0..self.voices.len() {
                 let slot = v * MAX_BATCH + j;
-                self.batch_finished[slot] = false;
-                self.batch_controls[slot] = match params.drive {
-                    Drive::Controls => (v == 0).then_some(self.direct),
-                    Drive::Notes if self.drivers[v].is_idle() => None,
-                    Drive::Notes => {
-                        let c = self.drivers[v].next_frame(
-                            &params.notes,
-                            &self.channel,
-                            &self.model.meta,
-                            dt,
-                        );
-                        if self.drivers[v].is_finished() {
-                            self.batch_finished[slot] = true;
-                            self.drivers[v].stop();
-                            self.allocator.voice_finished(v);
-                        }
-                        Some(c)
-                    }
-                };
+                let (controls, finished) = self.next_voice_controls(v, params);
+                self.batch_controls[slot] = controls;
+                self.batch_finished[slot] = finished;
             }
         }
+    }
 
+    /// A change of voice mode or drive releases every voice first.
+    fn follow_mode_and_drive(&mut self, params: &EngineParams) {
+        if params.mode != self.mode || params.drive != self.drive {
+            self.release_all();
+            self.mode = params.mode;
+            self.drive = params.drive;
+        }
+    }
+
+    /// Applies the queued events that fall on or before `frame`.
+    fn apply_due_events(&mut self, frame: u64, params: &EngineParams) {
+        while let Some(&(at, kind)) = self.queue.front() {
+            if at > frame {
+                break;
+            }
+            self.queue.pop_front();
+            self.apply(kind, params);
+        }
+    }
+
+    /// Voice `v`'s controls for the next frame (`None` if it is silent), and whether its
+    /// release ends with that frame (its driver then stops and the allocator frees it).
+    fn next_voice_controls(
+        &mut self,
+        v: usize,
+        params: &EngineParams,
+    ) -> (Option<FrameControls>, bool) {
+        match params.drive {
+            Drive::Controls => ((v == 0).then_some(self.direct), false),
+            Drive::Notes if self.drivers[v].is_idle() => (None, false),
+            Drive::Notes => {
+                let meta = &self.model.meta;
+                let dt = meta.hop as f32 / meta.sample_rate as f32;
+                let c = self.drivers[v].next_frame(&params.notes, &self.channel, meta, dt);
+                let finished = self.drivers[v].is_finished();
+                if finished {
+                    self.drivers[v].stop();
+                    self.allocator.voice_finished(v);
+                }
+                (Some(c), finished)
+            }
+        }
+    }
+
+    /// Stage 2, voices: each voice renders its runs of consecutive sounding frames, each
+    /// run in one batch, summed into `mix`.
+    fn render_voices(&mut self, params: &EngineParams, n: usize) {
+        let hop = self.model.meta.hop;
         self.mix[..n * hop].fill(0.0);
         self.live = None;
-        for v in 0..nv {
-            // Each run of consecutive sounding frames is one batch for the voice.
+        for v in 0..self.voices.len() {
             let mut j = 0;
-            while j < n {
-                if self.batch_controls[v * MAX_BATCH + j].is_none() {
-                    j += 1;
-                    continue;
-                }
-                let start = j;
-                let mut finished = false;
-                let mut controls = [FrameControls::SILENT; MAX_BATCH];
-                while j < n {
-                    match self.batch_controls[v * MAX_BATCH + j] {
-                        Some(c) => controls[j - start] = c,
-                        None => break,
-                    }
-                    j += 1;
-                    if self.batch_finished[v * MAX_BATCH + j - 1] {
-                        finished = true;
-                        break;
-                    }
-                }
-                let len = j - start;
-                let out = &mut self.voice_out[..len * hop];
-                out.fill(0.0);
-                self.voices[v].render_frames(&self.model, &controls[..len], &params.voice, out);
-                self.live = Some((v, controls[len - 1]));
-                if out.iter().any(|x| !x.is_finite()) {
-                    // Cannot happen with validated weights and sanitised controls; if it
-                    // ever does, the voice's state is poisoned: silence it, start afresh.
-                    out.fill(0.0);
-                    self.voices[v].reset();
-                }
-                if finished {
-                    for (x, g) in out[(len - 1) * hop..].iter_mut().zip(&self.fade) {
-                        *x *= g;
-                    }
-                    self.voices[v].reset();
-                }
-                for (m, x) in self.mix[start * hop..j * hop].iter_mut().zip(out.iter()) {
-                    *m += x;
-                }
+            while let Some((start, end, finished)) = self.next_sounding_run(v, j, n) {
+                self.render_voice_run(v, start..end, finished, params);
+                j = end;
             }
         }
+    }
 
+    /// The next run of frames `[start, end)` at or after frame `from` (of `n`) in which
+    /// voice `v` sounds, and whether its release ends with the run's last frame.
+    fn next_sounding_run(&self, v: usize, from: usize, n: usize) -> Option<(usize, usize, bool)> {
+        let slots = &self.batch_controls[v * MAX_BATCH..v * MAX_BATCH + n];
+        let start = from + slots[from..].iter().position(Option::is_some)?;
+        let mut end = start;
+        while end < n && slots[end].is_some() {
+            end += 1;
+            if self.batch_finished[v * MAX_BATCH + end - 1] {
+                return Some((start, end, true));
+            }
+        }
+        Some((start, end, false))
+    }
+
+    /// Voice `v` renders the batch's `frames` (all sounding) and adds them to `mix`; a
+    /// voice whose release ends is faded over its last frame and reset, and one whose
+    /// output is not finite (it cannot be, with validated weights) silenced and reset.
+    fn render_voice_run(
+        &mut self,
+        v: usize,
+        frames: std::ops::Range<usize>,
+        finished: bool,
+        params: &EngineParams,
+    ) {
+        let hop = self.model.meta.hop;
+        let len = frames.len();
+        let mut controls = [FrameControls::SILENT; MAX_BATCH];
+        let slots = &self.batch_controls[v * MAX_BATCH + frames.start..v * MAX_BATCH + frames.end];
+        for (c, slot) in controls.iter_mut().zip(slots) {
+            *c = slot.unwrap_or(FrameControls::SILENT);
+        }
+        let out = &mut self.voice_out[..len * hop];
+        out.fill(0.0);
+        self.voices[v].render_frames(&self.model, &controls[..len], &params.voice, out);
+        self.live = Some((v, controls[len - 1]));
+        if out.iter().any(|x| !x.is_finite()) {
+            // Cannot happen with validated weights and sanitised controls; if it ever
+            // does, the voice's state is poisoned: silence it, start afresh.
+            out.fill(0.0);
+            self.voices[v].reset();
+        }
+        if finished {
+            for (x, g) in out[(len - 1) * hop..].iter_mut().zip(&self.fade) {
+                *x *= g;
+            }
+            self.voices[v].reset();
+        }
+        for (m, x) in self.mix[frames.start * hop..frames.end * hop]
+            .iter_mut()
+            .zip(out.iter())
+        {
+            *m += x;
+        }
+    }
+
+    /// Stage 3, the shared output chain, frame by frame: the voice sum bounded, the
+    /// reverb, the DC blocker, the output gain and limit, then the resampler.
+    fn output_chain(&mut self, params: &EngineParams, n: usize) {
+        let hop = self.model.meta.hop;
         let (wet_gain, gain) = (params.reverb_mix, params.output_gain);
         for j in 0..n {
             let frame = &mut self.mix[j * hop..(j + 1) * hop];
@@ -629,6 +683,5 @@ impl Engine {
             }
             self.rate.push(frame, &mut self.fifo);
         }
-        self.frame += n as u64;
     }
 }

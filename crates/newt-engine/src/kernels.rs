@@ -142,7 +142,7 @@ pub fn mix_harmonics(
 
 /// Per-frame coefficients of one shaper channel, FiLM and the affine knobs folded in:
 /// input `p = (a + da r) x + (b + db r)`, output contribution `(c + dc r) s(p)`, where
-/// `r = (i + 1) / hop` ramps from the previous frame's values to this frame's.
+/// `r = (i + lead) / hop` ramps from the previous frame's values to this frame's (`FilmRamp`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ShaperCoefs {
     pub a: f32,

@@ -15,6 +15,7 @@ pub mod nws_loudness;
 pub mod pitch;
 pub mod resample;
 pub mod spectral;
+pub mod wav;
 
 pub use controls::{
     AnyLoudnessMeter, ControlExtractor, ControlFrame, extract_controls, extract_controls_with,
@@ -25,6 +26,7 @@ pub use newt_model::LoudnessMeasure;
 pub use nws_loudness::{NwsLoudnessMeter, nws_db_from_normalised, nws_loudness_db, nws_normalised};
 pub use pitch::{PitchConfig, PitchEstimate, PitchTracker, track_pitch};
 pub use resample::{ResampleError, resample};
+pub use wav::{WavError, read_wav, write_pcm16};
 
 /// Errors of feature extraction.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -71,34 +71,13 @@ const SILENCE_DB: f32 = -60.0;
 /// Segments with at least this fraction of voiced frames count as playing.
 const MIN_VOICED: f32 = 0.5;
 
-/// Reads a WAV file as mono f32 at its own rate.
+/// Reads a WAV file as mono f32 at its own rate (`newt_features::read_wav`, with the
+/// dataset's error type).
 pub fn read_wav(path: &Path) -> Result<(Vec<f32>, u32), DatasetError> {
-    let bad = |reason: String| DatasetError::BadWav {
-        path: path.to_owned(),
-        reason,
-    };
-    let mut reader = hound::WavReader::open(path).map_err(|e| bad(e.to_string()))?;
-    let spec = reader.spec();
-    if spec.channels == 0 || spec.sample_rate == 0 {
-        return Err(bad("zero channels or sample rate".into()));
-    }
-    let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>(),
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-            reader
-                .samples::<i32>()
-                .map(|s| s.map(|v| v as f32 * scale))
-                .collect::<Result<_, _>>()
-        }
-    }
-    .map_err(|e| bad(format!("truncated or corrupt sample data ({e})")))?;
-    let ch = spec.channels as usize;
-    let mono = interleaved
-        .chunks_exact(ch)
-        .map(|f| f.iter().sum::<f32>() / ch as f32)
-        .collect();
-    Ok((mono, spec.sample_rate))
+    newt_features::read_wav(path).map_err(|e| DatasetError::BadWav {
+        path: e.path,
+        reason: e.reason,
+    })
 }
 
 pub use newt_features::resample;

@@ -1,0 +1,129 @@
+//! The waveshaping stage of one voice: each of the 64 shaper inputs (from the exciter)
+//! goes through FiLM (ramped input gain and bias, with the affine knobs of
+//! [`VoiceParams`]), its learned shaper (a FastNEWT table or the exact MLP), FiLM's output
+//! gain and bias, and the output mixer sums the 64 into the harmonic branch: one
+//! dimensionless signal at the model rate, `hop` samples a frame.
+
+use super::VoiceParams;
+use super::film_ramp::{FilmParam, FilmRamp};
+use crate::kernels::{self, ShaperCoefs};
+use crate::prepared::PreparedModel;
+use crate::shaper::ShaperPath;
+
+/// The stage's state: what it measured of the shaper inputs.
+pub(crate) struct Waveshapers {
+    hop: usize,
+    /// Range `[lo, hi]` of each shaper's input (after the FiLM and the affine knobs) over
+    /// the last frame rendered: what an editor draws over the transfer curves.
+    input_range: Vec<[f32; 2]>,
+}
+
+impl Waveshapers {
+    pub(crate) fn new(model: &PreparedModel) -> Self {
+        Self {
+            hop: model.meta.hop,
+            input_range: vec![[0.0; 2]; model.meta.n_shapers],
+        }
+    }
+
+    /// Range `[lo, hi]` of each shaper's input over the last frame rendered.
+    pub(crate) fn input_range(&self) -> &[[f32; 2]] {
+        &self.input_range
+    }
+
+    /// `n` frames of the harmonic branch into `out` (`[n][hop]`, overwritten) from the
+    /// shaper inputs `x` (`[n][n_shapers][hop]`) and the batch's FiLM rows, channel by
+    /// channel so that each table is fetched once per batch.
+    #[inline(never)]
+    pub(crate) fn render(
+        &mut self,
+        model: &PreparedModel,
+        p: &VoiceParams,
+        film: &FilmRamp,
+        x: &[f32],
+        n: usize,
+        out: &mut [f32],
+    ) {
+        let hop = self.hop;
+        let ns = model.meta.n_shapers;
+        let mix = &model.weights.output_mixer;
+        let ramp = film.ramp();
+        let spec = model.tables.spec();
+        // Table positions per unit of shaper input, and the input at position 0.
+        let (inv, lo) = match p.shaper {
+            ShaperPath::Table => ((spec.size - 1) as f32 / (spec.hi - spec.lo), spec.lo),
+            ShaperPath::Mlp => (1.0, 0.0),
+        };
+        let (g, o, og) = (p.shaper_in_gain, p.shaper_in_offset, p.shaper_out_gain);
+        for j in 0..n {
+            let frame = film.frame(j);
+            // The beta_out terms do not depend on the shapers: summed once.
+            let (mut k0, mut dk) = (mix.bias[0], 0.0f32);
+            for c in 0..ns {
+                let w = mix.weight[c];
+                let (bo, dbo) = frame.start_and_change(FilmParam::OutBias, c);
+                k0 += w * bo;
+                dk += w * dbo;
+            }
+            for (y, r) in out[j * hop..(j + 1) * hop].iter_mut().zip(ramp) {
+                *y = k0 + dk * r;
+            }
+        }
+        for c in 0..ns {
+            let w = mix.weight[c];
+            for j in 0..n {
+                let frame = film.frame(j);
+                let (ai, dai) = frame.start_and_change(FilmParam::InGain, c);
+                let (bi, dbi) = frame.start_and_change(FilmParam::InBias, c);
+                let (ao, dao) = frame.start_and_change(FilmParam::OutGain, c);
+                let k = ShaperCoefs {
+                    a: inv * g * ai,
+                    da: inv * g * dai,
+                    b: inv * (g * bi + o - lo),
+                    db: inv * g * dbi,
+                    c: w * og * ao,
+                    dc: w * og * dao,
+                };
+                let x = &x[(j * ns + c) * hop..(j * ns + c + 1) * hop];
+                if j + 1 == n {
+                    self.input_range[c] = input_range(x, g * ai, g * bi + o, g * dai, g * dbi);
+                }
+                let y = &mut out[j * hop..(j + 1) * hop];
+                match p.shaper {
+                    ShaperPath::Table => {
+                        kernels::shape_table(k, x, ramp, model.tables.segments(c), y)
+                    }
+                    ShaperPath::Mlp => {
+                        for ((y, &xi), &r) in y.iter_mut().zip(x).zip(ramp) {
+                            let u = (k.a + k.da * r) * xi + (k.b + k.db * r);
+                            *y += (k.c + k.dc * r) * model.weights.shapers.eval(c, u);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Range of `u = (a + da r) x + (b + db r)` over a frame (`r` in [0, 1]): bilinear in
+/// `x` and `r`, so its extremes lie at the corners of `[min x, max x] x [0, 1]`.
+fn input_range(x: &[f32], a: f32, b: f32, da: f32, db: f32) -> [f32; 2] {
+    let (lo, hi) = x
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    if !(lo.is_finite() && hi.is_finite()) {
+        return [0.0; 2];
+    }
+    let corners = [
+        a * lo + b,
+        a * hi + b,
+        (a + da) * lo + b + db,
+        (a + da) * hi + b + db,
+    ];
+    [
+        corners.iter().copied().fold(f32::INFINITY, f32::min),
+        corners.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+    ]
+}

@@ -1,0 +1,9 @@
+//! Evaluating NEWT models, the wing between training and the product: how close a model's
+//! resynthesis of held-out phrases comes to the real audio and to the DDSP baseline
+//! ([`eval`], with the log-mel measures of [`quality`]), and which reference instrument a
+//! render sounds like ([`timbre`]). The command line is the `newt-eval` binary (also
+//! `cargo xtask eval ...` and `cargo xtask timbre ...`).
+
+pub mod eval;
+pub mod quality;
+pub mod timbre;

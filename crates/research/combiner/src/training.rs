@@ -1,0 +1,231 @@
+//! The training driver every Combiner experiment shares (and the `debias` companion's
+//! language model): one seeded transformer per attention pattern, AdamW with a linear
+//! warm-up and cosine decay to a tenth, the loss curve in 25-step means; and the
+//! JSON-lines records that make every experiment resumable.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use candle_core::Device;
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
+use rand::{SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+
+use crate::tasks::Batch;
+use crate::{AttentionPlan, LmConfig, Pattern, TransformerLm, default_block};
+
+/// Appends JSON lines to `path`, creating its folder.
+pub fn append_line<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    writeln!(f, "{}", serde_json::to_string(value)?)?;
+    Ok(())
+}
+
+/// Every line of a JSON-lines file that parses as `T` (none when it does not exist).
+pub fn read_lines<T: for<'a> Deserialize<'a>>(path: &Path) -> anyhow::Result<Vec<T>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(Vec::new());
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).with_context(|| format!("parsing a line of {}", path.display()))
+        })
+        .collect()
+}
+
+pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ({{elapsed}} spent, {{eta}} left)"
+        ))
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// Settings shared by the two training experiments; a recorded run is reused only when
+/// every field matches.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TrainSettings {
+    pub len: usize,
+    pub width: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub batch: usize,
+    pub steps: usize,
+    pub lr: f64,
+    pub warmup: usize,
+    pub seed: u64,
+}
+
+/// [`TrainSettings`] from command-line arguments with `len`, `width`, `heads`, `layers`,
+/// `batch`, `steps` and `lr` fields; the warm-up is a tenth of the steps.
+#[macro_export]
+macro_rules! train_settings {
+    ($args:expr, $seed:expr) => {
+        $crate::training::TrainSettings {
+            len: $args.len,
+            width: $args.width,
+            heads: $args.heads,
+            layers: $args.layers,
+            batch: $args.batch,
+            steps: $args.steps,
+            lr: $args.lr,
+            warmup: $args.steps / 10,
+            seed: $seed,
+        }
+    };
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TrainedRun {
+    pub pattern: String,
+    pub settings: TrainSettings,
+    pub parameters: usize,
+    /// Training loss (nats per scored token), averaged over every 25 steps.
+    pub curve: Vec<(usize, f64)>,
+    /// lm: held-out bits per byte; recall: held-out accuracy.
+    pub score: f64,
+    /// Wall-clock seconds of training alone.
+    pub seconds: f64,
+}
+
+/// A trained model with the plan it runs on and its training record.
+pub struct Trained {
+    pub model: TransformerLm,
+    pub plan: AttentionPlan,
+    /// The model's parameters (for saving).
+    pub vars: VarMap,
+    pub curve: Vec<(usize, f64)>,
+    pub seconds: f64,
+    pub parameters: usize,
+}
+
+pub fn train(
+    pattern: Pattern,
+    s: &TrainSettings,
+    vocab: usize,
+    bar: &indicatif::ProgressBar,
+    mut next_batch: impl FnMut(&mut StdRng) -> candle_core::Result<Batch>,
+) -> anyhow::Result<Trained> {
+    let device = Device::Cpu;
+    let config = LmConfig {
+        vocab,
+        len: s.len,
+        width: s.width,
+        heads: s.heads,
+        layers: s.layers,
+        mlp_ratio: 4,
+    };
+    let plan = AttentionPlan::new(pattern, s.len, default_block(s.len), true, &device)?;
+    // The same seed gives every pattern the same initial weights and data order.
+    let mut rng = StdRng::seed_from_u64(s.seed);
+    let (model, vars) = TransformerLm::init_seeded(config, &device, s.seed)?;
+    let parameters = crate::parameter_count(&vars);
+    let mut opt = AdamW::new(
+        vars.all_vars(),
+        ParamsAdamW {
+            lr: s.lr,
+            weight_decay: 0.01,
+            ..Default::default()
+        },
+    )?;
+    let started = Instant::now();
+    let mut curve = Vec::new();
+    let mut window = Vec::new();
+    for step in 0..s.steps {
+        // Linear warm-up, then cosine decay to a tenth.
+        let lr = if step < s.warmup {
+            s.lr * (step + 1) as f64 / s.warmup as f64
+        } else {
+            let t = (step - s.warmup) as f64 / (s.steps - s.warmup).max(1) as f64;
+            s.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+        };
+        opt.set_learning_rate(lr);
+        let batch = next_batch(&mut rng)?;
+        let logits = model.forward(&plan, &batch.inputs)?;
+        let loss = TransformerLm::loss(&logits, &batch.targets, &batch.weights)?;
+        opt.backward_step(&loss)?;
+        let loss = loss.to_scalar::<f32>()? as f64;
+        if !loss.is_finite() {
+            bail!("{}: loss became {loss} at step {step}", pattern.name());
+        }
+        window.push(loss);
+        if window.len() == 25 || step + 1 == s.steps {
+            curve.push((step + 1, window.iter().sum::<f64>() / window.len() as f64));
+            window.clear();
+        }
+        bar.inc(1);
+    }
+    Ok(Trained {
+        model,
+        plan,
+        vars,
+        curve,
+        seconds: started.elapsed().as_secs_f64(),
+        parameters,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::RecallTask;
+
+    #[test]
+    fn training_is_seeded_learns_and_records_its_curve() {
+        let settings = TrainSettings {
+            len: 32,
+            width: 16,
+            heads: 2,
+            layers: 1,
+            batch: 8,
+            steps: 60,
+            lr: 3e-3,
+            warmup: 6,
+            seed: 4,
+        };
+        let task = RecallTask::new(settings.len, 8);
+        let run = || {
+            let bar = indicatif::ProgressBar::hidden();
+            train(Pattern::Full, &settings, 256, &bar, |rng| {
+                task.batch(rng, settings.batch, &Device::Cpu)
+            })
+            .unwrap()
+        };
+        let (a, b) = (run(), run());
+        // 25-step means: steps 25, 50 and the last.
+        assert_eq!(
+            a.curve.iter().map(|p| p.0).collect::<Vec<_>>(),
+            vec![25, 50, 60]
+        );
+        assert_eq!(a.curve, b.curve, "same seed, same run");
+        assert!(a.curve[2].1 < a.curve[0].1, "{:?}", a.curve);
+        assert_eq!(a.parameters, crate::parameter_count(&a.vars));
+    }
+
+    #[test]
+    fn json_lines_append_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("combiner-lines-{}", std::process::id()));
+        let path = dir.join("sub/runs.jsonl");
+        append_line(&path, &(1, "a")).unwrap();
+        append_line(&path, &(2, "b")).unwrap();
+        let back: Vec<(u32, String)> = read_lines(&path).unwrap();
+        assert_eq!(back, vec![(1, "a".to_string()), (2, "b".to_string())]);
+        assert!(
+            read_lines::<(u32, String)>(&dir.join("none.jsonl"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! The measurements of the debias experiment, on any [`WordLm`]: held-out perplexity
+//! (optionally debiased), local bias between counterfactual contexts (KL and Hellinger of
+//! next-token distributions), the per-step bias and alpha of A-INLP, and INLP fitted on
+//! final hidden states.
+
+use candle_core::Tensor;
+use nalgebra::DMatrix;
+use serde::{Deserialize, Serialize};
+
+use crate::debiaser::Debiaser;
+use crate::divergence::{hellinger, kl};
+use crate::inlp::{Inlp, Labelled, LinearClassifier, inlp};
+use crate::lm::WordLm;
+
+/// INLP's inputs and the accuracy of fresh classifiers before and after it.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct InlpSummary {
+    pub examples_per_gender: usize,
+    pub directions_removed: usize,
+    pub dev_accuracies: Vec<f64>,
+    pub test_accuracy_before: f64,
+    pub test_accuracy_after: f64,
+}
+
+/// Held-out perplexity of `stream`, debiased when asked.
+pub fn perplexity(
+    lm: &WordLm,
+    stream: &[u32],
+    debias: Option<(&Debiaser, &[f64])>,
+) -> anyhow::Result<f64> {
+    let (hidden, targets) = lm.stream_hidden(stream)?;
+    perplexity_of(lm, &hidden, &targets, debias)
+}
+
+/// exp(mean negative log-likelihood) of `targets` given their hidden states.
+pub fn perplexity_of(
+    lm: &WordLm,
+    hidden: &Tensor,
+    targets: &[u32],
+    debias: Option<(&Debiaser, &[f64])>,
+) -> anyhow::Result<f64> {
+    const ROWS: usize = 2048;
+    let mut nats = 0.0;
+    for start in (0..targets.len()).step_by(ROWS) {
+        let n = (targets.len() - start).min(ROWS);
+        let h = hidden.narrow(0, start, n)?;
+        let d = debias.map(|(d, alphas)| (d, &alphas[start..start + n]));
+        let logp = lm.target_log_probs(&h, &targets[start..start + n], d)?;
+        nats -= logp.iter().map(|&x| x as f64).sum::<f64>();
+    }
+    Ok((nats / targets.len() as f64).exp())
+}
+
+pub fn step_biases(lm: &WordLm, hidden: &Tensor, debiaser: &Debiaser) -> anyhow::Result<Vec<f64>> {
+    const ROWS: usize = 1024;
+    let n = hidden.dim(0)?;
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(ROWS) {
+        let h = hidden.narrow(0, start, (n - start).min(ROWS))?;
+        for p in lm.next_token_probs(&h, None)? {
+            out.push(debiaser.step_bias(&p));
+        }
+    }
+    Ok(out)
+}
+
+pub fn alphas_for(debiaser: &Debiaser, biases: &[f64]) -> Vec<f64> {
+    biases.iter().map(|&b| debiaser.alpha(b)).collect()
+}
+
+/// Mean KL(p_male || p_female) and Hellinger over pairs of hidden states.
+pub fn local_bias(
+    lm: &WordLm,
+    pair: &(Tensor, Tensor),
+    biases: &(Vec<f64>, Vec<f64>),
+    debiaser: Option<&Debiaser>,
+) -> anyhow::Result<(f64, f64)> {
+    let probs = |h: &Tensor, b: &[f64]| -> anyhow::Result<Vec<Vec<f32>>> {
+        Ok(match debiaser {
+            None => lm.next_token_probs(h, None)?,
+            Some(d) => {
+                let mixed = d.mix(h, &alphas_for(d, b))?;
+                lm.next_token_probs(&mixed, None)?
+            }
+        })
+    };
+    let male = probs(&pair.0, &biases.0)?;
+    let female = probs(&pair.1, &biases.1)?;
+    let (mut k, mut h) = (0.0, 0.0);
+    for (p, q) in male.iter().zip(&female) {
+        let p: Vec<f64> = p.iter().map(|&x| x as f64).collect();
+        let q: Vec<f64> = q.iter().map(|&x| x as f64).collect();
+        k += kl(&p, &q);
+        h += hellinger(&p, &q);
+    }
+    let n = male.len().max(1) as f64;
+    Ok((k / n, h / n))
+}
+
+/// INLP on final hidden states `rows` with their gender labels (`true` = female; the
+/// rows interleaved so that any split is balanced): split 60/20/20 into train, dev (the
+/// stopping rule) and test, ridge classifiers, at most `iterations` rounds. The summary
+/// holds a fresh classifier's test accuracy before and after the projection.
+pub fn fit_inlp_on(rows: &[Vec<f64>], labels: &[bool], iterations: usize) -> (Inlp, InlpSummary) {
+    let n = rows.len() / 2;
+    let d = rows.first().map_or(0, Vec::len);
+    let matrix = |range: std::ops::Range<usize>| {
+        DMatrix::from_row_iterator(range.len(), d, rows[range].iter().flatten().copied())
+    };
+    let (t, v) = (2 * n * 6 / 10, 2 * n * 8 / 10);
+    let (train_x, dev_x, test_x) = (matrix(0..t), matrix(t..v), matrix(v..2 * n));
+    let (train_y, dev_y, test_y) = (&labels[..t], &labels[t..v], &labels[v..]);
+    let ridge = 1e-2;
+    let result = inlp(
+        Labelled {
+            x: &train_x,
+            labels: train_y,
+        },
+        Labelled {
+            x: &dev_x,
+            labels: dev_y,
+        },
+        iterations,
+        ridge,
+        0.01,
+    );
+    let before = LinearClassifier::fit(&train_x, train_y, ridge).accuracy(&test_x, test_y);
+    let p = &result.projection;
+    let after =
+        LinearClassifier::fit(&(&train_x * p), train_y, ridge).accuracy(&(&test_x * p), test_y);
+    let summary = InlpSummary {
+        examples_per_gender: n,
+        directions_removed: result.removed.ncols(),
+        dev_accuracies: result.accuracies.clone(),
+        test_accuracy_before: before,
+        test_accuracy_after: after,
+    };
+    (result, summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::debiaser::AlphaRule;
+    use crate::vocabulary::Vocabulary;
+    use candle_core::Device;
+    use combiner::{LmConfig, TransformerLm};
+
+    const WIDTH: usize = 16;
+
+    fn tiny_lm(vocab: usize) -> WordLm {
+        let config = LmConfig {
+            vocab,
+            len: 8,
+            width: WIDTH,
+            heads: 2,
+            layers: 1,
+            mlp_ratio: 2,
+        };
+        let (model, _) = TransformerLm::init_seeded(config, &Device::Cpu, 5).unwrap();
+        let mut words = vec!["<unk>".to_string(), "<eos>".to_string()];
+        words.extend((2..vocab).map(|i| format!("w{i}")));
+        WordLm::new(model, Vocabulary::from_words(words).unwrap()).unwrap()
+    }
+
+    fn hidden(rows: usize, seed: u64) -> Tensor {
+        let mut rng = seeded_rng::SplitMix64::new(seed);
+        let v: Vec<f32> = (0..rows * WIDTH)
+            .map(|_| 3.0 * (rng.next_f64() as f32 - 0.5))
+            .collect();
+        Tensor::from_vec(v, (rows, WIDTH), &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn perplexity_is_the_exponential_of_the_mean_negative_log_probability_across_chunks() {
+        let lm = tiny_lm(12);
+        // More rows than one chunk (2048), so the chunked sum is exercised.
+        let rows = 2100;
+        let h = hidden(rows, 1);
+        let targets: Vec<u32> = (0..rows as u32).map(|i| (i * 7) % 12).collect();
+        let probs = lm.next_token_probs(&h, None).unwrap();
+        let nll: f64 = probs
+            .iter()
+            .zip(&targets)
+            .map(|(p, &t)| -(p[t as usize] as f64).ln())
+            .sum::<f64>()
+            / rows as f64;
+        let ppl = perplexity_of(&lm, &h, &targets, None).unwrap();
+        assert!(
+            (ppl - nll.exp()).abs() < 1e-3 * ppl,
+            "{ppl} vs {}",
+            nll.exp()
+        );
+        // An untrained model is near uniform over its 12 words.
+        assert!((4.0..40.0).contains(&ppl), "{ppl}");
+    }
+
+    #[test]
+    fn local_bias_is_zero_for_identical_contexts_and_hellinger_is_symmetric() {
+        let lm = tiny_lm(10);
+        let (a, b) = (hidden(6, 2), hidden(6, 3));
+        let zeros = (vec![0.0; 6], vec![0.0; 6]);
+        let (k, h) = local_bias(&lm, &(a.clone(), a.clone()), &zeros, None).unwrap();
+        // Hellinger is sqrt(1 - sum sqrt(pq)): f32 probabilities that sum to 1 - 1e-8
+        // leave about 1e-4.
+        assert!(k.abs() < 1e-9 && h.abs() < 1e-3, "{k} {h}");
+        let (k_ab, h_ab) = local_bias(&lm, &(a.clone(), b.clone()), &zeros, None).unwrap();
+        let (_, h_ba) = local_bias(&lm, &(b, a), &zeros, None).unwrap();
+        assert!(k_ab > 1e-3 && h_ab > 1e-2, "{k_ab} {h_ab}");
+        assert!((h_ab - h_ba).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_full_projection_at_alpha_zero_removes_all_local_bias() {
+        let lm = tiny_lm(10);
+        // Projecting onto nothing (P = 0) at alpha 0 maps every hidden state to zero, so
+        // both contexts predict the same distribution.
+        let debiaser = Debiaser::new(
+            &DMatrix::zeros(WIDTH, WIDTH),
+            vec![0.0; 10],
+            AlphaRule::Fixed { alpha: 0.0 },
+            0.7,
+        )
+        .unwrap();
+        let pair = (hidden(4, 4), hidden(4, 5));
+        let biases = (vec![0.5; 4], vec![-0.5; 4]);
+        let (plain, _) = local_bias(&lm, &pair, &biases, None).unwrap();
+        let (debiased, _) = local_bias(&lm, &pair, &biases, Some(&debiaser)).unwrap();
+        assert!(plain > 1e-3 && debiased < 1e-9, "{plain} {debiased}");
+    }
+
+    #[test]
+    fn inlp_removes_a_planted_gender_direction() {
+        // Gender is coordinate 0 (plus noise); the other coordinates are noise.
+        let mut rng = seeded_rng::SplitMix64::new(9);
+        let (mut rows, mut labels) = (Vec::new(), Vec::new());
+        for i in 0..600 {
+            let female = i % 2 == 0;
+            let mut r: Vec<f64> = (0..8).map(|_| rng.next_f64() - 0.5).collect();
+            r[0] += if female { 1.0 } else { -1.0 };
+            rows.push(r);
+            labels.push(female);
+        }
+        let (result, summary) = fit_inlp_on(&rows, &labels, 10);
+        assert_eq!(summary.examples_per_gender, 300);
+        assert!(summary.test_accuracy_before > 0.95, "{summary:?}");
+        assert!(summary.test_accuracy_after < 0.65, "{summary:?}");
+        assert!(summary.directions_removed >= 1);
+        // The first removed direction is the planted one.
+        assert!(result.removed[(0, 0)].abs() > 0.9, "{}", result.removed);
+    }
+}
