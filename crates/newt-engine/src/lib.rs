@@ -18,6 +18,7 @@ pub mod error;
 pub mod kernels;
 pub mod midi_file;
 pub mod nets;
+mod noise_filter;
 pub mod nws_noise;
 pub mod offline;
 mod prepared;

@@ -9,10 +9,9 @@ use realfft::num_complex::Complex;
 use crate::controls::FrameControls;
 use crate::error::EngineError;
 use crate::nets::{ControlNet, Dense, GruNet};
+use crate::noise_filter::{NOISE_TAPS, NoiseFilterPlan};
 use crate::nws_noise::NwsNoisePlan;
 use crate::shaper::{ShaperTables, TableSpec};
-use crate::voice::NOISE_TAPS;
-use crate::voice::noise_branch::NoiseFilterPlan;
 
 /// A model made ready for the audio thread: FastNEWT tables built, the mixer folded with
 /// the fixed harmonic phases, FFT plans made. Built off the audio thread.

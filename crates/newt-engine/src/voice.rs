@@ -10,6 +10,7 @@ mod exciter;
 mod film_ramp;
 mod frame_nets;
 pub(crate) mod noise_branch;
+mod params;
 mod waveshapers;
 
 use newt_model::{NOISE_BANDS, Operators};
@@ -20,42 +21,10 @@ use self::frame_nets::FrameNetState;
 use self::noise_branch::NoiseBranch;
 use self::waveshapers::Waveshapers;
 use crate::controls::FrameControls;
-use crate::shaper::ShaperPath;
 
-pub use self::noise_branch::NOISE_TAPS;
+pub use self::params::{MAX_BATCH, VoiceParams};
+pub use crate::noise_filter::NOISE_TAPS;
 pub use crate::prepared::{FrameNetworks, PreparedModel};
-
-/// Per-block sound-shaping settings of the voices.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct VoiceParams {
-    pub shaper: ShaperPath,
-    /// Affine transforms of the shaper inputs and outputs (the paper's "simple affine
-    /// transformations" that make NEWT playable): `u' = in_gain u + in_offset`,
-    /// `s' = out_gain s`.
-    pub shaper_in_gain: f32,
-    pub shaper_in_offset: f32,
-    pub shaper_out_gain: f32,
-    /// Linear gains of the harmonic (waveshaper) and noise branches.
-    pub harmonic_gain: f32,
-    pub noise_gain: f32,
-}
-
-impl Default for VoiceParams {
-    fn default() -> Self {
-        Self {
-            shaper: ShaperPath::Table,
-            shaper_in_gain: 1.0,
-            shaper_in_offset: 0.0,
-            shaper_out_gain: 1.0,
-            harmonic_gain: 1.0,
-            noise_gain: 1.0,
-        }
-    }
-}
-
-/// Most frames a voice renders in one call: the networks run on all of them at once,
-/// reading each weight once per batch instead of once per frame.
-pub const MAX_BATCH: usize = 8;
 
 /// Where within a frame's samples the new frame's values (f0, FiLM) are reached: sample
 /// `i` ramps by `(i + lead) / hop`; 1 for our operators (causal), 0.5 for the authors'

@@ -6,7 +6,7 @@
 //! reached at its last sample; 0.5 for the authors'). The shaper kernels evaluate the
 //! ramp per sample from each frame's start value, change and [`ramp`](FilmRamp::ramp).
 
-use super::MAX_BATCH;
+use super::params::MAX_BATCH;
 
 /// The four FiLM parameters of a shaper, in the order of the FiLM net's outputs (each a
 /// block of `n_shapers`).

@@ -4,7 +4,7 @@
 //! and the noise net (129 linear noise magnitudes). The GRU runs frame by frame; the
 //! projection and both nets run on the whole batch at once.
 
-use super::MAX_BATCH;
+use super::params::MAX_BATCH;
 use crate::controls::FrameControls;
 use crate::nets::{GruScratch, MlpScratch};
 use crate::prepared::PreparedModel;

@@ -4,8 +4,8 @@
 //! gain and bias, and the output mixer sums the 64 into the harmonic branch: one
 //! dimensionless signal at the model rate, `hop` samples a frame.
 
-use super::VoiceParams;
 use super::film_ramp::{FilmParam, FilmRamp};
+use super::params::VoiceParams;
 use crate::kernels::{self, ShaperCoefs};
 use crate::prepared::PreparedModel;
 use crate::shaper::ShaperPath;
