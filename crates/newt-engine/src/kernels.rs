@@ -155,23 +155,216 @@ pub struct ShaperCoefs {
 
 /// FastNEWT: `y[i] += (c + dc r) T(p)` with `p` in table positions, clamped to
 /// `[0, size - 1]`, `T` linearly interpolated from `segments[j] = (T[j], T[j+1] - T[j])`.
+///
+/// In three passes over groups of [`TABLE_LANES`] samples: positions and fractions
+/// (vectorised), the table reads (one 8-byte load per sample), the interpolation and
+/// accumulation (vectorised). Written as one loop, LLVM vectorises it only where gathers
+/// are cheap in its cost model (AVX-512) and leaves the AVX2 version scalar; split, every
+/// version vectorises the arithmetic. Each sample's operations are the same either way.
 #[multiversion(targets(
     "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
     "x86_64+avx2+fma"
 ))]
 pub fn shape_table(k: ShaperCoefs, x: &[f32], ramp: &[f32], segments: &[[f32; 2]], y: &mut [f32]) {
+    const L: usize = TABLE_LANES;
     let last = segments.len() as f32;
-    let max_index = segments.len() - 1;
-    for ((yi, &xi), &r) in y.iter_mut().zip(x).zip(ramp) {
+    // Tables hold at most 2^22 points (`TableSpec`), so indices fit in u32.
+    let max_index = segments.len().saturating_sub(1) as u32;
+    if segments.is_empty() {
+        return;
+    }
+    let n = y.len().min(x.len()).min(ramp.len());
+    let (y, x, ramp) = (&mut y[..n], &x[..n], &ramp[..n]);
+    let position = |xi: f32, r: f32| -> (u32, f32) {
         let p = madd!(madd!(k.da, r, k.a), xi, madd!(k.db, r, k.b));
         // `max` then `min` also sends NaN to 0.
         let p = p.max(0.0).min(last);
-        let j = floor_index(p).min(max_index);
-        let f = p - j as f32;
-        // `j < segments.len()` always; `get` keeps the loop free of panic exits so that it
-        // vectorises (with gathers where the instruction set has them).
-        let [t0, d] = segments.get(j).copied().unwrap_or([0.0, 0.0]);
-        *yi = madd!(madd!(k.dc, r, k.c), madd!(f, d, t0), *yi);
+        let j = floor_index_u32(p).min(max_index);
+        (j, p - j as f32)
+    };
+    let mut groups = y
+        .chunks_exact_mut(L)
+        .zip(x.chunks_exact(L))
+        .zip(ramp.chunks_exact(L));
+    for ((y, x), ramp) in &mut groups {
+        let mut index = [0u32; L];
+        let mut frac = [0.0f32; L];
+        for l in 0..L {
+            (index[l], frac[l]) = position(x[l], ramp[l]);
+        }
+        let mut value = [0.0f32; L];
+        let mut slope = [0.0f32; L];
+        for l in 0..L {
+            // Already `<= max_index`; the `min` in usize against `len - 1` (`len >= 1`
+            // above) is what lets the compiler drop the bounds check and its panic path.
+            let [t0, d] = segments[(index[l] as usize).min(segments.len() - 1)];
+            value[l] = t0;
+            slope[l] = d;
+        }
+        for l in 0..L {
+            let r = ramp[l];
+            y[l] = madd!(
+                madd!(k.dc, r, k.c),
+                madd!(frac[l], slope[l], value[l]),
+                y[l]
+            );
+        }
+    }
+    let done = n / L * L;
+    for ((y, &xi), &r) in y[done..].iter_mut().zip(&x[done..]).zip(&ramp[done..]) {
+        let (j, f) = position(xi, r);
+        let [t0, d] = segments.get(j as usize).copied().unwrap_or([0.0, 0.0]);
+        *y = madd!(madd!(k.dc, r, k.c), madd!(f, d, t0), *y);
+    }
+}
+
+/// Samples per group in [`shape_table`].
+const TABLE_LANES: usize = 16;
+
+/// One exact shaper's weights (the sine MLP of width 8), borrowed from the model's
+/// [`ShaperBank`](newt_model::ShaperBank) as fixed-size arrays so that the kernels below
+/// keep them in registers.
+#[derive(Clone, Copy, Debug)]
+pub struct MlpShaper<'a> {
+    scale: f32,
+    w1: &'a [f32; MLP_WIDTH],
+    b1: &'a [f32; MLP_WIDTH],
+    w2: &'a [f32; MLP_WIDTH * MLP_WIDTH],
+    b2: &'a [f32; MLP_WIDTH],
+    w3: &'a [f32; MLP_WIDTH * MLP_WIDTH],
+    b3: &'a [f32; MLP_WIDTH],
+    w4: &'a [f32; MLP_WIDTH],
+    b4: f32,
+}
+
+const MLP_WIDTH: usize = newt_model::SHAPER_WIDTH;
+
+/// Samples evaluated side by side by the MLP kernels: one lane each, every lane with the
+/// same operations in the same order as [`ShaperBank::eval`](newt_model::ShaperBank::eval),
+/// so results are bit-identical to it on every instruction set.
+const MLP_LANES: usize = 16;
+
+impl<'a> MlpShaper<'a> {
+    /// Shaper `c` of `bank`; `None` when `c` is out of range.
+    pub fn of(bank: &'a newt_model::ShaperBank, c: usize) -> Option<Self> {
+        const W: usize = MLP_WIDTH;
+        let row =
+            |v: &'a [f32]| -> Option<&'a [f32; W]> { v.get(c * W..(c + 1) * W)?.try_into().ok() };
+        let square = |v: &'a [f32]| -> Option<&'a [f32; W * W]> {
+            v.get(c * W * W..(c + 1) * W * W)?.try_into().ok()
+        };
+        Some(Self {
+            scale: *bank.input_scale.get(c)?,
+            w1: row(&bank.w1)?,
+            b1: row(&bank.b1)?,
+            w2: square(&bank.w2)?,
+            b2: row(&bank.b2)?,
+            w3: square(&bank.w3)?,
+            b3: row(&bank.b3)?,
+            w4: row(&bank.w4)?,
+            b4: *bank.b4.get(c)?,
+        })
+    }
+
+    /// The MLP on `MLP_LANES` inputs at once (before the input scale).
+    #[inline(always)]
+    fn eval_lanes(&self, u: &[f32; MLP_LANES]) -> [f32; MLP_LANES] {
+        use newt_model::sine::sin;
+        const W: usize = MLP_WIDTH;
+        const L: usize = MLP_LANES;
+        let mut x = [0.0f32; L];
+        for l in 0..L {
+            x[l] = self.scale * u[l];
+        }
+        let mut h1 = [[0.0f32; L]; W];
+        for j in 0..W {
+            for l in 0..L {
+                h1[j][l] = sin(self.w1[j] * x[l] + self.b1[j]);
+            }
+        }
+        let h2 = sine_layer(self.w2, self.b2, &h1);
+        let h3 = sine_layer(self.w3, self.b3, &h2);
+        let mut acc = [self.b4; L];
+        for k in 0..W {
+            for l in 0..L {
+                acc[l] += self.w4[k] * h3[k][l];
+            }
+        }
+        let mut out = [0.0f32; L];
+        for l in 0..L {
+            out[l] = sin(acc[l]);
+        }
+        out
+    }
+}
+
+/// One hidden layer of the shaper MLP on every lane: `o[j] = sin(b[j] + sum_k w[j][k] h[k])`,
+/// summed over `k` in order. A function, not a closure, so that it inlines into each
+/// instruction-set version of its caller.
+#[inline(always)]
+fn sine_layer(
+    w: &[f32; MLP_WIDTH * MLP_WIDTH],
+    b: &[f32; MLP_WIDTH],
+    h: &[[f32; MLP_LANES]; MLP_WIDTH],
+) -> [[f32; MLP_LANES]; MLP_WIDTH] {
+    use newt_model::sine::sin;
+    const W: usize = MLP_WIDTH;
+    const L: usize = MLP_LANES;
+    let mut o = [[0.0f32; L]; W];
+    for j in 0..W {
+        let mut acc = [b[j]; L];
+        for k in 0..W {
+            for l in 0..L {
+                acc[l] += w[j * W + k] * h[k][l];
+            }
+        }
+        for l in 0..L {
+            o[j][l] = sin(acc[l]);
+        }
+    }
+    o
+}
+
+/// The exact shaper on many inputs: `s[i] = shaper(u[i])`, bit-identical to
+/// [`ShaperBank::eval`](newt_model::ShaperBank::eval) sample by sample (FastNEWT's tables
+/// are built with it).
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+pub fn eval_mlp(shaper: &MlpShaper<'_>, u: &[f32], s: &mut [f32]) {
+    for (u, s) in u.chunks(MLP_LANES).zip(s.chunks_mut(MLP_LANES)) {
+        let mut lanes = [0.0f32; MLP_LANES];
+        lanes[..u.len()].copy_from_slice(u);
+        let out = shaper.eval_lanes(&lanes);
+        let n = s.len().min(u.len());
+        s[..n].copy_from_slice(&out[..n]);
+    }
+}
+
+/// NEWT's exact path: `y[i] += (c + dc r) S(u)` with `u = (a + da r) x + (b + db r)` and
+/// `S` the shaper's MLP; per sample the same operations as the scalar formula, so the
+/// result does not depend on the instruction set.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+pub fn shape_mlp(k: ShaperCoefs, shaper: &MlpShaper<'_>, x: &[f32], ramp: &[f32], y: &mut [f32]) {
+    let n = y.len().min(x.len()).min(ramp.len());
+    let (y, x, ramp) = (&mut y[..n], &x[..n], &ramp[..n]);
+    for ((y, x), ramp) in y
+        .chunks_mut(MLP_LANES)
+        .zip(x.chunks(MLP_LANES))
+        .zip(ramp.chunks(MLP_LANES))
+    {
+        let mut u = [0.0f32; MLP_LANES];
+        for ((u, &xi), &r) in u.iter_mut().zip(x).zip(ramp) {
+            *u = (k.a + k.da * r) * xi + (k.b + k.db * r);
+        }
+        let s = shaper.eval_lanes(&u);
+        for ((y, &s), &r) in y.iter_mut().zip(&s).zip(ramp) {
+            *y += (k.c + k.dc * r) * s;
+        }
     }
 }
 
@@ -180,11 +373,16 @@ pub fn shape_table(k: ShaperCoefs, x: &[f32], ramp: &[f32], segments: &[[f32; 2]
 /// to an integer the result is one more than `floor(p)` and the interpolation fraction is
 /// a few ulps below zero: harmless.
 #[inline(always)]
-fn floor_index(p: f32) -> usize {
+fn floor_index_u32(p: f32) -> u32 {
     let bits = (p + 1.0).to_bits();
     let exponent = (bits >> 23).wrapping_sub(127);
     let mantissa = (bits & 0x007F_FFFF) | 0x0080_0000;
-    (mantissa >> (23u32.wrapping_sub(exponent) & 31)) as usize - 1
+    (mantissa >> (23u32.wrapping_sub(exponent) & 31)).wrapping_sub(1)
+}
+
+#[cfg(test)]
+fn floor_index(p: f32) -> usize {
+    floor_index_u32(p) as usize
 }
 
 #[cfg(test)]
@@ -241,6 +439,108 @@ mod tests {
                 assert!((x[c * hop + i] - want).abs() < 1e-5);
             }
         }
+    }
+
+    #[test]
+    fn the_mlp_kernels_are_bit_identical_to_the_scalar_shaper() {
+        let mut rng = SplitMix64::new(21);
+        let mut bank = newt_model::ShaperBank::zeros(3);
+        for v in [
+            &mut bank.w1,
+            &mut bank.b1,
+            &mut bank.w2,
+            &mut bank.b2,
+            &mut bank.w3,
+            &mut bank.b3,
+            &mut bank.w4,
+            &mut bank.b4,
+        ] {
+            for x in v.iter_mut() {
+                *x = (rng.next_f64() as f32 - 0.5) * 4.0;
+            }
+        }
+        bank.input_scale = vec![1.0, 34.0, 0.3];
+        // 37 samples: two full lane groups and a remainder.
+        let x: Vec<f32> = (0..37)
+            .map(|_| (rng.next_f64() as f32 - 0.5) * 3.0)
+            .collect();
+        let ramp: Vec<f32> = (0..37).map(|i| (i + 1) as f32 / 37.0).collect();
+        let k = ShaperCoefs {
+            a: 0.8,
+            da: 0.3,
+            b: -0.1,
+            db: 0.2,
+            c: 0.5,
+            dc: -0.25,
+        };
+        for c in 0..3 {
+            let shaper = MlpShaper::of(&bank, c).unwrap();
+            let mut s = vec![0.0; 37];
+            eval_mlp(&shaper, &x, &mut s);
+            let mut y = vec![0.125; 37];
+            shape_mlp(k, &shaper, &x, &ramp, &mut y);
+            for i in 0..37 {
+                assert_eq!(s[i].to_bits(), bank.eval(c, x[i]).to_bits(), "eval {c} {i}");
+                let r = ramp[i];
+                let u = (k.a + k.da * r) * x[i] + (k.b + k.db * r);
+                let expect = 0.125 + (k.c + k.dc * r) * bank.eval(c, u);
+                assert_eq!(y[i].to_bits(), expect.to_bits(), "shape {c} {i}");
+            }
+        }
+        assert!(MlpShaper::of(&bank, 3).is_none());
+    }
+
+    /// FastNEWT by the definition, in f64: the scalar reference the kernel is checked
+    /// against.
+    fn shape_table_reference(k: ShaperCoefs, x: f32, r: f32, segments: &[[f32; 2]]) -> f64 {
+        let (x, r) = (x as f64, r as f64);
+        let p = (k.a as f64 + k.da as f64 * r) * x + (k.b as f64 + k.db as f64 * r);
+        let p = if p.is_nan() {
+            0.0
+        } else {
+            p.clamp(0.0, segments.len() as f64)
+        };
+        let j = (p.floor() as usize).min(segments.len() - 1);
+        let [t0, d] = segments[j];
+        (k.c as f64 + k.dc as f64 * r) * (t0 as f64 + (p - j as f64) * d as f64)
+    }
+
+    #[test]
+    fn shape_table_matches_the_scalar_reference_in_groups_and_remainders() {
+        let mut rng = SplitMix64::new(5);
+        let segments: Vec<[f32; 2]> = (0..255)
+            .map(|j| [(j as f32 * 0.07).sin(), 0.07 * (j as f32 * 0.07).cos()])
+            .collect();
+        let k = ShaperCoefs {
+            a: 40.0,
+            da: 3.0,
+            b: 127.5,
+            db: -2.0,
+            c: 0.7,
+            dc: 0.1,
+        };
+        // 16-sample groups and a remainder; inputs past both ends and a NaN.
+        let n = 16 * 3 + 5;
+        let mut x: Vec<f32> = (0..n)
+            .map(|_| (rng.next_f64() as f32 - 0.5) * 8.0)
+            .collect();
+        x[7] = f32::NAN;
+        x[50] = f32::NAN;
+        let ramp: Vec<f32> = (0..n).map(|i| (i + 1) as f32 / n as f32).collect();
+        let mut y = vec![0.25f32; n];
+        shape_table(k, &x, &ramp, &segments, &mut y);
+        for i in 0..n {
+            let expect = 0.25 + shape_table_reference(k, x[i], ramp[i], &segments);
+            assert!(
+                (y[i] as f64 - expect).abs() < 1e-4,
+                "{i}: {} vs {expect}",
+                y[i]
+            );
+        }
+        // An empty table leaves the output alone.
+        let mut z = vec![1.0f32; 4];
+        shape_table(k, &x[..4], &ramp[..4], &[], &mut z);
+        assert_eq!(z, vec![1.0; 4]);
     }
 
     #[test]

@@ -59,10 +59,14 @@ impl ShaperTables {
             "invalid table spec {spec:?}"
         );
         let step = (spec.hi - spec.lo) as f64 / (spec.size - 1) as f64;
-        let mut values = Vec::with_capacity(bank.n * spec.size);
-        for c in 0..bank.n {
-            for j in 0..spec.size {
-                values.push(bank.eval(c, (spec.lo as f64 + j as f64 * step) as f32));
+        let inputs: Vec<f32> = (0..spec.size)
+            .map(|j| (spec.lo as f64 + j as f64 * step) as f32)
+            .collect();
+        let mut values = vec![0.0; bank.n * spec.size];
+        for (c, table) in values.chunks_exact_mut(spec.size).enumerate() {
+            // The vectorised evaluator gives `bank.eval`'s bits (kernels' tests).
+            if let Some(shaper) = crate::kernels::MlpShaper::of(bank, c) {
+                crate::kernels::eval_mlp(&shaper, &inputs, table);
             }
         }
         let segments = values

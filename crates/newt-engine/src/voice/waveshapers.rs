@@ -94,9 +94,8 @@ impl Waveshapers {
                         kernels::shape_table(k, x, ramp, model.tables.segments(c), y)
                     }
                     ShaperPath::Mlp => {
-                        for ((y, &xi), &r) in y.iter_mut().zip(x).zip(ramp) {
-                            let u = (k.a + k.da * r) * xi + (k.b + k.db * r);
-                            *y += (k.c + k.dc * r) * model.weights.shapers.eval(c, u);
+                        if let Some(shaper) = kernels::MlpShaper::of(&model.weights.shapers, c) {
+                            kernels::shape_mlp(k, &shaper, x, ramp, y);
                         }
                     }
                 }
