@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use clap::Subcommand;
+use newt_engine::kernels::{KernelLevel, instruction_set, set_kernel_level};
 use newt_engine::offline::frames_to_host_samples;
 use newt_engine::{
     Drive, Engine, EngineConfig, EngineParams, EventKind, FrameControls, ShaperPath, TimedEvent,
@@ -27,6 +28,10 @@ pub enum BenchWhat {
         /// Run only the FastNEWT single-voice measurement (for profiling).
         #[arg(long)]
         fast_only: bool,
+        /// Measure the kernels' baseline, AVX2 and (where the CPU has it) AVX-512 versions
+        /// side by side, interleaved in one run.
+        #[arg(long)]
+        compare: bool,
     },
 }
 
@@ -37,7 +42,8 @@ pub fn run(what: BenchWhat) -> anyhow::Result<()> {
             repeats,
             block,
             fast_only,
-        } => engine(seconds, repeats, block, fast_only),
+            compare,
+        } => engine(seconds, repeats, block, fast_only, compare),
     }
 }
 
@@ -131,32 +137,217 @@ fn poly16(model: &NewtModel, seconds: f64) -> anyhow::Result<(f64, f64)> {
     Ok((took, seconds))
 }
 
-fn engine(seconds: f64, repeats: usize, block: usize, fast_only: bool) -> anyhow::Result<()> {
+/// The three figures of one kernel version: FastNEWT and MLP real-time factors of one
+/// voice, and the share of a core that 16 voices at 48 kHz take.
+#[derive(Default)]
+struct Figures {
+    fast: Vec<f64>,
+    mlp: Vec<f64>,
+    poly: Vec<f64>,
+}
+
+impl Figures {
+    fn measure(
+        &mut self,
+        model: &NewtModel,
+        seconds: f64,
+        block: usize,
+        fast_only: bool,
+    ) -> anyhow::Result<()> {
+        let (t, a) = single_voice(model, ShaperPath::Table, seconds, block)?;
+        self.fast.push(t / a);
+        if !fast_only {
+            // The MLP path renders a quarter of the audio.
+            let (t, a) = single_voice(model, ShaperPath::Mlp, (seconds / 4.0).max(1.0), block)?;
+            self.mlp.push(t / a);
+            let (t, a) = poly16(model, seconds)?;
+            self.poly.push(t / a);
+        }
+        Ok(())
+    }
+}
+
+fn engine(
+    seconds: f64,
+    repeats: usize,
+    block: usize,
+    fast_only: bool,
+    compare: bool,
+) -> anyhow::Result<()> {
     let (model, name) = crate::render::default_model()?;
+    let cpu = CpuInfo::read();
     eprintln!(
         "model: {name}; {seconds} s of audio per run, median of {repeats}; one thread; single voice at the model rate in blocks of {block}"
     );
+    eprintln!("CPU: {}", cpu.describe());
     let repeats = repeats.max(1);
-    let (mut fast, mut mlp, mut poly) = (Vec::new(), Vec::new(), Vec::new());
-    // Interleaved so that machine noise hits all three alike. The MLP path is slow: it
-    // renders a quarter of the audio.
+    let mut levels = vec![KernelLevel::Best];
+    if compare {
+        levels = vec![KernelLevel::Baseline, KernelLevel::Avx2];
+        if instruction_set(KernelLevel::Best) != instruction_set(KernelLevel::Avx2) {
+            levels.push(KernelLevel::Best);
+        }
+    }
+    let mut figures: Vec<Figures> = levels.iter().map(|_| Figures::default()).collect();
+    // Interleaved so that machine noise hits every figure and version alike.
     for _ in 0..repeats {
-        let (t, a) = single_voice(&model, ShaperPath::Table, seconds, block)?;
-        fast.push(t / a);
+        for (level, f) in levels.iter().zip(&mut figures) {
+            set_kernel_level(*level);
+            f.measure(&model, seconds, block, fast_only)?;
+        }
+    }
+    set_kernel_level(KernelLevel::Best);
+    let work = Work::of(&model);
+    let last = levels.len() - 1;
+    for (i, (level, f)) in levels.iter().zip(figures).enumerate() {
+        let isa = instruction_set(*level);
         if fast_only {
+            println!("fastnewt_rtf={:.5} kernels={isa}", median(f.fast));
             continue;
         }
-        let (t, a) = single_voice(&model, ShaperPath::Mlp, (seconds / 4.0).max(1.0), block)?;
-        mlp.push(t / a);
-        let (t, a) = poly16(&model, seconds)?;
-        poly.push(t / a);
+        let (fast, mlp, poly) = (median(f.fast), median(f.mlp), median(f.poly));
+        if !compare {
+            eprintln!("MLP / FastNEWT cost ratio: {:.1}", mlp / fast);
+        }
+        println!(
+            "fastnewt_rtf={fast:.5} mlp_rtf={mlp:.5} poly16_48k_core_fraction={poly:.4} kernels={isa}"
+        );
+        if i == last {
+            eprintln!("{}", work.roofline(fast, mlp, isa, &cpu));
+        }
     }
-    if fast_only {
-        println!("fastnewt_rtf={:.5}", median(fast));
-        return Ok(());
-    }
-    let (fast, mlp, poly) = (median(fast), median(mlp), median(poly));
-    eprintln!("MLP / FastNEWT cost ratio: {:.1}", mlp / fast);
-    println!("fastnewt_rtf={fast:.5} mlp_rtf={mlp:.5} poly16_48k_core_fraction={poly:.4}");
     Ok(())
+}
+
+/// The CPU, as /proc/cpuinfo names it.
+struct CpuInfo {
+    model: String,
+    family_model: String,
+    mhz: Option<f64>,
+}
+
+impl CpuInfo {
+    fn read() -> Self {
+        let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |key: &str| {
+            text.lines()
+                .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        };
+        Self {
+            model: field("model name").unwrap_or_else(|| "unknown".into()),
+            family_model: format!(
+                "family {} model {}",
+                field("cpu family").unwrap_or_default(),
+                field("model").unwrap_or_default()
+            ),
+            mhz: field("cpu MHz").and_then(|v| v.parse().ok()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let clock = self.mhz.map_or("clock unknown".to_string(), |m| {
+            format!("{:.2} GHz", m / 1e3)
+        });
+        format!(
+            "{} ({}, {clock}); kernels: {} (best on this CPU)",
+            self.model,
+            self.family_model,
+            instruction_set(KernelLevel::Best)
+        )
+    }
+}
+
+/// The arithmetic of one voice per second of audio at the model rate, counted from the
+/// model's shapes and the benchmark's controls.
+struct Work {
+    /// Multiply-adds of the frame networks (GRU, projection, FiLM and noise nets).
+    nets: f64,
+    /// Multiply-adds of the harmonic mixer (harmonics below Nyquist only).
+    mixer: f64,
+    /// Multiply-adds around each shaper (FiLM in and out, interpolation, output mix).
+    shapers: f64,
+    /// Multiply-adds of the noise filter (256 taps a sample).
+    noise: f64,
+    /// FastNEWT table reads (one 8-byte entry per shaper and sample).
+    table_reads: f64,
+    /// The exact path's extra multiply-adds (its MLP layers) and sines.
+    mlp_madds: f64,
+    mlp_sines: f64,
+}
+
+impl Work {
+    fn of(model: &NewtModel) -> Self {
+        let m = &model.meta;
+        let w = &model.weights;
+        let rate = m.sample_rate as f64;
+        let frames = rate / m.hop as f64;
+        let dense = |l: &newt_model::Linear| (l.in_dim * l.out_dim) as f64;
+        let net = |c: &newt_model::ControlMlp| {
+            c.layers.iter().map(|(l, _)| dense(l)).sum::<f64>() + dense(&c.out)
+        };
+        let gru = (3 * w.gru.hidden * (w.gru.input + w.gru.hidden)) as f64;
+        let nets = frames * (gru + dense(&w.proj) + net(&w.film) + net(&w.noise));
+        // Harmonics below Nyquist over the benchmark's phrase.
+        let controls = bench_controls(frames as usize);
+        let nyquist = 0.5 * rate;
+        let harmonics = controls
+            .iter()
+            .map(|c| {
+                ((nyquist / c.f0_hz.max(1.0) as f64).ceil() - 1.0).clamp(0.0, m.n_harmonics as f64)
+            })
+            .sum::<f64>()
+            / controls.len().max(1) as f64;
+        let per_shaper_sample = rate * m.n_shapers as f64;
+        let width = newt_model::SHAPER_WIDTH as f64;
+        Self {
+            nets,
+            mixer: rate * harmonics * m.n_shapers as f64,
+            shapers: per_shaper_sample * 6.0,
+            noise: rate * 256.0,
+            table_reads: per_shaper_sample,
+            mlp_madds: per_shaper_sample * (width + 2.0 * width * width + width),
+            mlp_sines: per_shaper_sample * (3.0 * width + 1.0),
+        }
+    }
+
+    /// One line: the work, what the measured real-time factors make of it per second,
+    /// and that as a share of the core's multiply-add peak (two FMA pipes of the vector
+    /// width; the clock as /proc/cpuinfo reports it).
+    fn roofline(&self, fast_rtf: f64, mlp_rtf: f64, isa: &str, cpu: &CpuInfo) -> String {
+        let common = self.nets + self.mixer + self.shapers + self.noise;
+        let lanes = match isa {
+            "AVX-512" => 16.0,
+            "AVX2+FMA" => 8.0,
+            _ => 4.0,
+        };
+        let peak = cpu.mhz.map(|m| m * 1e6 * lanes * 2.0);
+        let share = |madds: f64, rtf: f64| {
+            peak.map_or(String::new(), |p| {
+                format!(" = {:.1}% of peak", 100.0 * madds / rtf / p)
+            })
+        };
+        format!(
+            "roofline per second of audio, one voice: {:.1} M multiply-adds (nets {:.1}, harmonic mixer {:.1}, shaper FiLM and mix {:.1}, noise filter {:.1}), {:.2} M table reads; the exact path adds {:.1} M multiply-adds and {:.1} M sines. \
+             FastNEWT: {:.2} G multiply-adds/s{}; MLP: {:.2} G multiply-adds/s{} (a sine counted as 10); peak {}",
+            common / 1e6,
+            self.nets / 1e6,
+            self.mixer / 1e6,
+            self.shapers / 1e6,
+            self.noise / 1e6,
+            self.table_reads / 1e6,
+            self.mlp_madds / 1e6,
+            self.mlp_sines / 1e6,
+            common / fast_rtf / 1e9,
+            share(common, fast_rtf),
+            (common + self.mlp_madds + 10.0 * self.mlp_sines) / mlp_rtf / 1e9,
+            share(common + self.mlp_madds + 10.0 * self.mlp_sines, mlp_rtf),
+            peak.map_or("unknown (no clock)".to_string(), |p| format!(
+                "{:.1} G multiply-adds/s ({isa}: {} lanes x 2 FMA pipes)",
+                p / 1e9,
+                lanes as u32
+            )),
+        )
+    }
 }

@@ -4,6 +4,8 @@
 //! compiler vectorises; the arithmetic order of every output value is fixed by the code,
 //! never by how callers batch work, so results do not depend on the host block size.
 
+use std::cell::Cell;
+
 use multiversion::multiversion;
 
 /// `a * b + c`, fused (one rounding) in the versions compiled with FMA. Only valid inside
@@ -18,59 +20,215 @@ macro_rules! madd {
     };
 }
 
-/// `Y[n][o] = b[o] + sum_i W[o][i] X[n][i]` with the weights stored transposed (`wt` is
-/// `[inputs][outputs]`), for `cols` input columns stored one after another. Vectorised
-/// over outputs, blocked over 64 outputs x 4 columns so that each weight load serves four
-/// columns. Every output is summed over `i` in order, so a column's result never depends
-/// on how many columns are computed together.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
-pub fn matmat(wt: &[f32], b: &[f32], x: &[f32], cols: usize, y: &mut [f32]) {
-    const O: usize = 64;
-    const C: usize = 4;
-    let outputs = b.len();
-    let inputs = x.len() / cols.max(1);
-    let mut o0 = 0;
-    while o0 < outputs {
-        let ob = O.min(outputs - o0);
+/// Which compiled version of the kernels runs. `Best` is the default: the best the CPU
+/// has (AVX-512, else AVX2 + FMA, else the x86-64 baseline), detected once. The others
+/// exist to compare the versions in one run (`cargo xtask bench engine --compare`) and for
+/// tests; results differ between versions only by FMA rounding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelLevel {
+    Best,
+    /// AVX2 + FMA even where AVX-512 is available (the baseline where AVX2 is not).
+    Avx2,
+    /// The x86-64 baseline (SSE2), whatever the CPU has.
+    Baseline,
+}
+
+thread_local! {
+    /// Per thread, so that a benchmark or a test choosing a version never changes what
+    /// another thread renders with.
+    static KERNEL_LEVEL: Cell<u8> = const { Cell::new(0) };
+}
+
+/// Chooses the kernels' version for the calling thread.
+pub fn set_kernel_level(level: KernelLevel) {
+    let v = match level {
+        KernelLevel::Best => 0,
+        KernelLevel::Avx2 => 1,
+        KernelLevel::Baseline => 2,
+    };
+    KERNEL_LEVEL.with(|l| l.set(v));
+}
+
+/// The version chosen by [`set_kernel_level`].
+pub fn kernel_level() -> KernelLevel {
+    match KERNEL_LEVEL.with(Cell::get) {
+        1 => KernelLevel::Avx2,
+        2 => KernelLevel::Baseline,
+        _ => KernelLevel::Best,
+    }
+}
+
+/// The instruction set the kernels run with at `level` on this CPU.
+pub fn instruction_set(level: KernelLevel) -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
+        let avx512 = avx2
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq");
+        match level {
+            KernelLevel::Best if avx512 => "AVX-512",
+            KernelLevel::Best | KernelLevel::Avx2 if avx2 => "AVX2+FMA",
+            _ => "x86-64 baseline (SSE2)",
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = level;
+        "portable (no x86-64 versions)"
+    }
+}
+
+/// A kernel compiled three times: for the best instruction set the CPU has (AVX-512 or
+/// AVX2 + FMA, chosen at run time by `multiversion`), for AVX2 + FMA at most, and for the
+/// baseline; [`kernel_level`] picks one (one thread-local read per call).
+macro_rules! kernel {
+    ($(#[$attr:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$attr])*
+        pub fn $name($($arg: $ty),*) {
+            match kernel_level() {
+                KernelLevel::Best => $name::best($($arg),*),
+                KernelLevel::Avx2 => $name::avx2($($arg),*),
+                KernelLevel::Baseline => $name::baseline($($arg),*),
+            }
+        }
+
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[multiversion(targets(
+                "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
+                "x86_64+avx2+fma"
+            ))]
+            pub(super) fn best($($arg: $ty),*) $body
+
+            #[multiversion(targets("x86_64+avx2+fma"))]
+            pub(super) fn avx2($($arg: $ty),*) $body
+
+            // Static dispatch on a baseline build: the default version, always.
+            #[multiversion(targets("x86_64+avx2+fma"), dispatcher = "static")]
+            pub(super) fn baseline($($arg: $ty),*) $body
+        }
+    };
+}
+
+kernel! {
+    /// `Y[n][o] = b[o] + sum_i W[o][i] X[n][i]` with the weights stored transposed (`wt` is
+    /// `[inputs][outputs]`), for `cols` input columns stored one after another. Vectorised
+    /// over outputs, in tiles of `O` outputs x up to 4 columns whose accumulators stay in
+    /// registers (each weight load serves every column of the tile): 32 outputs with AVX2's
+    /// 16 registers, 64 with AVX-512's 32. Every output is summed over `i` in order, so a
+    /// column's result never depends on how many columns are computed together, nor on the
+    /// tile sizes.
+    pub fn matmat(wt: &[f32], b: &[f32], x: &[f32], cols: usize, y: &mut [f32]) {
+        let fma = multiversion::target::target_cfg_f!(target_feature = "fma");
+        let wide = multiversion::target::target_cfg_f!(target_feature = "avx512f");
+        let outputs = b.len();
+        let inputs = x.len() / cols.max(1);
+        let m = Matrices {
+            wt,
+            b,
+            x,
+            inputs,
+            outputs,
+        };
         let mut c0 = 0;
         while c0 < cols {
-            let cb = C.min(cols - c0);
-            let mut acc = [[0.0f32; O]; C];
-            for a in acc.iter_mut().take(cb) {
-                a[..ob].copy_from_slice(&b[o0..o0 + ob]);
-            }
-            if ob == O && cb == C {
-                for i in 0..inputs {
-                    let w: &[f32; O] = wt[i * outputs + o0..i * outputs + o0 + O]
-                        .try_into()
-                        .expect("64 weights");
-                    for (c, a) in acc.iter_mut().enumerate() {
-                        let xi = x[(c0 + c) * inputs + i];
-                        for l in 0..O {
-                            a[l] = madd!(w[l], xi, a[l]);
+            let cb = 4.min(cols - c0);
+            let mut o0 = 0;
+            macro_rules! tiles {
+                ($o:literal) => {
+                    while o0 + $o <= outputs {
+                        match (cb, fma) {
+                            (4, true) => m.tile::<$o, 4, true>(o0, c0, y),
+                            (3, true) => m.tile::<$o, 3, true>(o0, c0, y),
+                            (2, true) => m.tile::<$o, 2, true>(o0, c0, y),
+                            (1, true) => m.tile::<$o, 1, true>(o0, c0, y),
+                            (4, false) => m.tile::<$o, 4, false>(o0, c0, y),
+                            (3, false) => m.tile::<$o, 3, false>(o0, c0, y),
+                            (2, false) => m.tile::<$o, 2, false>(o0, c0, y),
+                            (_, false) => m.tile::<$o, 1, false>(o0, c0, y),
+                            (_, true) => m.tile::<$o, 1, true>(o0, c0, y),
                         }
+                        o0 += $o;
                     }
-                }
+                };
+            }
+            if wide {
+                tiles!(64);
             } else {
-                for i in 0..inputs {
-                    let w = &wt[i * outputs + o0..i * outputs + o0 + ob];
-                    for (c, a) in acc.iter_mut().enumerate().take(cb) {
-                        let xi = x[(c0 + c) * inputs + i];
-                        for (al, wl) in a[..ob].iter_mut().zip(w) {
-                            *al = madd!(*wl, xi, *al);
-                        }
-                    }
-                }
+                tiles!(32);
             }
-            for (c, a) in acc.iter().enumerate().take(cb) {
-                y[(c0 + c) * outputs + o0..(c0 + c) * outputs + o0 + ob].copy_from_slice(&a[..ob]);
+            tiles!(8);
+            // The last outputs (fewer than 8), one at a time.
+            for o in o0..outputs {
+                for c in c0..c0 + cb {
+                    let mut acc = b[o];
+                    for i in 0..inputs {
+                        acc = madd_if(fma, wt[i * outputs + o], x[c * inputs + i], acc);
+                    }
+                    y[c * outputs + o] = acc;
+                }
             }
             c0 += cb;
         }
-        o0 += ob;
+    }
+}
+
+/// `a * b + c`, fused when `fma` (constant in each version of a kernel, where the fused
+/// form is one instruction).
+#[inline(always)]
+fn madd_if(fma: bool, a: f32, b: f32, c: f32) -> f32 {
+    if fma { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// The operands of [`matmat`].
+struct Matrices<'a> {
+    wt: &'a [f32],
+    b: &'a [f32],
+    x: &'a [f32],
+    inputs: usize,
+    outputs: usize,
+}
+
+impl Matrices<'_> {
+    /// Outputs `o0..o0 + O` of columns `c0..c0 + C` (inlined into each version of
+    /// [`matmat`], whose `FMA` it takes).
+    #[inline(always)]
+    fn tile<const O: usize, const C: usize, const FMA: bool>(
+        &self,
+        o0: usize,
+        c0: usize,
+        y: &mut [f32],
+    ) {
+        let (inputs, outputs) = (self.inputs, self.outputs);
+        let Some(bias) = self.b.get(o0..o0 + O) else {
+            return;
+        };
+        let mut acc = [[0.0f32; O]; C];
+        for a in acc.iter_mut() {
+            a.copy_from_slice(bias);
+        }
+        for i in 0..inputs {
+            let Some(w) = self.wt.get(i * outputs + o0..i * outputs + o0 + O) else {
+                return;
+            };
+            for (c, a) in acc.iter_mut().enumerate() {
+                let xi = self.x.get((c0 + c) * inputs + i).copied().unwrap_or(0.0);
+                for l in 0..O {
+                    a[l] = madd_if(FMA, w[l], xi, a[l]);
+                }
+            }
+        }
+        for (c, a) in acc.iter().enumerate() {
+            if let Some(out) = y.get_mut((c0 + c) * outputs + o0..(c0 + c) * outputs + o0 + O) {
+                out.copy_from_slice(a);
+            }
+        }
     }
 }
 
@@ -85,57 +243,55 @@ pub fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     t
 }
 
-/// The harmonic mixer as a small matrix product:
-/// `x[c][i] = bias[c] + sum_{k < nk} m[c * stride + k] * h[k][i]` with rows of `hop`.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
-pub fn mix_harmonics(
-    m: &[f32],
-    stride: usize,
-    bias: &[f32],
-    h: &[f32],
-    nk: usize,
-    hop: usize,
-    x: &mut [f32],
-) {
-    const C: usize = 4;
-    const I: usize = 16;
-    let channels = bias.len();
-    let full_c = channels / C * C;
-    let full_i = hop / I * I;
-    for c0 in (0..full_c).step_by(C) {
-        for i0 in (0..full_i).step_by(I) {
-            let mut acc = [[0.0f32; I]; C];
-            for (j, a) in acc.iter_mut().enumerate() {
-                a.fill(bias[c0 + j]);
-            }
-            for k in 0..nk {
-                let hk: &[f32; I] = h[k * hop + i0..k * hop + i0 + I]
-                    .try_into()
-                    .expect("16 samples");
+kernel! {
+    /// The harmonic mixer as a small matrix product:
+    /// `x[c][i] = bias[c] + sum_{k < nk} m[c * stride + k] * h[k][i]` with rows of `hop`.
+    pub fn mix_harmonics(
+        m: &[f32],
+        stride: usize,
+        bias: &[f32],
+        h: &[f32],
+        nk: usize,
+        hop: usize,
+        x: &mut [f32],
+    ) {
+        const C: usize = 4;
+        const I: usize = 16;
+        let channels = bias.len();
+        let full_c = channels / C * C;
+        let full_i = hop / I * I;
+        for c0 in (0..full_c).step_by(C) {
+            for i0 in (0..full_i).step_by(I) {
+                let mut acc = [[0.0f32; I]; C];
                 for (j, a) in acc.iter_mut().enumerate() {
-                    let coef = m[(c0 + j) * stride + k];
-                    for l in 0..I {
-                        a[l] = madd!(coef, hk[l], a[l]);
+                    a.fill(bias[c0 + j]);
+                }
+                for k in 0..nk {
+                    let hk: &[f32; I] = h[k * hop + i0..k * hop + i0 + I]
+                        .try_into()
+                        .expect("16 samples");
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        let coef = m[(c0 + j) * stride + k];
+                        for l in 0..I {
+                            a[l] = madd!(coef, hk[l], a[l]);
+                        }
                     }
                 }
-            }
-            for (j, a) in acc.iter().enumerate() {
-                x[(c0 + j) * hop + i0..(c0 + j) * hop + i0 + I].copy_from_slice(a);
+                for (j, a) in acc.iter().enumerate() {
+                    x[(c0 + j) * hop + i0..(c0 + j) * hop + i0 + I].copy_from_slice(a);
+                }
             }
         }
-    }
-    // Remainders (channel counts not a multiple of 4, hops not a multiple of 16).
-    for c in 0..channels {
-        let from = if c < full_c { full_i } else { 0 };
-        for i in from..hop {
-            let mut acc = bias[c];
-            for k in 0..nk {
-                acc = madd!(m[c * stride + k], h[k * hop + i], acc);
+        // Remainders (channel counts not a multiple of 4, hops not a multiple of 16).
+        for c in 0..channels {
+            let from = if c < full_c { full_i } else { 0 };
+            for i in from..hop {
+                let mut acc = bias[c];
+                for k in 0..nk {
+                    acc = madd!(m[c * stride + k], h[k * hop + i], acc);
+                }
+                x[c * hop + i] = acc;
             }
-            x[c * hop + i] = acc;
         }
     }
 }
@@ -153,68 +309,66 @@ pub struct ShaperCoefs {
     pub dc: f32,
 }
 
-/// FastNEWT: `y[i] += (c + dc r) T(p)` with `p` in table positions, clamped to
-/// `[0, size - 1]`, `T` linearly interpolated from `segments[j] = (T[j], T[j+1] - T[j])`.
-///
-/// In three passes over groups of [`TABLE_LANES`] samples: positions and fractions
-/// (vectorised), the table reads (one 8-byte load per sample), the interpolation and
-/// accumulation (vectorised). Written as one loop, LLVM vectorises it only where gathers
-/// are cheap in its cost model (AVX-512) and leaves the AVX2 version scalar; split, every
-/// version vectorises the arithmetic. Each sample's operations are the same either way.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
-pub fn shape_table(k: ShaperCoefs, x: &[f32], ramp: &[f32], segments: &[[f32; 2]], y: &mut [f32]) {
-    const L: usize = TABLE_LANES;
-    let last = segments.len() as f32;
-    // Tables hold at most 2^22 points (`TableSpec`), so indices fit in u32.
-    let max_index = segments.len().saturating_sub(1) as u32;
-    if segments.is_empty() {
-        return;
-    }
-    let n = y.len().min(x.len()).min(ramp.len());
-    let (y, x, ramp) = (&mut y[..n], &x[..n], &ramp[..n]);
-    let position = |xi: f32, r: f32| -> (u32, f32) {
-        let p = madd!(madd!(k.da, r, k.a), xi, madd!(k.db, r, k.b));
-        // `max` then `min` also sends NaN to 0.
-        let p = p.max(0.0).min(last);
-        let j = floor_index_u32(p).min(max_index);
-        (j, p - j as f32)
-    };
-    let mut groups = y
-        .chunks_exact_mut(L)
-        .zip(x.chunks_exact(L))
-        .zip(ramp.chunks_exact(L));
-    for ((y, x), ramp) in &mut groups {
-        let mut index = [0u32; L];
-        let mut frac = [0.0f32; L];
-        for l in 0..L {
-            (index[l], frac[l]) = position(x[l], ramp[l]);
+kernel! {
+    /// FastNEWT: `y[i] += (c + dc r) T(p)` with `p` in table positions, clamped to
+    /// `[0, size - 1]`, `T` linearly interpolated from `segments[j] = (T[j], T[j+1] - T[j])`.
+    ///
+    /// In three passes over groups of [`TABLE_LANES`] samples: positions and fractions
+    /// (vectorised), the table reads (one 8-byte load per sample), the interpolation and
+    /// accumulation (vectorised). Written as one loop, LLVM vectorises it only where gathers
+    /// are cheap in its cost model (AVX-512) and leaves the AVX2 version scalar; split, every
+    /// version vectorises the arithmetic. Each sample's operations are the same either way.
+    pub fn shape_table(k: ShaperCoefs, x: &[f32], ramp: &[f32], segments: &[[f32; 2]], y: &mut [f32]) {
+        const L: usize = TABLE_LANES;
+        let last = segments.len() as f32;
+        // Tables hold at most 2^22 points (`TableSpec`), so indices fit in u32.
+        let max_index = segments.len().saturating_sub(1) as u32;
+        if segments.is_empty() {
+            return;
         }
-        let mut value = [0.0f32; L];
-        let mut slope = [0.0f32; L];
-        for l in 0..L {
-            // Already `<= max_index`; the `min` in usize against `len - 1` (`len >= 1`
-            // above) is what lets the compiler drop the bounds check and its panic path.
-            let [t0, d] = segments[(index[l] as usize).min(segments.len() - 1)];
-            value[l] = t0;
-            slope[l] = d;
+        let n = y.len().min(x.len()).min(ramp.len());
+        let (y, x, ramp) = (&mut y[..n], &x[..n], &ramp[..n]);
+        let position = |xi: f32, r: f32| -> (u32, f32) {
+            let p = madd!(madd!(k.da, r, k.a), xi, madd!(k.db, r, k.b));
+            // `max` then `min` also sends NaN to 0.
+            let p = p.max(0.0).min(last);
+            let j = floor_index_u32(p).min(max_index);
+            (j, p - j as f32)
+        };
+        let mut groups = y
+            .chunks_exact_mut(L)
+            .zip(x.chunks_exact(L))
+            .zip(ramp.chunks_exact(L));
+        for ((y, x), ramp) in &mut groups {
+            let mut index = [0u32; L];
+            let mut frac = [0.0f32; L];
+            for l in 0..L {
+                (index[l], frac[l]) = position(x[l], ramp[l]);
+            }
+            let mut value = [0.0f32; L];
+            let mut slope = [0.0f32; L];
+            for l in 0..L {
+                // Already `<= max_index`; the `min` in usize against `len - 1` (`len >= 1`
+                // above) is what lets the compiler drop the bounds check and its panic path.
+                let [t0, d] = segments[(index[l] as usize).min(segments.len() - 1)];
+                value[l] = t0;
+                slope[l] = d;
+            }
+            for l in 0..L {
+                let r = ramp[l];
+                y[l] = madd!(
+                    madd!(k.dc, r, k.c),
+                    madd!(frac[l], slope[l], value[l]),
+                    y[l]
+                );
+            }
         }
-        for l in 0..L {
-            let r = ramp[l];
-            y[l] = madd!(
-                madd!(k.dc, r, k.c),
-                madd!(frac[l], slope[l], value[l]),
-                y[l]
-            );
+        let done = n / L * L;
+        for ((y, &xi), &r) in y[done..].iter_mut().zip(&x[done..]).zip(&ramp[done..]) {
+            let (j, f) = position(xi, r);
+            let [t0, d] = segments.get(j as usize).copied().unwrap_or([0.0, 0.0]);
+            *y = madd!(madd!(k.dc, r, k.c), madd!(f, d, t0), *y);
         }
-    }
-    let done = n / L * L;
-    for ((y, &xi), &r) in y[done..].iter_mut().zip(&x[done..]).zip(&ramp[done..]) {
-        let (j, f) = position(xi, r);
-        let [t0, d] = segments.get(j as usize).copied().unwrap_or([0.0, 0.0]);
-        *y = madd!(madd!(k.dc, r, k.c), madd!(f, d, t0), *y);
     }
 }
 
@@ -325,45 +479,41 @@ fn sine_layer(
     o
 }
 
-/// The exact shaper on many inputs: `s[i] = shaper(u[i])`, bit-identical to
-/// [`ShaperBank::eval`](newt_model::ShaperBank::eval) sample by sample (FastNEWT's tables
-/// are built with it).
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
-pub fn eval_mlp(shaper: &MlpShaper<'_>, u: &[f32], s: &mut [f32]) {
-    for (u, s) in u.chunks(MLP_LANES).zip(s.chunks_mut(MLP_LANES)) {
-        let mut lanes = [0.0f32; MLP_LANES];
-        lanes[..u.len()].copy_from_slice(u);
-        let out = shaper.eval_lanes(&lanes);
-        let n = s.len().min(u.len());
-        s[..n].copy_from_slice(&out[..n]);
+kernel! {
+    /// The exact shaper on many inputs: `s[i] = shaper(u[i])`, bit-identical to
+    /// [`ShaperBank::eval`](newt_model::ShaperBank::eval) sample by sample (FastNEWT's tables
+    /// are built with it).
+    pub fn eval_mlp(shaper: &MlpShaper<'_>, u: &[f32], s: &mut [f32]) {
+        for (u, s) in u.chunks(MLP_LANES).zip(s.chunks_mut(MLP_LANES)) {
+            let mut lanes = [0.0f32; MLP_LANES];
+            lanes[..u.len()].copy_from_slice(u);
+            let out = shaper.eval_lanes(&lanes);
+            let n = s.len().min(u.len());
+            s[..n].copy_from_slice(&out[..n]);
+        }
     }
 }
 
-/// NEWT's exact path: `y[i] += (c + dc r) S(u)` with `u = (a + da r) x + (b + db r)` and
-/// `S` the shaper's MLP; per sample the same operations as the scalar formula, so the
-/// result does not depend on the instruction set.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
-pub fn shape_mlp(k: ShaperCoefs, shaper: &MlpShaper<'_>, x: &[f32], ramp: &[f32], y: &mut [f32]) {
-    let n = y.len().min(x.len()).min(ramp.len());
-    let (y, x, ramp) = (&mut y[..n], &x[..n], &ramp[..n]);
-    for ((y, x), ramp) in y
-        .chunks_mut(MLP_LANES)
-        .zip(x.chunks(MLP_LANES))
-        .zip(ramp.chunks(MLP_LANES))
-    {
-        let mut u = [0.0f32; MLP_LANES];
-        for ((u, &xi), &r) in u.iter_mut().zip(x).zip(ramp) {
-            *u = (k.a + k.da * r) * xi + (k.b + k.db * r);
-        }
-        let s = shaper.eval_lanes(&u);
-        for ((y, &s), &r) in y.iter_mut().zip(&s).zip(ramp) {
-            *y += (k.c + k.dc * r) * s;
+kernel! {
+    /// NEWT's exact path: `y[i] += (c + dc r) S(u)` with `u = (a + da r) x + (b + db r)` and
+    /// `S` the shaper's MLP; per sample the same operations as the scalar formula, so the
+    /// result does not depend on the instruction set.
+    pub fn shape_mlp(k: ShaperCoefs, shaper: &MlpShaper<'_>, x: &[f32], ramp: &[f32], y: &mut [f32]) {
+        let n = y.len().min(x.len()).min(ramp.len());
+        let (y, x, ramp) = (&mut y[..n], &x[..n], &ramp[..n]);
+        for ((y, x), ramp) in y
+            .chunks_mut(MLP_LANES)
+            .zip(x.chunks(MLP_LANES))
+            .zip(ramp.chunks(MLP_LANES))
+        {
+            let mut u = [0.0f32; MLP_LANES];
+            for ((u, &xi), &r) in u.iter_mut().zip(x).zip(ramp) {
+                *u = (k.a + k.da * r) * xi + (k.b + k.db * r);
+            }
+            let s = shaper.eval_lanes(&u);
+            for ((y, &s), &r) in y.iter_mut().zip(&s).zip(ramp) {
+                *y += (k.c + k.dc * r) * s;
+            }
         }
     }
 }
@@ -544,6 +694,41 @@ mod tests {
     }
 
     #[test]
+    fn every_kernel_level_computes_the_same_table_lookups() {
+        let segments: Vec<[f32; 2]> = (0..63).map(|j| [j as f32, 1.0]).collect();
+        let k = ShaperCoefs {
+            a: 10.0,
+            da: 0.0,
+            b: 31.0,
+            db: 0.0,
+            c: 1.0,
+            dc: 0.0,
+        };
+        let x: Vec<f32> = (0..40).map(|i| (i as f32 - 20.0) * 0.1).collect();
+        let ramp = vec![0.5f32; 40];
+        let run = |level| {
+            set_kernel_level(level);
+            let mut y = vec![0.0f32; 40];
+            shape_table(k, &x, &ramp, &segments, &mut y);
+            y
+        };
+        let best = run(KernelLevel::Best);
+        // The versions differ by FMA rounding only.
+        for other in [run(KernelLevel::Avx2), run(KernelLevel::Baseline)] {
+            for (a, b) in other.iter().zip(&best) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+        }
+        set_kernel_level(KernelLevel::Best);
+        assert_eq!(kernel_level(), KernelLevel::Best);
+        for (i, y) in best.iter().enumerate() {
+            let expect = (10.0 * (i as f32 - 20.0) * 0.1 + 31.0).clamp(0.0, 63.0);
+            assert!((y - expect).abs() < 1e-5, "{i}: {y} vs {expect}");
+        }
+        assert!(!instruction_set(KernelLevel::Baseline).is_empty());
+    }
+
+    #[test]
     fn floor_index_is_floor_over_the_table_range() {
         for i in 0..=40_950u32 {
             let p = i as f32 * 0.1;
@@ -557,15 +742,13 @@ mod tests {
     }
 }
 
-/// Overlap-add of one frame of filtered noise: `ola[j + i] += h[j] u[i]`.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512bw+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
-pub fn convolve_add(h: &[f32], u: &[f32], ola: &mut [f32]) {
-    for (j, &hj) in h.iter().enumerate() {
-        for (d, &ui) in ola[j..j + u.len()].iter_mut().zip(u) {
-            *d = madd!(hj, ui, *d);
+kernel! {
+    /// Overlap-add of one frame of filtered noise: `ola[j + i] += h[j] u[i]`.
+    pub fn convolve_add(h: &[f32], u: &[f32], ola: &mut [f32]) {
+        for (j, &hj) in h.iter().enumerate() {
+            for (d, &ui) in ola[j..j + u.len()].iter_mut().zip(u) {
+                *d = madd!(hj, ui, *d);
+            }
         }
     }
 }
