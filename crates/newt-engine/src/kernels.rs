@@ -143,16 +143,11 @@ kernel! {
             macro_rules! tiles {
                 ($o:literal) => {
                     while o0 + $o <= outputs {
-                        match (cb, fma) {
-                            (4, true) => m.tile::<$o, 4, true>(o0, c0, y),
-                            (3, true) => m.tile::<$o, 3, true>(o0, c0, y),
-                            (2, true) => m.tile::<$o, 2, true>(o0, c0, y),
-                            (1, true) => m.tile::<$o, 1, true>(o0, c0, y),
-                            (4, false) => m.tile::<$o, 4, false>(o0, c0, y),
-                            (3, false) => m.tile::<$o, 3, false>(o0, c0, y),
-                            (2, false) => m.tile::<$o, 2, false>(o0, c0, y),
-                            (_, false) => m.tile::<$o, 1, false>(o0, c0, y),
-                            (_, true) => m.tile::<$o, 1, true>(o0, c0, y),
+                        match cb {
+                            4 => m.tile::<$o, 4>(o0, c0, fma, y),
+                            3 => m.tile::<$o, 3>(o0, c0, fma, y),
+                            2 => m.tile::<$o, 2>(o0, c0, fma, y),
+                            _ => m.tile::<$o, 1>(o0, c0, fma, y),
                         }
                         o0 += $o;
                     }
@@ -164,15 +159,15 @@ kernel! {
                 tiles!(32);
             }
             tiles!(8);
-            // The last outputs (fewer than 8), one at a time.
-            for o in o0..outputs {
-                for c in c0..c0 + cb {
-                    let mut acc = b[o];
-                    for i in 0..inputs {
-                        acc = madd_if(fma, wt[i * outputs + o], x[c * inputs + i], acc);
-                    }
-                    y[c * outputs + o] = acc;
+            // The last outputs (fewer than 8), one tile of one output each.
+            while o0 < outputs {
+                match cb {
+                    4 => m.tile::<1, 4>(o0, c0, fma, y),
+                    3 => m.tile::<1, 3>(o0, c0, fma, y),
+                    2 => m.tile::<1, 2>(o0, c0, fma, y),
+                    _ => m.tile::<1, 1>(o0, c0, fma, y),
                 }
+                o0 += 1;
             }
             c0 += cb;
         }
@@ -197,14 +192,9 @@ struct Matrices<'a> {
 
 impl Matrices<'_> {
     /// Outputs `o0..o0 + O` of columns `c0..c0 + C` (inlined into each version of
-    /// [`matmat`], whose `FMA` it takes).
+    /// [`matmat`], whose `fma` it takes). Out-of-range requests write nothing.
     #[inline(always)]
-    fn tile<const O: usize, const C: usize, const FMA: bool>(
-        &self,
-        o0: usize,
-        c0: usize,
-        y: &mut [f32],
-    ) {
+    fn tile<const O: usize, const C: usize>(&self, o0: usize, c0: usize, fma: bool, y: &mut [f32]) {
         let (inputs, outputs) = (self.inputs, self.outputs);
         let Some(bias) = self.b.get(o0..o0 + O) else {
             return;
@@ -220,7 +210,7 @@ impl Matrices<'_> {
             for (c, a) in acc.iter_mut().enumerate() {
                 let xi = self.x.get((c0 + c) * inputs + i).copied().unwrap_or(0.0);
                 for l in 0..O {
-                    a[l] = madd_if(FMA, w[l], xi, a[l]);
+                    a[l] = madd_if(fma, w[l], xi, a[l]);
                 }
             }
         }

