@@ -17,7 +17,7 @@ use crate::error::{EngineError, ProcessError};
 use crate::rate::{RateConverter, SampleFifo};
 use crate::reverb::ReverbConvolver;
 use crate::shaper::TableSpec;
-use crate::voice::{MAX_BATCH, PreparedModel, Voice, VoiceParams};
+use crate::voice::{MAX_BATCH, PreparedModel, Voice, VoiceNetBatch, VoiceParams};
 
 /// Host sample rates the engine accepts, in Hz (and the model's own rate).
 pub const HOST_RATES: std::ops::RangeInclusive<u32> = 22_050..=192_000;
@@ -158,6 +158,10 @@ pub struct Engine {
     config: EngineConfig,
     model: Box<PreparedModel>,
     voices: Vec<Voice>,
+    /// The voices' frame networks, run together for each batch.
+    net_batch: VoiceNetBatch,
+    /// Frame (within the batch) at which each voice's first run starts, `None` if silent.
+    first_run_start: Vec<Option<usize>>,
     drivers: Vec<NoteDriver>,
     allocator: VoiceAllocator,
     mode: VoiceMode,
@@ -283,6 +287,8 @@ impl Engine {
             .map(|v| Voice::new(&model, config.noise_seed.wrapping_add(v as u64)))
             .collect();
         Ok(Self {
+            net_batch: VoiceNetBatch::new(&model, config.voices.max(1)),
+            first_run_start: vec![None; config.voices.max(1)],
             config,
             voices,
             drivers: vec![NoteDriver::default(); config.voices.max(1)],
@@ -584,13 +590,44 @@ impl Engine {
         let hop = self.model.meta.hop;
         self.mix[..n * hop].fill(0.0);
         self.live = None;
+        // The networks of each voice's first run, all voices together.
+        for v in 0..self.voices.len() {
+            self.first_run_start[v] = None;
+            if let Some((start, end, _)) = self.next_sounding_run(v, 0, n) {
+                let controls = self.run_controls(v, start..end);
+                self.voices[v].prepare(&controls[..end - start]);
+                self.first_run_start[v] = Some(start);
+            }
+        }
+        self.net_batch
+            .run(&self.model, &mut self.voices, &self.first_run_start, n);
+        // Only the last voice rendered (the one `live_voice` shows) measures its shaper
+        // input ranges.
+        let shown = self.first_run_start.iter().rposition(Option::is_some);
+        for (v, voice) in self.voices.iter_mut().enumerate() {
+            voice.measure_input_range(Some(v) == shown);
+        }
         for v in 0..self.voices.len() {
             let mut j = 0;
             while let Some((start, end, finished)) = self.next_sounding_run(v, j, n) {
-                self.render_voice_run(v, start..end, finished, params);
+                let prepared = self.first_run_start[v] == Some(start);
+                self.render_voice_run(v, start..end, finished, prepared, params);
                 j = end;
             }
         }
+    }
+
+    /// The controls of voice `v` over the frames `frames` of the batch (all sounding).
+    fn run_controls(&self, v: usize, frames: std::ops::Range<usize>) -> [FrameControls; MAX_BATCH] {
+        let mut controls = [FrameControls::SILENT; MAX_BATCH];
+        let slots = self
+            .batch_controls
+            .get(v * MAX_BATCH + frames.start..v * MAX_BATCH + frames.end)
+            .unwrap_or_default();
+        for (c, slot) in controls.iter_mut().zip(slots) {
+            *c = slot.unwrap_or(FrameControls::SILENT);
+        }
+        controls
     }
 
     /// The next run of frames `[start, end)` at or after frame `from` (of `n`) in which
@@ -608,26 +645,28 @@ impl Engine {
         Some((start, end, false))
     }
 
-    /// Voice `v` renders the batch's `frames` (all sounding) and adds them to `mix`; a
-    /// voice whose release ends is faded over its last frame and reset, and one whose
-    /// output is not finite (it cannot be, with validated weights) silenced and reset.
+    /// Voice `v` renders the batch's `frames` (all sounding) and adds them to `mix`, its
+    /// networks already run if `prepared` (`render_voices`); a voice whose release ends is
+    /// faded over its last frame and reset, and one whose output is not finite (it cannot
+    /// be, with validated weights) silenced and reset.
     fn render_voice_run(
         &mut self,
         v: usize,
         frames: std::ops::Range<usize>,
         finished: bool,
+        prepared: bool,
         params: &EngineParams,
     ) {
         let hop = self.model.meta.hop;
         let len = frames.len();
-        let mut controls = [FrameControls::SILENT; MAX_BATCH];
-        let slots = &self.batch_controls[v * MAX_BATCH + frames.start..v * MAX_BATCH + frames.end];
-        for (c, slot) in controls.iter_mut().zip(slots) {
-            *c = slot.unwrap_or(FrameControls::SILENT);
-        }
+        let controls = self.run_controls(v, frames.clone());
         let out = &mut self.voice_out[..len * hop];
         out.fill(0.0);
-        self.voices[v].render_frames(&self.model, &controls[..len], &params.voice, out);
+        if prepared {
+            self.voices[v].render_prepared(&self.model, &params.voice, out);
+        } else {
+            self.voices[v].render_frames(&self.model, &controls[..len], &params.voice, out);
+        }
         self.live = Some((v, controls[len - 1]));
         if out.iter().any(|x| !x.is_finite()) {
             // Cannot happen with validated weights and sanitised controls; if it ever

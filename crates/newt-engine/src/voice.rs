@@ -18,6 +18,7 @@ use newt_model::{NOISE_BANDS, Operators};
 use self::exciter::Exciter;
 use self::film_ramp::FilmRamp;
 use self::frame_nets::FrameNetState;
+pub(crate) use self::frame_nets::VoiceNetBatch;
 use self::noise_branch::NoiseBranch;
 use self::waveshapers::Waveshapers;
 use crate::controls::FrameControls;
@@ -79,6 +80,9 @@ pub struct Voice {
     /// False until the first frame after construction or a reset.
     started: bool,
     f0_hold: UnvoicedF0Hold,
+    /// The prepared batch's controls (`batch_len` frames), unvoiced f0 held.
+    batch: [FrameControls; MAX_BATCH],
+    batch_len: usize,
     nets: FrameNetState,
     film: FilmRamp,
     exciter: Exciter,
@@ -117,6 +121,8 @@ impl Voice {
                 f0_hz: m.f0_mean_hz,
                 f0_mean_hz: m.f0_mean_hz,
             },
+            batch: [FrameControls::SILENT; MAX_BATCH],
+            batch_len: 0,
             nets: FrameNetState::new(model),
             film: FilmRamp::new(ns, hop, lead),
             exciter: Exciter::new(model, lead),
@@ -129,9 +135,16 @@ impl Voice {
         }
     }
 
-    /// Range `[lo, hi]` of each shaper's input over the last frame rendered.
+    /// Range `[lo, hi]` of each shaper's input over the last frame rendered (while
+    /// measured: see [`measure_input_range`](Self::measure_input_range)).
     pub fn shaper_input_range(&self) -> &[[f32; 2]] {
         self.waveshapers.input_range()
+    }
+
+    /// Whether rendering measures [`shaper_input_range`](Self::shaper_input_range) (on
+    /// by default; it costs about a tenth of a voice).
+    pub fn measure_input_range(&mut self, on: bool) {
+        self.waveshapers.measure_input_range = on;
     }
 
     /// Oscillator phase of the fundamental at the end of the last frame, in cycles.
@@ -153,6 +166,7 @@ impl Voice {
     /// restarted from its seed.
     pub fn reset(&mut self) {
         self.started = false;
+        self.batch_len = 0;
         self.f0_hold.reset();
         self.nets.reset();
         self.exciter.reset();
@@ -169,24 +183,48 @@ impl Voice {
         params: &VoiceParams,
         out: &mut [f32],
     ) {
-        let (hop, n) = (self.hop, controls.len());
-        assert!(
-            n <= MAX_BATCH && out.len() >= n * hop,
-            "batch larger than MAX_BATCH"
-        );
-        if n == 0 {
-            return;
-        }
-        let mut held = [FrameControls::SILENT; MAX_BATCH];
-        let controls = self.f0_hold.apply(controls, &mut held);
-
+        let n = self.prepare(controls);
         // Frame rate: the GRU in sequence, then projection, FiLM and noise nets batched.
         self.nets.run(
             model,
-            controls,
+            &self.batch[..n],
             self.film.batch_rows_mut(),
             &mut self.noise_magnitudes,
         );
+        self.render_prepared(model, params, out);
+    }
+
+    /// The first part of a batch: its controls (at most [`MAX_BATCH`] frames; the
+    /// authors' models hold the last f0 through unvoiced frames) kept for the networks and
+    /// [`render_prepared`](Self::render_prepared). Returns the number of frames.
+    pub(crate) fn prepare(&mut self, controls: &[FrameControls]) -> usize {
+        let n = controls.len().min(MAX_BATCH);
+        let mut held = [FrameControls::SILENT; MAX_BATCH];
+        let controls = self.f0_hold.apply(&controls[..n], &mut held);
+        self.batch[..n].copy_from_slice(controls);
+        self.batch_len = n;
+        n
+    }
+
+    /// The prepared batch's controls.
+    pub(crate) fn prepared(&self) -> &[FrameControls] {
+        &self.batch[..self.batch_len]
+    }
+
+    /// The audio of the prepared batch, its networks already run (by
+    /// [`render_frames`](Self::render_frames) or, across voices, by
+    /// [`frame_nets::VoiceNetBatch`]), added to `out`.
+    pub(crate) fn render_prepared(
+        &mut self,
+        model: &PreparedModel,
+        params: &VoiceParams,
+        out: &mut [f32],
+    ) {
+        let (hop, n) = (self.hop, self.batch_len);
+        if n == 0 || out.len() < n * hop {
+            return;
+        }
+        let controls = &self.batch[..n];
         if !self.started {
             self.film.start();
             self.exciter.start(model.frame_controls(controls[0]).f0_hz);
@@ -217,6 +255,7 @@ impl Voice {
                 &mut self.noise_out[j * hop..(j + 1) * hop],
             );
         }
+        self.batch_len = 0;
 
         // The two branches, each with its gain.
         let (hg, ng) = (params.harmonic_gain, params.noise_gain);

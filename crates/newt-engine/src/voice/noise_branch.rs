@@ -19,7 +19,8 @@ pub(crate) struct NoiseBranch {
     noise: WhiteNoise,
     /// Seed of `noise`: a reset restarts its stream, so a reset voice is a new one.
     seed: u64,
-    /// This frame's white noise, `hop` samples.
+    /// This frame's white noise, `hop` samples, between the zeros that
+    /// [`kernels::convolve_add`] reads around it.
     white: Vec<f32>,
     /// Overlap-add accumulator `[hop + NOISE_TAPS]`: the current frame, then the tail.
     ola: Vec<f32>,
@@ -41,7 +42,7 @@ impl NoiseBranch {
             hop,
             noise: WhiteNoise::new(seed),
             seed,
-            white: vec![0.0; hop],
+            white: vec![0.0; hop + 3 * kernels::CONVOLVE_PAD],
             ola: vec![0.0; hop + NOISE_TAPS],
             spec,
             time,
@@ -89,12 +90,9 @@ impl NoiseBranch {
             );
             return;
         }
-        self.noise.fill(&mut self.white);
-        kernels::convolve_add(
-            &self.filter,
-            &self.white,
-            &mut self.ola[..hop + NOISE_TAPS - 1],
-        );
+        let pad = kernels::CONVOLVE_PAD;
+        self.noise.fill(&mut self.white[pad..pad + hop]);
+        kernels::convolve_add(&self.filter, &self.white, &mut self.ola);
         out[..hop].copy_from_slice(&self.ola[..hop]);
         self.ola.copy_within(hop.., 0);
         let tail = self.ola.len() - hop;

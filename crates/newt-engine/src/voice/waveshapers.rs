@@ -16,6 +16,9 @@ pub(crate) struct Waveshapers {
     /// Range `[lo, hi]` of each shaper's input (after the FiLM and the affine knobs) over
     /// the last frame rendered: what an editor draws over the transfer curves.
     input_range: Vec<[f32; 2]>,
+    /// Whether `render` measures `input_range` (an engine measures only the voice its
+    /// editor shows).
+    pub(crate) measure_input_range: bool,
 }
 
 impl Waveshapers {
@@ -23,6 +26,7 @@ impl Waveshapers {
         Self {
             hop: model.meta.hop,
             input_range: vec![[0.0; 2]; model.meta.n_shapers],
+            measure_input_range: true,
         }
     }
 
@@ -85,7 +89,7 @@ impl Waveshapers {
                     dc: w * og * dao,
                 };
                 let x = &x[(j * ns + c) * hop..(j * ns + c + 1) * hop];
-                if j + 1 == n {
+                if j + 1 == n && self.measure_input_range {
                     self.input_range[c] = input_range(x, g * ai, g * bi + o, g * dai, g * dbi);
                 }
                 let y = &mut out[j * hop..(j + 1) * hop];
@@ -107,11 +111,7 @@ impl Waveshapers {
 /// Range of `u = (a + da r) x + (b + db r)` over a frame (`r` in [0, 1]): bilinear in
 /// `x` and `r`, so its extremes lie at the corners of `[min x, max x] x [0, 1]`.
 fn input_range(x: &[f32], a: f32, b: f32, da: f32, db: f32) -> [f32; 2] {
-    let (lo, hi) = x
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-            (l.min(v), h.max(v))
-        });
+    let (lo, hi) = min_max(x);
     if !(lo.is_finite() && hi.is_finite()) {
         return [0.0; 2];
     }
@@ -125,4 +125,44 @@ fn input_range(x: &[f32], a: f32, b: f32, da: f32, db: f32) -> [f32; 2] {
         corners.iter().copied().fold(f32::INFINITY, f32::min),
         corners.iter().copied().fold(f32::NEG_INFINITY, f32::max),
     ]
+}
+
+/// Smallest and largest of `x`, NaN skipped (infinities for an empty or all-NaN slice),
+/// in 8 lanes so that it vectorises.
+fn min_max(x: &[f32]) -> (f32, f32) {
+    const L: usize = 8;
+    let mut lo = [f32::INFINITY; L];
+    let mut hi = [f32::NEG_INFINITY; L];
+    let mut chunks = x.chunks_exact(L);
+    for c in &mut chunks {
+        for l in 0..L {
+            lo[l] = lo[l].min(c[l]);
+            hi[l] = hi[l].max(c[l]);
+        }
+    }
+    for (l, &v) in chunks.remainder().iter().enumerate() {
+        lo[l] = lo[l].min(v);
+        hi[l] = hi[l].max(v);
+    }
+    (
+        lo.into_iter().fold(f32::INFINITY, f32::min),
+        hi.into_iter().fold(f32::NEG_INFINITY, f32::max),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_max_skips_nan_and_finds_the_extremes() {
+        let mut x: Vec<f32> = (0..37)
+            .map(|i| ((i * 13 % 17) as f32 - 8.0) * 0.5)
+            .collect();
+        x[5] = f32::NAN;
+        x[36] = -9.5;
+        assert_eq!(min_max(&x), (-9.5, 4.0));
+        assert_eq!(min_max(&[]), (f32::INFINITY, f32::NEG_INFINITY));
+        assert_eq!(input_range(&[f32::NAN; 3], 1.0, 0.0, 0.0, 0.0), [0.0; 2]);
+    }
 }
