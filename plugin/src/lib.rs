@@ -6,6 +6,13 @@
 //! ones; the GUI thread runs the [`editor`]; the host's main thread activates (building the
 //! first engine synchronously) and saves and restores state.
 
+// The audio thread must never unwind into a host: no `unwrap`, `expect` or `panic!` outside
+// tests; a broken invariant is a handled case (issue 21).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod audio_input;
 pub mod editor;
 pub mod handover;
@@ -239,9 +246,9 @@ impl Newt {
             self.out[..n].fill(0.0);
             return;
         };
-        // Both sets of smoothers advance every block, whatever the mode.
+        // The input settings' smoothers advance every block, whatever the mode.
         let settings = self.params.input_settings(n as u32);
-        let params = self.params.engine_params(n as u32);
+        let params = self.params.engine_params();
         let input = &self.input[..n];
         if audio_input {
             let events = &mut self.events;
@@ -312,8 +319,9 @@ impl Newt {
             *o = g * *o + (1.0 - g) * x;
         }
         self.fade_pos += n;
-        if self.fade_pos >= delay + len {
-            let done = self.fading.take().expect("checked above");
+        if self.fade_pos >= delay + len
+            && let Some(done) = self.fading.take()
+        {
             self.retire(done);
             context.execute_background(Task::Collect);
         }

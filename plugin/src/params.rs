@@ -258,7 +258,6 @@ impl Default for NewtParams {
                     max: 12.0,
                 },
             )
-            .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS))
             .with_unit(" dB")
             .with_step_size(0.1),
         }
@@ -280,15 +279,17 @@ impl NewtParams {
         (12 * self.octave.value() + self.semitone.value()) as f32
     }
 
-    /// The engine's settings for a block of `samples`, advancing the smoothers.
-    pub fn engine_params(&self, samples: u32) -> EngineParams {
-        let balance = self.balance.smoothed.next_step(samples);
+    /// The engine's settings now.
+    pub fn engine_params(&self) -> EngineParams {
+        // The continuous settings go to the engine as set: it glides them itself, frame
+        // by frame and sample by sample, the same for any block size (`ParamGlide`).
+        let balance = self.balance.value();
         EngineParams {
             voice: VoiceParams {
                 shaper: ShaperPath::Table,
-                shaper_in_gain: self.shaper_in_scale.smoothed.next_step(samples),
-                shaper_in_offset: self.shaper_in_offset.smoothed.next_step(samples),
-                shaper_out_gain: self.shaper_out_scale.smoothed.next_step(samples),
+                shaper_in_gain: self.shaper_in_scale.value(),
+                shaper_in_offset: self.shaper_in_offset.value(),
+                shaper_out_gain: self.shaper_out_scale.value(),
                 harmonic_gain: (1.0 - balance).min(1.0),
                 noise_gain: (1.0 + balance).min(1.0),
             },
@@ -312,8 +313,8 @@ impl NewtParams {
                 InputMode::Midi => Drive::Notes,
                 InputMode::Audio => Drive::Controls,
             },
-            reverb_mix: self.reverb.smoothed.next_step(samples),
-            output_gain: util::db_to_gain(self.gain.smoothed.next_step(samples)),
+            reverb_mix: self.reverb.value(),
+            output_gain: util::db_to_gain(self.gain.value()),
         }
     }
 

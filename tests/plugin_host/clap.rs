@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use clack_extensions::audio_ports::{
@@ -47,11 +47,17 @@ use super::PluginHost;
 /// The plugin this host loads from the bundle.
 pub const PLUGIN_ID: &str = "com.newt-synth.newt";
 
-/// Requests the plugin made from any thread; served on the main thread.
+/// Requests the plugin made from any thread; served on the main thread. Also what the
+/// host saw of the plugin's latency notifications: CLAP allows `latency.changed` only while
+/// the plugin is being activated (inside `clap_plugin.activate`).
 #[derive(Default)]
 struct HostShared {
     callback: AtomicBool,
     restart: AtomicBool,
+    /// True while the host is inside the plugin's `activate`.
+    activating: AtomicBool,
+    latency_changed_in_activate: AtomicU32,
+    latency_changed_elsewhere: AtomicU32,
 }
 
 impl SharedHandler<'_> for HostShared {
@@ -79,26 +85,34 @@ impl HostParamsImplShared for HostShared {
 /// Main-thread notifications from the plugin. The host caches nothing they could
 /// invalidate: latency and parameter values are queried when asked for, ports at every
 /// (re)activation, and state when saved.
-#[derive(Default)]
-struct HostMainThread;
+struct HostMainThread<'a> {
+    shared: &'a HostShared,
+}
 
-impl MainThreadHandler<'_> for HostMainThread {}
+impl<'a> MainThreadHandler<'a> for HostMainThread<'a> {}
 
-impl HostParamsImplMainThread for HostMainThread {
+impl HostParamsImplMainThread for HostMainThread<'_> {
     fn rescan(&self, _flags: ParamRescanFlags) {}
 
     fn clear(&self, _param_id: ClapId, _flags: ParamClearFlags) {}
 }
 
-impl HostLatencyImpl for HostMainThread {
-    fn changed(&self) {}
+impl HostLatencyImpl for HostMainThread<'_> {
+    fn changed(&self) {
+        let count = if self.shared.activating.load(Ordering::SeqCst) {
+            &self.shared.latency_changed_in_activate
+        } else {
+            &self.shared.latency_changed_elsewhere
+        };
+        count.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
-impl HostStateImpl for HostMainThread {
+impl HostStateImpl for HostMainThread<'_> {
     fn mark_dirty(&self) {}
 }
 
-impl HostNotePortsImpl for HostMainThread {
+impl HostNotePortsImpl for HostMainThread<'_> {
     fn supported_dialects(&self) -> NoteDialects {
         NoteDialects::CLAP | NoteDialects::MIDI
     }
@@ -106,7 +120,7 @@ impl HostNotePortsImpl for HostMainThread {
     fn rescan(&self, _flags: NotePortRescanFlags) {}
 }
 
-impl HostAudioPortsImpl for HostMainThread {
+impl HostAudioPortsImpl for HostMainThread<'_> {
     fn is_rescan_flag_supported(&self, _flag: AudioPortRescanFlags) -> bool {
         true
     }
@@ -118,7 +132,7 @@ struct NewtHost;
 
 impl HostHandlers for NewtHost {
     type Shared<'a> = HostShared;
-    type MainThread<'a> = HostMainThread;
+    type MainThread<'a> = HostMainThread<'a>;
     type AudioProcessor<'a> = ();
 
     fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
@@ -171,6 +185,8 @@ pub struct ClapHost {
     steady_time: u64,
     realtime: bool,
     restarts_done: u32,
+    /// When set, `process` leaves the plugin's main-thread requests for later.
+    defer_main_thread: bool,
 }
 
 fn host_info() -> HostInfo {
@@ -186,7 +202,7 @@ fn host_info() -> HostInfo {
 fn new_instance(entry: &PluginEntry, id: &CString) -> PluginInstance<NewtHost> {
     PluginInstance::<NewtHost>::new(
         |_| HostShared::default(),
-        |_| HostMainThread,
+        |shared| HostMainThread { shared },
         entry,
         id,
         &host_info(),
@@ -347,6 +363,7 @@ impl ClapHost {
             steady_time: 0,
             realtime: true,
             restarts_done: 0,
+            defer_main_thread: false,
         };
         host.params = host.scan_params();
         host.activate();
@@ -362,6 +379,33 @@ impl ClapHost {
     /// How many times the host deactivated and reactivated the plugin on its request.
     pub fn restarts(&self) -> u32 {
         self.restarts_done
+    }
+
+    /// Calls of `latency.changed`: (inside the plugin's `activate`, anywhere else). CLAP
+    /// allows only the first.
+    pub fn latency_notifications(&self) -> (u32, u32) {
+        self.instance.access_shared_handler(|s| {
+            (
+                s.latency_changed_in_activate.load(Ordering::SeqCst),
+                s.latency_changed_elsewhere.load(Ordering::SeqCst),
+            )
+        })
+    }
+
+    /// While set, `process` does not serve the plugin's main-thread requests (callbacks,
+    /// restarts) before, during or after rendering: they wait for the next call that does.
+    pub fn set_defer_main_thread(&mut self, defer: bool) {
+        self.defer_main_thread = defer;
+    }
+
+    /// What a host does when it pauses a plugin (bypass, a device change): stops and
+    /// deactivates it, serves the main thread's pending callbacks while it is inactive,
+    /// then activates it again.
+    pub fn pause_and_resume(&mut self) {
+        self.deactivate();
+        self.service_main_thread();
+        self.activate();
+        self.service_main_thread();
     }
 
     /// The plugin's text for a parameter's current value (CLAP `value_to_text`), as a host
@@ -447,10 +491,13 @@ impl ClapHost {
     }
 
     fn activate(&mut self) {
-        let stopped = self
-            .instance
-            .activate(|_, _| (), self.config)
-            .unwrap_or_else(|e| panic!("activation at {:?} failed: {e}", self.config));
+        self.instance
+            .access_shared_handler(|s| s.activating.store(true, Ordering::SeqCst));
+        let stopped = self.instance.activate(|_, _| (), self.config);
+        self.instance
+            .access_shared_handler(|s| s.activating.store(false, Ordering::SeqCst));
+        let stopped =
+            stopped.unwrap_or_else(|e| panic!("activation at {:?} failed: {e}", self.config));
         let started = on_audio_thread(move || {
             stopped
                 .start_processing()
@@ -701,7 +748,10 @@ impl PluginHost for ClapHost {
         if let Some(input) = input {
             assert!(input.len() >= frames, "input shorter than {frames} frames");
         }
-        self.service_main_thread();
+        let serve = !self.defer_main_thread;
+        if serve {
+            self.service_main_thread();
+        }
 
         // Parameter changes first, then notes, all at sample 0 of the first block.
         let mut first_events = EventBuffer::new();
@@ -742,7 +792,9 @@ impl PluginHost for ClapHost {
             });
             // The main thread stays responsive while the audio thread renders.
             while !audio.is_finished() {
-                if instance.access_shared_handler(|s| s.callback.swap(false, Ordering::SeqCst)) {
+                if serve
+                    && instance.access_shared_handler(|s| s.callback.swap(false, Ordering::SeqCst))
+                {
                     instance.call_on_main_thread_callback();
                 }
                 std::thread::sleep(Duration::from_millis(1));
@@ -752,7 +804,9 @@ impl PluginHost for ClapHost {
                 .unwrap_or_else(|e| std::panic::resume_unwind(e))
         });
         self.steady_time += frames as u64;
-        self.service_main_thread();
+        if serve {
+            self.service_main_thread();
+        }
         out
     }
 

@@ -111,6 +111,46 @@ pub fn note_pitch_matches(host: &mut dyn PluginHost) {
     host.process(None, BLOCK, BLOCK);
 }
 
+/// Host rates the CLAP validator tries, odd and fractional ones included: from 1 kHz to
+/// 768 kHz.
+pub const ODD_RATES: [f64; 9] = [
+    1_000.0, 8_000.0, 11_025.0, 22_050.0, 44_100.5, 47_999.0, 96_000.0, 352_800.0, 768_000.0,
+];
+
+/// At the host's rate, whatever it is: a held note plays in tune (A4; C4 below 2 kHz,
+/// where A4 would sit next to Nyquist), every sample finite and none subnormal.
+pub fn note_in_tune_at_any_rate(host: &mut dyn PluginHost) {
+    let rate = host.sample_rate();
+    let (note, hz) = if rate < 2_000.0 {
+        (60, 261.625_565)
+    } else {
+        (NOTE, NOTE_HZ)
+    };
+    let latency = host.latency_samples() as usize;
+    host.note_on(note, VELOCITY);
+    let out = host.process(None, latency + frames(host, 1.5), BLOCK);
+    assert_finite(&out, "held note");
+    if let Some(i) = out
+        .iter()
+        .position(|v| *v != 0.0 && v.abs() < f32::MIN_POSITIVE)
+    {
+        panic!("{rate} Hz: sample {i} is subnormal ({:e})", out[i]);
+    }
+    let start = latency + frames(host, 0.9);
+    let window = &out[start..start + frames(host, 0.5)];
+    let (f0, level) = measure(host, window, "held note");
+    let off = cents(f0, hz);
+    println!("{rate} Hz: latency {latency}, note {note} measured {f0:.2} Hz ({off:+.2} cents)");
+    assert!(
+        off.abs() < MAX_CENTS,
+        "{rate} Hz: note {note} measured {f0:.2} Hz, {off:+.1} cents from {hz:.2} Hz (RMS \
+         {level:.3e}); {}",
+        spectrum_report(window, rate)
+    );
+    host.note_off(note);
+    host.process(None, BLOCK, BLOCK);
+}
+
 /// After note-off the release and the reverb tail die away: the last 0.25 s of a 3 s tail
 /// is below -80 dBFS, while the held note was well above it.
 pub fn note_decays_after_release(host: &mut dyn PluginHost) {

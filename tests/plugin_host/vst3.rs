@@ -27,11 +27,12 @@ use vst3::Steinberg::Vst::ProcessModes_::kRealtime;
 use vst3::Steinberg::Vst::SymbolicSampleSizes_::kSample32;
 use vst3::Steinberg::Vst::{
     AudioBusBuffers, AudioBusBuffers__type0, Chord, Event, Event__type0, FrameRate,
-    IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentTrait, IEditController,
-    IEditControllerTrait, IEventList, IEventListTrait, IHostApplication, IHostApplicationTrait,
-    IParamValueQueue, IParamValueQueueTrait, IParameterChanges, IParameterChangesTrait,
-    NoteOffEvent, NoteOnEvent, ParamID, ParamValue, ParameterInfo, ProcessContext, ProcessData,
-    ProcessSetup, SpeakerArr, SpeakerArrangement, String128,
+    IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentHandler, IComponentHandlerTrait,
+    IComponentTrait, IEditController, IEditControllerTrait, IEventList, IEventListTrait,
+    IHostApplication, IHostApplicationTrait, IParamValueQueue, IParamValueQueueTrait,
+    IParameterChanges, IParameterChangesTrait, NoteOffEvent, NoteOnEvent, ParamID, ParamValue,
+    ParameterInfo, ProcessContext, ProcessData, ProcessSetup, SpeakerArr, SpeakerArrangement,
+    String128,
 };
 use vst3::Steinberg::{
     FIDString, FUnknown, IBStream, IBStreamTrait, IPluginBaseTrait, IPluginFactory,
@@ -59,6 +60,8 @@ pub struct Vst3Host {
     factory: ManuallyDrop<ComPtr<IPluginFactory>>,
     /// The context given to `initialize`, kept alive for the plugin's lifetime.
     _host_application: ComWrapper<HostApplication>,
+    /// What the plugin asks of the host through `IComponentHandler` (restarts).
+    handler: ComWrapper<ComponentHandler>,
     events: ComWrapper<EventList>,
     param_changes: ComWrapper<ParameterChanges>,
     /// Parameter ids by title.
@@ -138,6 +141,14 @@ impl Vst3Host {
         let processor = component
             .cast::<IAudioProcessor>()
             .expect("the component does not implement IAudioProcessor");
+        let handler = ComWrapper::new(ComponentHandler::default());
+        let handler_ref = handler
+            .as_com_ref::<IComponentHandler>()
+            .expect("ComponentHandler implements IComponentHandler");
+        // SAFETY: `handler_ref` is a live COM object, kept alive by `handler` for the
+        // plugin's lifetime (the plugin adds its own reference if it keeps it).
+        let result = unsafe { controller.setComponentHandler(handler_ref.as_ptr()) };
+        assert_eq!(result, kResultOk, "setComponentHandler failed");
 
         let mut host = Vst3Host {
             component: ManuallyDrop::new(component),
@@ -145,6 +156,7 @@ impl Vst3Host {
             controller: ManuallyDrop::new(controller),
             factory: ManuallyDrop::new(factory),
             _host_application: host_application,
+            handler,
             events: ComWrapper::new(EventList::default()),
             param_changes: ComWrapper::new(ParameterChanges::default()),
             params: HashMap::new(),
@@ -353,6 +365,49 @@ impl Vst3Host {
             r#type: event_type as u16,
             __field0: payload,
         });
+    }
+}
+
+impl Vst3Host {
+    /// The `restartComponent` flag words the plugin sent since the last call, waiting up
+    /// to `wait` for at least one (the plugin sends them from its own GUI-task thread).
+    pub fn take_restart_requests(&mut self, wait: std::time::Duration) -> Vec<i32> {
+        let start = std::time::Instant::now();
+        loop {
+            let taken: Vec<i32> = std::mem::take(
+                &mut *self
+                    .handler
+                    .restarts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+            if !taken.is_empty() || start.elapsed() >= wait {
+                return taken;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    /// What a host does on `kLatencyChanged`: stops processing, deactivates, reads the new
+    /// latency (returned) and starts again.
+    pub fn restart_for_latency(&mut self) -> u32 {
+        // SAFETY: plain calls on live objects, in the VST3 workflow's order.
+        unsafe {
+            assert_eq!(
+                self.processor.setProcessing(0),
+                kResultOk,
+                "setProcessing(false)"
+            );
+            assert_eq!(self.component.setActive(0), kResultOk, "setActive(false)");
+            let latency = self.processor.getLatencySamples();
+            assert_eq!(self.component.setActive(1), kResultOk, "setActive(true)");
+            assert_eq!(
+                self.processor.setProcessing(1),
+                kResultOk,
+                "setProcessing(true)"
+            );
+            latency
+        }
     }
 }
 
@@ -747,6 +802,40 @@ fn c_chars_to_string(chars: &[c_char]) -> String {
 fn from_utf16(chars: &[u16]) -> String {
     let end = chars.iter().position(|c| *c == 0).unwrap_or(chars.len());
     String::from_utf16_lossy(&chars[..end])
+}
+
+/// `IComponentHandler`: records the plugin's restart requests (from whichever thread the
+/// plugin calls them on); parameter edits from the plugin are accepted and ignored.
+#[derive(Default)]
+struct ComponentHandler {
+    /// Every `restartComponent` flag word, in order.
+    restarts: Mutex<Vec<i32>>,
+}
+
+impl Class for ComponentHandler {
+    type Interfaces = (IComponentHandler,);
+}
+
+impl IComponentHandlerTrait for ComponentHandler {
+    unsafe fn beginEdit(&self, _id: ParamID) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn performEdit(&self, _id: ParamID, _value: ParamValue) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn endEdit(&self, _id: ParamID) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn restartComponent(&self, flags: int32) -> tresult {
+        self.restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(flags);
+        kResultOk
+    }
 }
 
 /// `IHostApplication`: the host context passed to `initialize`.

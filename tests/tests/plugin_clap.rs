@@ -281,3 +281,56 @@ fn child_alloc_checked() {
     );
     println!("{ALLOC_RMS_TAG} {level:.6e}");
 }
+
+/// CLAP's latency rule: `latency.changed` only inside `activate`; a plugin whose latency
+/// changes while active asks for a restart. Switching the input mode (MIDI: the engine's
+/// few ms; audio: the tracker's tens of ms) changes the latency: once with a host that
+/// serves the main thread between blocks, once with one that pauses the plugin first (as
+/// the CLAP validator's `param-fuzz-sample-accurate` does).
+#[test]
+fn latency_is_reported_only_inside_activate() {
+    let mut host = host();
+    host.set_realtime(false);
+    let midi_latency = host.latency_samples();
+    host.note_on(60, 0.8);
+    host.process(None, 4800, BLOCK as usize);
+
+    host.set_param("Input", 1.0);
+    host.process(None, 4800, BLOCK as usize);
+    host.process(None, 512, BLOCK as usize);
+    let audio_latency = host.latency_samples();
+    assert_ne!(audio_latency, midi_latency, "the input modes' latencies");
+    assert!(host.restarts() >= 1, "no restart was requested");
+
+    host.set_defer_main_thread(true);
+    host.set_param("Input", 0.0);
+    host.process(None, 4800, BLOCK as usize);
+    host.set_defer_main_thread(false);
+    host.pause_and_resume();
+    assert_eq!(host.latency_samples(), midi_latency);
+    let out = host.process(None, 4800, BLOCK as usize);
+    assert!(out.iter().all(|x| x.is_finite()));
+
+    let (inside, elsewhere) = host.latency_notifications();
+    println!(
+        "latency {midi_latency} (MIDI) / {audio_latency} (audio) samples; latency.changed: \
+         {inside} inside activate, {elsewhere} elsewhere; {} restarts",
+        host.restarts()
+    );
+    assert_eq!(elsewhere, 0, "latency.changed was called outside activate");
+    assert!(
+        inside >= 2,
+        "the two changes were not reported in activate ({inside})"
+    );
+}
+
+/// Every host rate from 1 kHz to 768 kHz activates and plays in tune, finite and without
+/// subnormals (the CLAP validator's `process-varying-sample-rates`).
+#[test]
+fn plays_in_tune_at_odd_rates() {
+    for rate in scenarios::ODD_RATES {
+        let mut host = ClapHost::load(&bundle_path("newt.clap"), rate, BLOCK);
+        host.set_realtime(false);
+        scenarios::note_in_tune_at_any_rate(&mut host);
+    }
+}

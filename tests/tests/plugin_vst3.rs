@@ -116,3 +116,42 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// VST3's latency rule: a plugin whose latency changes calls
+/// `IComponentHandler::restartComponent(kLatencyChanged)`, and the host reads the new
+/// latency after restarting it. Switching the input mode while a note plays changes the
+/// latency (MIDI: the engine's few ms; audio: the tracker's tens of ms).
+#[test]
+fn latency_change_asks_for_a_restart() {
+    use std::time::Duration;
+    const LATENCY_CHANGED: i32 = vst3::Steinberg::Vst::RestartFlags_::kLatencyChanged;
+    let mut host = host();
+    let midi_latency = host.latency_samples();
+    host.note_on(60, 0.8);
+    host.process(None, 4800, MAX_BLOCK as usize);
+    host.take_restart_requests(Duration::ZERO);
+    for (mode, back_to_midi) in [(1.0, false), (0.0, true)] {
+        host.set_param("Input", mode);
+        host.process(None, 4800, MAX_BLOCK as usize);
+        let flags = host.take_restart_requests(Duration::from_secs(2));
+        assert!(
+            flags.iter().any(|f| f & LATENCY_CHANGED != 0),
+            "no restartComponent(kLatencyChanged) after Input = {mode}: {flags:?}"
+        );
+        let latency = host.restart_for_latency();
+        println!("Input = {mode}: restartComponent {flags:?}, latency {latency} samples");
+        assert_eq!(latency == midi_latency, back_to_midi, "latency {latency}");
+        let out = host.process(None, 4800, MAX_BLOCK as usize);
+        assert!(out.iter().all(|x| x.is_finite()));
+    }
+}
+
+/// Every host rate from 1 kHz to 768 kHz activates and plays in tune, finite and without
+/// subnormals (the CLAP validator's `process-varying-sample-rates`).
+#[test]
+fn plays_in_tune_at_odd_rates() {
+    for rate in scenarios::ODD_RATES {
+        let mut host = Vst3Host::load(&bundle_path("newt.vst3"), rate, MAX_BLOCK);
+        scenarios::note_in_tune_at_any_rate(&mut host);
+    }
+}

@@ -110,8 +110,12 @@ impl VoiceAllocator {
                     .position(|s| s.active && s.note == Some(note))
                     .or_else(|| self.slots.iter().position(|s| !s.active))
                     .or_else(|| self.oldest(|s| !s.held && !s.pedal))
-                    .or_else(|| self.oldest(|_| true))
-                    .expect("the pool has at least one voice");
+                    .or_else(|| self.oldest(|_| true));
+                // The pool always has a voice (`new` makes at least one); without one
+                // the note is not played.
+                let Some(pick) = pick else {
+                    return Assignment::Nothing;
+                };
                 self.slots[pick] = Slot {
                     note: Some(note),
                     held: true,

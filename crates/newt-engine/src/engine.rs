@@ -20,7 +20,7 @@ use crate::shaper::TableSpec;
 use crate::voice::{MAX_BATCH, PreparedModel, Voice, VoiceNetBatch, VoiceParams};
 
 /// Host sample rates the engine accepts, in Hz (and the model's own rate).
-pub const HOST_RATES: std::ops::RangeInclusive<u32> = 22_050..=192_000;
+pub const HOST_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
 /// Absolute bound on the output, a safety net far above any sane level (+12 dBFS).
 pub const OUTPUT_LIMIT: f32 = 4.0;
 /// Largest linear output gain accepted (+60 dB): hosts fold a model's level trim (up to
@@ -160,6 +160,8 @@ pub struct Engine {
     voices: Vec<Voice>,
     /// The voices' frame networks, run together for each batch.
     net_batch: VoiceNetBatch,
+    /// Where the continuous settings are on their way to the host's values.
+    glide: ParamGlide,
     /// Frame (within the batch) at which each voice's first run starts, `None` if silent.
     first_run_start: Vec<Option<usize>>,
     drivers: Vec<NoteDriver>,
@@ -287,6 +289,7 @@ impl Engine {
             .map(|v| Voice::new(&model, config.noise_seed.wrapping_add(v as u64)))
             .collect();
         Ok(Self {
+            glide: ParamGlide::new(meta.hop, meta.sample_rate),
             net_batch: VoiceNetBatch::new(&model, config.voices.max(1)),
             first_run_start: vec![None; config.voices.max(1)],
             config,
@@ -394,14 +397,21 @@ impl Engine {
             let needed = self.rate.frames_needed(out.len() - self.fifo.len(), hop);
             self.render_batch(params, needed.clamp(1, MAX_BATCH));
         }
-        debug_assert!(self.fifo.len() >= out.len());
         self.fifo.pop_into(out);
+        // The resampler's filters can leave subnormal numbers in a decaying tail, which
+        // slow down a host's own processing: flushed to zero.
+        for x in out.iter_mut() {
+            if x.abs() < f32::MIN_POSITIVE {
+                *x = 0.0;
+            }
+        }
         self.host_pos += out.len() as u64;
         Ok(())
     }
 
     /// Silences everything and clears all state (tails, queue, phases).
     pub fn reset(&mut self) {
+        self.glide.current = None;
         self.voices.iter_mut().for_each(Voice::reset);
         self.drivers.iter_mut().for_each(NoteDriver::stop);
         self.allocator.clear();
@@ -518,9 +528,18 @@ impl Engine {
     /// resampler: controls first (events, note drivers), then each voice's frames in one
     /// batch, then the shared output chain frame by frame.
     fn render_batch(&mut self, params: &EngineParams, n: usize) {
+        // The continuous settings glide from where the last batch left them towards
+        // `params` (`ParamGlide`); everything else applies at once.
+        let start = self.glide.current.unwrap_or(*params);
+        let end = self.glide.advance(&start, params, n);
+        let ramp = ParamRamp {
+            start: start_with(params, &start),
+            end,
+            frames: n,
+        };
         self.gather_controls(params, n);
-        self.render_voices(params, n);
-        self.output_chain(params, n);
+        self.render_voices(&ramp, n);
+        self.output_chain(&ramp, n);
         self.frame += n as u64;
     }
 
@@ -586,7 +605,7 @@ impl Engine {
 
     /// Stage 2, voices: each voice renders its runs of consecutive sounding frames, each
     /// run in one batch, summed into `mix`.
-    fn render_voices(&mut self, params: &EngineParams, n: usize) {
+    fn render_voices(&mut self, params: &ParamRamp, n: usize) {
         let hop = self.model.meta.hop;
         self.mix[..n * hop].fill(0.0);
         self.live = None;
@@ -655,18 +674,20 @@ impl Engine {
         frames: std::ops::Range<usize>,
         finished: bool,
         prepared: bool,
-        params: &EngineParams,
+        params: &ParamRamp,
     ) {
         let hop = self.model.meta.hop;
         let len = frames.len();
         let controls = self.run_controls(v, frames.clone());
         let out = &mut self.voice_out[..len * hop];
         out.fill(0.0);
-        if prepared {
-            self.voices[v].render_prepared(&self.model, &params.voice, out);
-        } else {
-            self.voices[v].render_frames(&self.model, &controls[..len], &params.voice, out);
+        let (from, to) = (params.at(frames.start).voice, params.at(frames.end).voice);
+        let voice = &mut self.voices[v];
+        if !prepared {
+            voice.prepare(&controls[..len]);
+            voice.run_own_networks(&self.model);
         }
+        voice.render_prepared(&self.model, &from, &to, out);
         self.live = Some((v, controls[len - 1]));
         if out.iter().any(|x| !x.is_finite()) {
             // Cannot happen with validated weights and sanitised controls; if it ever
@@ -690,10 +711,16 @@ impl Engine {
 
     /// Stage 3, the shared output chain, frame by frame: the voice sum bounded, the
     /// reverb, the DC blocker, the output gain and limit, then the resampler.
-    fn output_chain(&mut self, params: &EngineParams, n: usize) {
+    fn output_chain(&mut self, params: &ParamRamp, n: usize) {
         let hop = self.model.meta.hop;
-        let (wet_gain, gain) = (params.reverb_mix, params.output_gain);
         for j in 0..n {
+            let (from, to) = (params.at(j), params.at(j + 1));
+            // The tail gain per frame, the output gain per sample.
+            let wet_gain = to.reverb_mix;
+            let (gain, gain_step) = (
+                from.output_gain,
+                (to.output_gain - from.output_gain) / hop as f32,
+            );
             let frame = &mut self.mix[j * hop..(j + 1) * hop];
             // Bounded input keeps the reverb's and the DC blocker's state finite.
             for m in frame.iter_mut() {
@@ -706,8 +733,13 @@ impl Engine {
             self.wet.fill(0.0);
             self.reverb
                 .process_with_tail_gain(frame, &mut self.wet, wet_gain);
-            for (m, w) in frame.iter_mut().zip(&self.wet) {
+            for (i, (m, w)) in frame.iter_mut().zip(&self.wet).enumerate() {
                 let dry_wet = *m + w;
+                let gain = if gain_step == 0.0 {
+                    gain
+                } else {
+                    gain + gain_step * (i + 1) as f32
+                };
                 let y = gain
                     * if self.config.dc_blocker {
                         self.dc.process(dry_wet)
@@ -721,6 +753,120 @@ impl Engine {
                 };
             }
             self.rate.push(frame, &mut self.fifo);
+        }
+    }
+}
+
+/// Time constant of the settings' glide, in seconds: a step in a gain or knob from the host
+/// becomes an exponential approach, about 95% there after 60 ms.
+const PARAM_GLIDE_S: f64 = 0.02;
+
+/// The continuous settings (output gain, reverb mix, branch gains, shaper knobs) glide
+/// towards the host's values frame by frame, the same for any host block size: a host
+/// that changes a parameter once a block of 4096 samples gets a smooth curve, not steps.
+/// Within a batch they move linearly, sample by sample where a gain is applied. Once a
+/// setting is within 1e-6 of its target it is the target, so that constant settings
+/// render bit for bit as if there were no glide; with changing settings the output
+/// depends on where the host's blocks put each change (the engine sees one value a
+/// block), so bit-identity across block sizes holds for constant parameters.
+#[derive(Clone, Copy, Debug)]
+struct ParamGlide {
+    /// Settings at the end of the last batch; `None` before the first (and after a reset),
+    /// when the host's values apply at once.
+    current: Option<EngineParams>,
+    /// Per frame, the share of the distance to the target that remains.
+    keep_per_frame: f64,
+}
+
+impl ParamGlide {
+    fn new(hop: usize, model_rate: u32) -> Self {
+        Self {
+            current: None,
+            keep_per_frame: (-(hop as f64) / (PARAM_GLIDE_S * model_rate as f64)).exp(),
+        }
+    }
+
+    /// The settings `frames` frames on from `start` towards `target`, remembered as the
+    /// new current ones.
+    fn advance(
+        &mut self,
+        start: &EngineParams,
+        target: &EngineParams,
+        frames: usize,
+    ) -> EngineParams {
+        let keep = self.keep_per_frame.powi(frames as i32) as f32;
+        let step = |from: f32, to: f32| {
+            let v = to + (from - to) * keep;
+            if (v - to).abs() <= 1e-6 * to.abs().max(1.0) {
+                to
+            } else {
+                v
+            }
+        };
+        let (sv, tv) = (&start.voice, &target.voice);
+        let end = EngineParams {
+            voice: VoiceParams {
+                shaper_in_gain: step(sv.shaper_in_gain, tv.shaper_in_gain),
+                shaper_in_offset: step(sv.shaper_in_offset, tv.shaper_in_offset),
+                shaper_out_gain: step(sv.shaper_out_gain, tv.shaper_out_gain),
+                harmonic_gain: step(sv.harmonic_gain, tv.harmonic_gain),
+                noise_gain: step(sv.noise_gain, tv.noise_gain),
+                ..target.voice
+            },
+            reverb_mix: step(start.reverb_mix, target.reverb_mix),
+            output_gain: step(start.output_gain, target.output_gain),
+            ..*target
+        };
+        self.current = Some(end);
+        end
+    }
+}
+
+/// The continuous settings of `glided` with everything else from `target`.
+fn start_with(target: &EngineParams, glided: &EngineParams) -> EngineParams {
+    EngineParams {
+        voice: VoiceParams {
+            shaper: target.voice.shaper,
+            ..glided.voice
+        },
+        reverb_mix: glided.reverb_mix,
+        output_gain: glided.output_gain,
+        ..*target
+    }
+}
+
+/// The settings across one batch of `frames` frames: `start` at its first frame's start,
+/// `end` at its last frame's end, linear in between.
+struct ParamRamp {
+    start: EngineParams,
+    end: EngineParams,
+    frames: usize,
+}
+
+impl ParamRamp {
+    /// The settings at frame boundary `f` (0 ..= frames) of the batch.
+    fn at(&self, f: usize) -> EngineParams {
+        if f == 0 || self.frames == 0 {
+            return self.start;
+        }
+        if f >= self.frames {
+            return self.end;
+        }
+        let t = f as f32 / self.frames as f32;
+        let lerp = |a: f32, b: f32| if a == b { a } else { a + (b - a) * t };
+        let (s, e) = (&self.start, &self.end);
+        EngineParams {
+            voice: VoiceParams {
+                shaper_in_gain: lerp(s.voice.shaper_in_gain, e.voice.shaper_in_gain),
+                shaper_in_offset: lerp(s.voice.shaper_in_offset, e.voice.shaper_in_offset),
+                shaper_out_gain: lerp(s.voice.shaper_out_gain, e.voice.shaper_out_gain),
+                harmonic_gain: lerp(s.voice.harmonic_gain, e.voice.harmonic_gain),
+                noise_gain: lerp(s.voice.noise_gain, e.voice.noise_gain),
+                ..e.voice
+            },
+            reverb_mix: lerp(s.reverb_mix, e.reverb_mix),
+            output_gain: lerp(s.output_gain, e.output_gain),
+            ..*e
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::shaper::TableSpec;
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(
-        "host sample rate {0} Hz is outside the supported 22050..=192000 Hz (or the model's own rate)"
+        "host sample rate {0} Hz is outside the supported 1000..=768000 Hz (or the model's own rate)"
     )]
     UnsupportedSampleRate(u32),
     #[error("max block size must be at least 1")]

@@ -270,9 +270,10 @@ kernel! {
                     a.fill(bias[c0 + j]);
                 }
                 for k in 0..nk {
-                    let hk: &[f32; I] = h[k * hop + i0..k * hop + i0 + I]
-                        .try_into()
-                        .expect("16 samples");
+                    let Some(Ok(hk)) = h.get(k * hop + i0..k * hop + i0 + I).map(<&[f32; I]>::try_from)
+                    else {
+                        break;
+                    };
                     for (j, a) in acc.iter_mut().enumerate() {
                         let coef = m[(c0 + j) * stride + k];
                         for l in 0..I {

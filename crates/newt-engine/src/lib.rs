@@ -10,6 +10,13 @@
 //! does not depend on the host's block size, and never lets NaN or Inf out. This crate
 //! never depends on candle.
 
+// The audio thread must never unwind into a host: no `unwrap`, `expect` or `panic!` outside
+// tests; a broken invariant is a handled case (issue 21).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod allocator;
 pub mod controls;
 pub mod driver;

@@ -7,12 +7,16 @@ use rubato::{
     SincInterpolationType, WindowFunction,
 };
 
-/// A preallocated single-threaded ring of samples.
+/// A preallocated single-threaded ring of samples. Its users size it so that it never
+/// overflows nor runs dry; if it ever did, the samples that do not fit are dropped and a
+/// missing sample reads as silence, each counted (`overflows`, `underruns`).
 #[derive(Clone, Debug)]
 pub struct SampleFifo {
     buf: Vec<f32>,
     read: usize,
     len: usize,
+    overflows: u64,
+    underruns: u64,
 }
 
 impl SampleFifo {
@@ -21,7 +25,15 @@ impl SampleFifo {
             buf: vec![0.0; capacity],
             read: 0,
             len: 0,
+            overflows: 0,
+            underruns: 0,
         }
+    }
+
+    /// Samples dropped because the ring was full, and samples read as silence because it
+    /// was empty, since construction.
+    pub fn faults(&self) -> (u64, u64) {
+        (self.overflows, self.underruns)
     }
 
     pub fn len(&self) -> usize {
@@ -32,31 +44,41 @@ impl SampleFifo {
         self.len == 0
     }
 
-    /// Appends `x`; the engine sizes the ring so that this never overflows.
+    /// Appends `x` (what does not fit is dropped and counted).
     pub fn push(&mut self, x: &[f32]) {
         let cap = self.buf.len();
-        assert!(self.len + x.len() <= cap, "FIFO sized at construction");
+        let room = cap - self.len;
+        let (fits, dropped) = x.split_at(x.len().min(room));
+        self.overflows += dropped.len() as u64;
+        if fits.is_empty() {
+            return;
+        }
         let mut w = (self.read + self.len) % cap;
-        for &v in x {
-            self.buf[w] = v;
+        for &v in fits {
+            if let Some(slot) = self.buf.get_mut(w) {
+                *slot = v;
+            }
             w = if w + 1 == cap { 0 } else { w + 1 };
         }
-        self.len += x.len();
+        self.len += fits.len();
     }
 
-    /// Moves `out.len()` samples (which must be available) into `out`.
+    /// Moves `out.len()` samples into `out`; any beyond those available are silence
+    /// (counted).
     pub fn pop_into(&mut self, out: &mut [f32]) {
-        assert!(out.len() <= self.len, "caller checks availability");
         let cap = self.buf.len();
-        for o in out.iter_mut() {
-            *o = self.buf[self.read];
+        let (available, missing) = out.split_at_mut(out.len().min(self.len));
+        for o in available.iter_mut() {
+            *o = self.buf.get(self.read).copied().unwrap_or(0.0);
             self.read = if self.read + 1 == cap {
                 0
             } else {
                 self.read + 1
             };
         }
-        self.len -= out.len();
+        self.len -= available.len();
+        missing.fill(0.0);
+        self.underruns += missing.len() as u64;
     }
 
     pub fn clear(&mut self) {
@@ -78,6 +100,7 @@ pub struct RateConverter {
     input: Vec<f32>,
     filled: usize,
     output: Vec<f32>,
+    faults: u64,
 }
 
 impl std::fmt::Debug for RateConverter {
@@ -118,6 +141,7 @@ impl RateConverter {
                 input: Vec::new(),
                 filled: 0,
                 output: Vec::new(),
+                faults: 0,
             });
         }
         let fft = Fft::<f32>::new(
@@ -161,6 +185,7 @@ impl RateConverter {
             input: vec![0.0; chunk_in],
             filled: 0,
             output: vec![0.0; chunk_out],
+            faults: 0,
         })
     }
 
@@ -208,24 +233,45 @@ impl RateConverter {
             return;
         };
         while !x.is_empty() {
-            let need = r.input_frames_next();
-            let take = (need - self.filled).min(x.len());
-            self.input[self.filled..self.filled + take].copy_from_slice(&x[..take]);
+            let need = r.input_frames_next().min(self.input.len());
+            let take = need.saturating_sub(self.filled).min(x.len());
+            if take == 0 && self.filled < need {
+                break;
+            }
+            if let Some(dst) = self.input.get_mut(self.filled..self.filled + take) {
+                dst.copy_from_slice(&x[..take]);
+            }
             self.filled += take;
             x = &x[take..];
-            if self.filled == need {
-                let out_len = r.output_frames_next();
-                let input = SequentialSlice::new(&self.input[..need], 1, need)
-                    .expect("sized at construction");
-                let mut output = SequentialSlice::new_mut(&mut self.output[..out_len], 1, out_len)
-                    .expect("sized at construction");
-                let (_, produced) = r
-                    .process_into_buffer(&input, &mut output, None)
-                    .expect("buffers sized from the resampler's own figures");
+            if self.filled >= need {
+                let out_len = r.output_frames_next().min(self.output.len());
+                let produced = match (
+                    SequentialSlice::new(&self.input[..need], 1, need),
+                    SequentialSlice::new_mut(&mut self.output[..out_len], 1, out_len),
+                ) {
+                    (Ok(input), Ok(mut output)) => r
+                        .process_into_buffer(&input, &mut output, None)
+                        .map(|(_, produced)| produced.min(out_len))
+                        .ok(),
+                    _ => None,
+                };
+                // Buffers are sized from the resampler's own figures, so this cannot fail;
+                // if it ever did, the chunk plays as silence (counted) and the stream
+                // carries on in time.
+                let produced = produced.unwrap_or_else(|| {
+                    self.faults += 1;
+                    self.output[..out_len].fill(0.0);
+                    out_len
+                });
                 fifo.push(&self.output[..produced]);
                 self.filled = 0;
             }
         }
+    }
+
+    /// Chunks that could not be converted (and played as silence) since construction.
+    pub fn faults(&self) -> u64 {
+        self.faults
     }
 
     pub fn reset(&mut self) {
@@ -233,5 +279,32 @@ impl RateConverter {
             r.reset();
         }
         self.filled = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The invariants the engine keeps, broken on purpose: a full ring drops and counts,
+    /// an empty one reads silence and counts, and both carry on.
+    #[test]
+    fn a_fifo_over_or_under_its_size_loses_samples_not_the_host() {
+        let mut fifo = SampleFifo::new(4);
+        fifo.push(&[1.0, 2.0, 3.0]);
+        fifo.push(&[4.0, 5.0, 6.0]);
+        assert_eq!((fifo.len(), fifo.faults()), (4, (2, 0)));
+        let mut out = [9.0f32; 6];
+        fifo.pop_into(&mut out);
+        assert_eq!(out, [1.0, 2.0, 3.0, 4.0, 0.0, 0.0]);
+        assert_eq!(fifo.faults(), (2, 2));
+        fifo.push(&[7.0]);
+        let mut one = [0.0f32];
+        fifo.pop_into(&mut one);
+        assert_eq!(one, [7.0]);
+        let mut empty = SampleFifo::new(0);
+        empty.push(&[1.0]);
+        empty.pop_into(&mut one);
+        assert_eq!((one, empty.faults()), ([0.0], (1, 1)));
     }
 }

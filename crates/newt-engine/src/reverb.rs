@@ -64,8 +64,10 @@ impl Level {
                     *t = v * scale;
                 }
                 let mut spec = fft.make_output_vec();
-                fft.process(&mut time, &mut spec)
-                    .expect("sizes from the same plan");
+                if fft.process(&mut time, &mut spec).is_err() {
+                    // Sizes come from the same plan; a refusal leaves this part silent.
+                    spec.fill(Complex::default());
+                }
                 spec
             })
             .collect();
@@ -96,9 +98,15 @@ impl Level {
         let count = self.fdl.len();
         self.fdl_pos = (self.fdl_pos + 1) % count;
         let newest = &mut self.fdl[self.fdl_pos];
-        self.fft
+        // The sizes are fixed at construction; were a transform ever refused, this block
+        // of the reverb would be silent rather than stale.
+        if self
+            .fft
             .process_with_scratch(&mut self.time, newest, &mut self.scratch)
-            .expect("buffer sizes fixed at construction");
+            .is_err()
+        {
+            newest.fill(Complex::default());
+        }
         self.acc.fill(Complex::default());
         for (p, part) in self.partitions.iter().enumerate() {
             let x = &self.fdl[(self.fdl_pos + count - p) % count];
@@ -109,9 +117,13 @@ impl Level {
         }
         self.acc[0].im = 0.0;
         self.acc[b].im = 0.0;
-        self.ifft
+        if self
+            .ifft
             .process_with_scratch(&mut self.acc, &mut self.time, &mut self.scratch)
-            .expect("buffer sizes fixed at construction");
+            .is_err()
+        {
+            self.time.fill(0.0);
+        }
         self.window.copy_within(b.., 0);
     }
 
@@ -174,7 +186,7 @@ impl std::fmt::Debug for ReverbConvolver {
 impl ReverbConvolver {
     /// Plans the partitions of `ir` (tap 0 included) for blocks of `block` samples.
     pub fn new(ir: &[f32], block: usize) -> Self {
-        assert!(block > 0, "block size must be positive");
+        let block = block.max(1);
         let mut planner = RealFftPlanner::new();
         let mut levels = Vec::new();
         let first = (GROWTH * block).min(ir.len().max(1));

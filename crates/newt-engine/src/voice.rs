@@ -183,15 +183,21 @@ impl Voice {
         params: &VoiceParams,
         out: &mut [f32],
     ) {
-        let n = self.prepare(controls);
-        // Frame rate: the GRU in sequence, then projection, FiLM and noise nets batched.
+        self.prepare(controls);
+        self.run_own_networks(model);
+        self.render_prepared(model, params, params, out);
+    }
+
+    /// The frame networks of the prepared batch, this voice alone: the GRU in sequence,
+    /// then the projection, FiLM and noise nets batched.
+    pub(crate) fn run_own_networks(&mut self, model: &PreparedModel) {
+        let n = self.batch_len;
         self.nets.run(
             model,
             &self.batch[..n],
             self.film.batch_rows_mut(),
             &mut self.noise_magnitudes,
         );
-        self.render_prepared(model, params, out);
     }
 
     /// The first part of a batch: its controls (at most [`MAX_BATCH`] frames; the
@@ -213,11 +219,14 @@ impl Voice {
 
     /// The audio of the prepared batch, its networks already run (by
     /// [`render_frames`](Self::render_frames) or, across voices, by
-    /// [`frame_nets::VoiceNetBatch`]), added to `out`.
+    /// [`frame_nets::VoiceNetBatch`]), added to `out`. The settings move linearly from
+    /// `params` at the batch's start to `params_end` at its end, sample by sample (the
+    /// branch gains) or frame by frame within the FiLM ramp (the shaper knobs).
     pub(crate) fn render_prepared(
         &mut self,
         model: &PreparedModel,
         params: &VoiceParams,
+        params_end: &VoiceParams,
         out: &mut [f32],
     ) {
         let (hop, n) = (self.hop, self.batch_len);
@@ -242,6 +251,7 @@ impl Voice {
         self.waveshapers.render(
             model,
             params,
+            params_end,
             &self.film,
             &self.shaper_inputs,
             n,
@@ -259,12 +269,21 @@ impl Voice {
 
         // The two branches, each with its gain.
         let (hg, ng) = (params.harmonic_gain, params.noise_gain);
-        for ((o, y), nz) in out[..n * hop]
+        let (hg_end, ng_end) = (params_end.harmonic_gain, params_end.noise_gain);
+        let branches = out[..n * hop]
             .iter_mut()
             .zip(&self.harmonic_out)
-            .zip(&self.noise_out)
-        {
-            *o += hg * y + ng * nz;
+            .zip(&self.noise_out);
+        if hg == hg_end && ng == ng_end {
+            for ((o, y), nz) in branches {
+                *o += hg * y + ng * nz;
+            }
+        } else {
+            let step = 1.0 / (n * hop) as f32;
+            for (i, ((o, y), nz)) in branches.enumerate() {
+                let t = (i + 1) as f32 * step;
+                *o += (hg + (hg_end - hg) * t) * y + (ng + (ng_end - ng) * t) * nz;
+            }
         }
     }
 }

@@ -234,7 +234,7 @@ mod tests {
             for v in 0..voices {
                 let Some((_, frames)) = plan[v] else { continue };
                 let mut got = vec![0.0f32; 4 * hop];
-                together[v].render_prepared(&model, &params, &mut got);
+                together[v].render_prepared(&model, &params, &params, &mut got);
                 assert!(got[..frames * hop].iter().any(|&x| x != 0.0));
                 assert_eq!(
                     got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),

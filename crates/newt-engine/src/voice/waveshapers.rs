@@ -37,12 +37,16 @@ impl Waveshapers {
 
     /// `n` frames of the harmonic branch into `out` (`[n][hop]`, overwritten) from the
     /// shaper inputs `x` (`[n][n_shapers][hop]`) and the batch's FiLM rows, channel by
-    /// channel so that each table is fetched once per batch.
+    /// channel so that each table is fetched once per batch. The affine knobs move
+    /// linearly from `p` at the batch's start to `p_end` at its end (folded, per frame,
+    /// into the FiLM ramp); with `p_end == p` the knobs hold.
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn render(
         &mut self,
         model: &PreparedModel,
         p: &VoiceParams,
+        p_end: &VoiceParams,
         film: &FilmRamp,
         x: &[f32],
         n: usize,
@@ -59,6 +63,18 @@ impl Waveshapers {
             ShaperPath::Mlp => (1.0, 0.0),
         };
         let (g, o, og) = (p.shaper_in_gain, p.shaper_in_offset, p.shaper_out_gain);
+        let held = p.shaper_in_gain == p_end.shaper_in_gain
+            && p.shaper_in_offset == p_end.shaper_in_offset
+            && p.shaper_out_gain == p_end.shaper_out_gain;
+        // The knobs at frame boundary `t` of the batch (`t` in [0, 1]).
+        let knobs_at = |t: f32| {
+            let lerp = |a: f32, b: f32| a + (b - a) * t;
+            (
+                lerp(g, p_end.shaper_in_gain),
+                lerp(o, p_end.shaper_in_offset),
+                lerp(og, p_end.shaper_out_gain),
+            )
+        };
         for j in 0..n {
             let frame = film.frame(j);
             // The beta_out terms do not depend on the shapers: summed once.
@@ -80,13 +96,31 @@ impl Waveshapers {
                 let (ai, dai) = frame.start_and_change(FilmParam::InGain, c);
                 let (bi, dbi) = frame.start_and_change(FilmParam::InBias, c);
                 let (ao, dao) = frame.start_and_change(FilmParam::OutGain, c);
-                let k = ShaperCoefs {
-                    a: inv * g * ai,
-                    da: inv * g * dai,
-                    b: inv * (g * bi + o - lo),
-                    db: inv * g * dbi,
-                    c: w * og * ao,
-                    dc: w * og * dao,
+                let k = if held {
+                    ShaperCoefs {
+                        a: inv * g * ai,
+                        da: inv * g * dai,
+                        b: inv * (g * bi + o - lo),
+                        db: inv * g * dbi,
+                        c: w * og * ao,
+                        dc: w * og * dao,
+                    }
+                } else {
+                    // Each product ramps linearly from its value at the frame's start to
+                    // its value at the frame's end.
+                    let (g0, o0, og0) = knobs_at(j as f32 / n as f32);
+                    let (g1, o1, og1) = knobs_at((j + 1) as f32 / n as f32);
+                    let (a0, a1) = (inv * g0 * ai, inv * g1 * (ai + dai));
+                    let (b0, b1) = (inv * (g0 * bi + o0 - lo), inv * (g1 * (bi + dbi) + o1 - lo));
+                    let (c0, c1) = (w * og0 * ao, w * og1 * (ao + dao));
+                    ShaperCoefs {
+                        a: a0,
+                        da: a1 - a0,
+                        b: b0,
+                        db: b1 - b0,
+                        c: c0,
+                        dc: c1 - c0,
+                    }
                 };
                 let x = &x[(j * ns + c) * hop..(j * ns + c + 1) * hop];
                 if j + 1 == n && self.measure_input_range {

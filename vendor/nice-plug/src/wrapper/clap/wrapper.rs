@@ -147,6 +147,8 @@ pub struct Wrapper<P: ClapPlugin> {
     #[cfg(feature = "editor")]
     fallback_scale_factor: AtomicCell<Option<f64>>,
     is_activated: AtomicBool,
+    /// True while `clap_plugin::activate` runs (NEWT patch: see `PATCHED.md`).
+    is_activating: AtomicBool,
     is_processing: AtomicBool,
     /// The current IO configuration, modified through the `clap_plugin_audio_ports_config`
     /// extension. Initialized to the plugin's first audio IO configuration.
@@ -437,7 +439,7 @@ impl<P: ClapPlugin> MainThreadExecutor<Task<P>> for Wrapper<P> {
                 }
             }
             Task::LatencyChanged => match &*self.host_latency.borrow() {
-                Some(host_latency) => {
+                Some(_) => {
                     crate::nice_debug_assert!(is_gui_thread);
 
                     // The plugin needs to be deactivated in order for the latency to change. If
@@ -447,11 +449,17 @@ impl<P: ClapPlugin> MainThreadExecutor<Task<P>> for Wrapper<P> {
                     //
                     // In practice, ignoring the activation status would be fine for many hosts, but
                     // following the specification is probably a good idea regardless :)
-                    if self.is_activated.load(Ordering::SeqCst) {
-                        self.latency_changed.store(true, Ordering::SeqCst);
+                    //
+                    // NEWT patch: CLAP allows `clap_host_latency::changed` only while the
+                    // plugin is being activated. A change made during `activate` (the
+                    // plugin's own `set_latency_samples` there) or while the plugin is
+                    // inactive is remembered and reported at the end of the current or the
+                    // next `activate`; only an active plugin asks for a restart.
+                    self.latency_changed.store(true, Ordering::SeqCst);
+                    if self.is_activated.load(Ordering::SeqCst)
+                        && !self.is_activating.load(Ordering::SeqCst)
+                    {
                         self.request_restart();
-                    } else {
-                        unsafe_clap_call! { host_latency=>changed(&*self.host_callback) };
                     }
                 }
                 None => {
@@ -607,6 +615,7 @@ impl<P: ClapPlugin> Wrapper<P> {
             fallback_scale_factor: AtomicCell::new(None),
 
             is_activated: AtomicBool::new(false),
+            is_activating: AtomicBool::new(false),
             is_processing: AtomicBool::new(false),
             current_audio_io_layout: AtomicCell::new(
                 P::AUDIO_IO_LAYOUTS.first().copied().unwrap_or_default(),
@@ -1743,13 +1752,8 @@ impl<P: ClapPlugin> Wrapper<P> {
             unsafe { param._internal_update_smoother(buffer_config.sample_rate, true) };
         }
 
-        // If this reactivation happened due to the latency changing, notify the host of that
-        // latency change.
-        if wrapper.latency_changed.swap(false, Ordering::SeqCst)
-            && let Some(host_latency) = &*wrapper.host_latency.borrow()
-        {
-            unsafe_clap_call! { host_latency=>changed(&*wrapper.host_callback) };
-        }
+        // NEWT patch: latency changes are reported at the end of this function (below).
+        wrapper.is_activating.store(true, Ordering::SeqCst);
 
         let mut activate_context = wrapper.make_activate_context();
 
@@ -1805,6 +1809,17 @@ impl<P: ClapPlugin> Wrapper<P> {
 
         // NOTE: This needs to be dropped after the `plugin` lock to avoid deadlocks
         drop(activate_context);
+
+        // NEWT patch: still inside `activate`, report a latency change made while the
+        // plugin was inactive or during this activation (the context's drop above applies
+        // the plugin's `set_latency_samples`), as CLAP requires.
+        wrapper.is_activating.store(false, Ordering::SeqCst);
+        if result
+            && wrapper.latency_changed.swap(false, Ordering::SeqCst)
+            && let Some(host_latency) = &*wrapper.host_latency.borrow()
+        {
+            unsafe_clap_call! { host_latency=>changed(&*wrapper.host_callback) };
+        }
 
         result
     }
