@@ -392,6 +392,18 @@ impl ClapHost {
         })
     }
 
+    /// Restores a state through the state extension, as a host does; `Err` when the
+    /// plugin refuses it.
+    pub fn try_load_state(&mut self, state: &[u8]) -> Result<(), String> {
+        self.flush_params();
+        let result = self
+            .state_ext
+            .load(&self.instance.plugin_handle(), &mut &state[..])
+            .map_err(|e| format!("plugin rejected the state: {e}"));
+        self.service_main_thread();
+        result
+    }
+
     /// While set, `process` does not serve the plugin's main-thread requests (callbacks,
     /// restarts) before, during or after rendering: they wait for the next call that does.
     pub fn set_defer_main_thread(&mut self, defer: bool) {
@@ -818,11 +830,9 @@ impl PluginHost for ClapHost {
     }
 
     fn load_state(&mut self, state: &[u8]) {
-        self.flush_params();
-        self.state_ext
-            .load(&self.instance.plugin_handle(), &mut &state[..])
-            .expect("plugin rejected the state");
-        self.service_main_thread();
+        if let Err(e) = self.try_load_state(state) {
+            panic!("{e}");
+        }
     }
 }
 

@@ -592,3 +592,138 @@ pub fn audio_input_follows_the_input_pitch(host: &mut dyn PluginHost) {
     println!("audio input: reported latency {latency} samples, measured {measured:.0}");
     host.set_param("Input", 0.0);
 }
+
+/// Every automatable parameter: (display name, lowest, highest, step) in plain values.
+pub const AUTOMATED: [(&str, f64, f64, f64); 21] = [
+    ("Octave", -3.0, 3.0, 1.0),
+    ("Semitone", -12.0, 12.0, 1.0),
+    ("Loudness offset", -24.0, 24.0, 0.001),
+    ("Confidence gate", 0.0, 1.0, 0.001),
+    ("Shaper in scale", 0.0, 4.0, 0.001),
+    ("Shaper in offset", -2.0, 2.0, 0.001),
+    ("Shaper out scale", 0.0, 4.0, 0.001),
+    ("Harmonic/noise", -1.0, 1.0, 0.001),
+    ("Reverb mix", 0.0, 2.0, 0.001),
+    ("Attack", 0.0, 2000.0, 0.1),
+    ("Decay", 0.0, 5000.0, 0.1),
+    ("Sustain", 0.0, 1.0, 0.001),
+    ("Release", 0.0, 5000.0, 0.1),
+    ("Glide", 0.0, 2000.0, 0.1),
+    ("Vibrato", 0.0, 100.0, 0.1),
+    ("Vibrato rate", 0.5, 12.0, 0.01),
+    ("Bend range", 0.0, 24.0, 1.0),
+    ("Output gain", -48.0, 12.0, 0.1),
+    ("Voicing", 0.0, 1.0, 1.0),
+    ("Input", 0.0, 1.0, 1.0),
+    ("Model", 0.0, 7.0, 1.0),
+];
+
+/// The 16 notes of the stress chord: two octaves of stacked thirds and fourths from G3.
+pub const CHORD: [u8; 16] = [
+    55, 59, 62, 65, 67, 71, 74, 77, 79, 83, 86, 89, 60, 64, 69, 72,
+];
+
+/// 10 ms windows (RMS, dB) where one sits more than 6 dB below both neighbours: a dropout.
+pub fn dropouts(x: &[f32], rate: f64) -> Vec<(usize, f64, f64, f64)> {
+    let window = (0.01 * rate).round().max(1.0) as usize;
+    let level: Vec<f64> = x
+        .chunks_exact(window)
+        .map(|w| db(rms(w).max(1e-9)))
+        .collect();
+    level
+        .windows(3)
+        .enumerate()
+        .filter(|(_, w)| w[1] < w[0] - 6.0 && w[1] < w[2] - 6.0)
+        .map(|(i, w)| (i + 1, w[0], w[1], w[2]))
+        .collect()
+}
+
+/// The stress a session puts a plugin through: a 16-voice chord held while the model
+/// changes `model_changes` times, every 50 ms with every eighth held for 400 ms (so most
+/// loads are superseded, some complete and cross-fade, some swap mid-crossfade; each
+/// stretch also waits as long in wall-clock time, so that the background loads run as in a
+/// DAW): finite output and no dropout (a 10 ms window 6 dB below both neighbours). Then `automated_blocks` blocks in which every parameter moves every block
+/// (the input mode and the voicing toggle, the model changes, the chord is replayed when
+/// the voicing releases it): finite output. Returns the RMS of everything rendered.
+pub fn stress(host: &mut dyn PluginHost, model_changes: usize, automated_blocks: usize) -> f64 {
+    host.set_param("Voicing", 1.0);
+    for &n in &CHORD {
+        host.note_on(n, 0.6);
+    }
+    let latency = host.latency_samples() as usize;
+    let onset = host.process(None, latency + frames(host, 0.5), BLOCK);
+    assert_finite(&onset, "the chord's onset");
+    let mut held = Vec::new();
+    for i in 0..model_changes {
+        host.set_param("Model", (i % 8) as f64);
+        let seconds = if i % 8 == 7 { 0.4 } else { 0.05 };
+        held.extend(host.process(None, frames(host, seconds), BLOCK));
+        std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+    }
+    held.extend(host.process(None, frames(host, 0.5), BLOCK));
+    assert_finite(&held, "the chord across the model changes");
+    let found = dropouts(&held, host.sample_rate());
+    assert!(
+        found.is_empty(),
+        "{} dropouts across {model_changes} model changes, first (window, dB before, at, after): {:?}",
+        found.len(),
+        &found[..found.len().min(5)]
+    );
+
+    let mut automated = Vec::new();
+    let mut rng = 0x5eed_u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for b in 0..automated_blocks {
+        for &(name, lo, hi, step) in &AUTOMATED {
+            let v = lo + (hi - lo) * next();
+            let v = ((v / step).round() * step).clamp(lo, hi);
+            host.set_param(name, v);
+        }
+        if b % 16 == 0 {
+            for &n in &CHORD {
+                host.note_on(n, 0.6);
+            }
+        }
+        automated.extend(host.process(None, BLOCK, BLOCK));
+    }
+    assert_finite(&automated, "every parameter automated every block");
+    for &n in &CHORD {
+        host.note_off(n);
+    }
+    host.process(None, BLOCK, BLOCK);
+    let level = rms(&held);
+    println!(
+        "stress: {model_changes} model changes, {automated_blocks} automated blocks; chord RMS \
+         {level:.3e}, automated RMS {:.3e}",
+        rms(&automated)
+    );
+    level
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_10_ms_gap_is_a_dropout_and_a_fade_is_not() {
+        let rate = 48_000.0;
+        let tone: Vec<f32> = (0..48_000)
+            .map(|i| (std::f64::consts::TAU * 440.0 * i as f64 / rate).sin() as f32)
+            .collect();
+        assert!(dropouts(&tone, rate).is_empty());
+        let mut gap = tone.clone();
+        gap[24_000..24_480].fill(0.0);
+        assert_eq!(dropouts(&gap, rate).len(), 1);
+        let fade: Vec<f32> = tone
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * (1.0 - i as f32 / 48_000.0))
+            .collect();
+        assert!(dropouts(&fade, rate).is_empty());
+    }
+}

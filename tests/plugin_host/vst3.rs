@@ -562,6 +562,16 @@ impl PluginHost for Vst3Host {
     }
 
     fn load_state(&mut self, state: &[u8]) {
+        if let Err(e) = self.try_load_state(state) {
+            panic!("{e}");
+        }
+    }
+}
+
+impl Vst3Host {
+    /// Restores a state through `IComponent::setState` and the controller's
+    /// `setComponentState`, as a host does; `Err` names the call that refused it.
+    pub fn try_load_state(&mut self, state: &[u8]) -> Result<(), String> {
         self.flush_params();
         let stream = ComWrapper::new(MemoryStream {
             data: RefCell::new(state.to_vec()),
@@ -573,16 +583,20 @@ impl PluginHost for Vst3Host {
             .as_ptr();
         // SAFETY: `stream_ptr` is a live IBStream kept alive by `stream` for the call.
         let result = unsafe { self.component.setState(stream_ptr) };
-        assert_eq!(result, kResultOk, "IComponent::setState refused the state");
+        if result != kResultOk {
+            return Err(format!("IComponent::setState refused the state ({result})"));
+        }
         // As hosts do, the controller then gets the component state too (for nice-plug's
         // single-component effect this is a no-op).
         stream.position.set(0);
         // SAFETY: as above.
         let result = unsafe { self.controller.setComponentState(stream_ptr) };
-        assert_eq!(
-            result, kResultOk,
-            "IEditController::setComponentState failed"
-        );
+        if result != kResultOk {
+            return Err(format!(
+                "IEditController::setComponentState failed ({result})"
+            ));
+        }
+        Ok(())
     }
 }
 

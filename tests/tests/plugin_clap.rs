@@ -270,6 +270,9 @@ fn child_alloc_checked() {
     out.extend(host.process(None, 2 * step, block));
     host.note_off(69);
     out.extend(host.process(None, step, block));
+    // The session stress, shorter (a debug build loads models slowly): model changes
+    // under a 16-voice chord, every parameter automated every block, input mode toggles.
+    scenarios::stress(&mut host, 16, 48);
 
     if let Some(i) = out.iter().position(|v| !v.is_finite()) {
         panic!("sample {i} is {}", out[i]);
@@ -333,4 +336,14 @@ fn plays_in_tune_at_odd_rates() {
         host.set_realtime(false);
         scenarios::note_in_tune_at_any_rate(&mut host);
     }
+}
+
+/// The session stress test in the CLAP build (`scenarios::stress`): 200 model changes
+/// under a held 16-voice chord, then every parameter automated every block.
+#[test]
+fn stress_model_changes_and_automation() {
+    let mut host = host();
+    host.set_realtime(false);
+    let level = scenarios::stress(&mut host, 200, 200);
+    assert!(level > scenarios::SILENT_RMS);
 }

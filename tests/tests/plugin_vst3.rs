@@ -155,3 +155,11 @@ fn plays_in_tune_at_odd_rates() {
         scenarios::note_in_tune_at_any_rate(&mut host);
     }
 }
+
+/// The session stress test in the VST3 build (`scenarios::stress`).
+#[test]
+fn stress_model_changes_and_automation() {
+    let mut host = host();
+    let level = scenarios::stress(&mut host, 200, 200);
+    assert!(level > scenarios::SILENT_RMS);
+}

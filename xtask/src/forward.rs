@@ -35,6 +35,7 @@ pub fn target(command: &str, what: Option<&str>) -> Option<Target> {
         ("ood", _) => to("ood", "ood", &[]),
         ("combiner", _) => to("combiner", "combiner", &[]),
         ("debias", _) => to("debias", "debias", &[]),
+        ("fuzz", _) => to("newt-fuzz", "newt-fuzz", &[]),
         ("data", Some("instruments")) => to("newt-data", "newt-data", &["instruments"]),
         ("data", Some("synthetic")) => to("newt-data", "newt-data", &["synthetic"]),
         ("data", Some("images")) => to("image-data", "image-data", &[]),
@@ -89,6 +90,7 @@ mod tests {
             ("ood", None),
             ("combiner", None),
             ("debias", None),
+            ("fuzz", None),
             ("data", Some("instruments")),
             ("data", Some("images")),
         ] {

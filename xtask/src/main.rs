@@ -84,6 +84,9 @@ enum Command {
     Combiner(Forwarded),
     /// The debias companion (Liang et al., ICML 2021): `debias train|run|report`.
     Debias(Forwarded),
+    /// Fuzz the readers of model files, plugin states, MIDI, control CSV and WAV
+    /// (`newt-fuzz <target> [--cases N] [--minutes M]`; resumable; see docs/RELIABILITY.md).
+    Fuzz(Forwarded),
     /// Import the NEWT authors' checkpoints (assets/nws/checkpoints/{vn,fl,tpt}) into
     /// assets/models/{violin,flute,trumpet}-urmp.safetensors (`newt-import nws-all`).
     ImportNws(Forwarded),
@@ -123,5 +126,6 @@ fn main() -> anyhow::Result<()> {
         Command::Combiner(f) => forwarded("combiner", f),
         Command::Debias(f) => forwarded("debias", f),
         Command::ImportNws(f) => forwarded("import-nws", f),
+        Command::Fuzz(f) => forwarded("fuzz", f),
     }
 }

@@ -283,39 +283,15 @@ pub fn write_controls_csv(path: &Path, controls: &[FrameControls]) -> anyhow::Re
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let mut text = String::from("f0_hz,loudness_db\n");
-    for c in controls {
-        text.push_str(&format!("{},{}\n", c.f0_hz, c.loudness_db));
-    }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, newt_engine::format_controls_csv(controls))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Reads `f0_hz,loudness_db` rows (an optional header line is skipped).
+/// Reads `f0_hz,loudness_db` rows (`newt_engine::parse_controls_csv`).
 pub fn read_controls_csv(path: &Path) -> anyhow::Result<Vec<FrameControls>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut cols = line.split(',').map(str::trim);
-        let (a, b) = (cols.next().unwrap_or(""), cols.next().unwrap_or(""));
-        match (a.parse::<f32>(), b.parse::<f32>()) {
-            (Ok(f0_hz), Ok(loudness_db)) => out.push(FrameControls { f0_hz, loudness_db }),
-            _ if n == 0 && out.is_empty() => continue, // header
-            _ => bail!(
-                "{}:{}: expected `f0_hz,loudness_db`, got {line:?}",
-                path.display(),
-                n + 1
-            ),
-        }
-    }
-    if out.is_empty() {
-        bail!("{} holds no control frames", path.display());
-    }
-    Ok(out)
+    newt_engine::parse_controls_csv(&text).with_context(|| path.display().to_string())
 }
 
 /// Writes mono WAV; 16-bit output is scaled down if it would clip. Returns the peak.
@@ -387,15 +363,10 @@ mod tests {
     #[test]
     fn bad_controls_csv_names_the_line() {
         let p = temp("bad.csv", "440,-20\n440,loud\n");
-        let e = read_controls_csv(&p).unwrap_err().to_string();
-        assert!(e.contains(":2:"), "{e}");
+        let e = format!("{:#}", read_controls_csv(&p).unwrap_err());
+        assert!(e.contains("bad.csv") && e.contains("line 2"), "{e}");
         let p = temp("empty.csv", "f0_hz,loudness_db\n");
-        assert!(
-            read_controls_csv(&p)
-                .unwrap_err()
-                .to_string()
-                .contains("no control frames")
-        );
+        assert!(format!("{:#}", read_controls_csv(&p).unwrap_err()).contains("no control frames"));
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 pub mod allocator;
 pub mod controls;
+pub mod controls_csv;
 pub mod driver;
 pub mod engine;
 pub mod error;
@@ -36,6 +37,7 @@ pub mod voice;
 
 pub use allocator::{Assignment, VoiceAllocator, VoiceMode};
 pub use controls::FrameControls;
+pub use controls_csv::{ControlsCsvError, format_controls_csv, parse_controls_csv};
 pub use driver::{ChannelState, NoteDriver, NoteParams};
 pub use engine::{Drive, Engine, EngineConfig, EngineParams, Event, EventKind, LiveVoice};
 pub use error::{EngineError, ProcessError};

@@ -26,7 +26,7 @@ pub use newt_model::LoudnessMeasure;
 pub use nws_loudness::{NwsLoudnessMeter, nws_db_from_normalised, nws_loudness_db, nws_normalised};
 pub use pitch::{PitchConfig, PitchEstimate, PitchTracker, track_pitch};
 pub use resample::{ResampleError, resample};
-pub use wav::{WavError, read_wav, write_pcm16};
+pub use wav::{WavError, read_wav, read_wav_bytes, write_pcm16};
 
 /// Errors of feature extraction.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -19,10 +19,26 @@ pub fn read_wav(path: &Path) -> Result<(Vec<f32>, u32), WavError> {
         path: path.to_owned(),
         reason,
     };
-    let mut reader = hound::WavReader::open(path).map_err(|e| bad(e.to_string()))?;
+    let reader = hound::WavReader::open(path).map_err(|e| bad(e.to_string()))?;
+    decode(reader).map_err(bad)
+}
+
+/// [`read_wav`] on the bytes of a WAV file (errors name the path `<memory>`).
+pub fn read_wav_bytes(bytes: &[u8]) -> Result<(Vec<f32>, u32), WavError> {
+    let bad = |reason: String| WavError {
+        path: PathBuf::from("<memory>"),
+        reason,
+    };
+    let reader =
+        hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
+    decode(reader).map_err(bad)
+}
+
+/// The samples of an opened WAV file as mono f32, or why not.
+fn decode<R: std::io::Read>(mut reader: hound::WavReader<R>) -> Result<(Vec<f32>, u32), String> {
     let spec = reader.spec();
     if spec.channels == 0 || spec.sample_rate == 0 {
-        return Err(bad("zero channels or sample rate".into()));
+        return Err("zero channels or sample rate".into());
     }
     let interleaved: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>(),
@@ -34,7 +50,7 @@ pub fn read_wav(path: &Path) -> Result<(Vec<f32>, u32), WavError> {
                 .collect::<Result<_, _>>()
         }
     }
-    .map_err(|e| bad(format!("truncated or corrupt sample data ({e})")))?;
+    .map_err(|e| format!("truncated or corrupt sample data ({e})"))?;
     let ch = spec.channels as usize;
     let mono = interleaved
         .chunks_exact(ch)

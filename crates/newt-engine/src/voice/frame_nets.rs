@@ -245,3 +245,36 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod invariants {
+    use super::*;
+    use crate::shaper::TableSpec;
+    use crate::voice::VoiceParams;
+    use newt_model::NewtModel;
+
+    /// Broken on purpose: a batch longer than `MAX_BATCH` plays its first `MAX_BATCH`
+    /// frames, an output buffer too short for the batch is left alone; neither panics, and
+    /// the voice plays on afterwards.
+    #[test]
+    fn a_batch_too_long_or_an_output_too_short_is_handled() {
+        let model = PreparedModel::new(NewtModel::seeded(3), TableSpec::default()).unwrap();
+        let hop = model.meta.hop;
+        let mut voice = Voice::new(&model, 1);
+        let params = VoiceParams::default();
+        let c = FrameControls {
+            f0_hz: 330.0,
+            loudness_db: -30.0,
+        };
+        let mut out = vec![0.0f32; (MAX_BATCH + 4) * hop];
+        voice.render_frames(&model, &[c; MAX_BATCH + 4], &params, &mut out);
+        assert!(out[..MAX_BATCH * hop].iter().any(|&x| x != 0.0));
+        assert!(out[MAX_BATCH * hop..].iter().all(|&x| x == 0.0));
+        let mut short = vec![0.0f32; hop];
+        voice.render_frames(&model, &[c; 2], &params, &mut short);
+        assert!(short.iter().all(|&x| x == 0.0));
+        let mut next = vec![0.0f32; hop];
+        voice.render_frames(&model, &[c], &params, &mut next);
+        assert!(next.iter().all(|x| x.is_finite()) && next.iter().any(|&x| x != 0.0));
+    }
+}
