@@ -15,5 +15,6 @@
 //! worker dies it replays that chunk one case per process to name the cases that kill it.
 
 pub mod mutate;
+pub mod report;
 pub mod runner;
 pub mod targets;

@@ -13,7 +13,7 @@ use newt_fuzz::targets::{Runner, Target};
 #[command(about = "Fuzz the readers of model files, plugin states, MIDI, control CSV and WAV")]
 struct Cli {
     #[command(subcommand)]
-    worker: Option<Worker>,
+    command: Option<Command>,
     /// What to fuzz.
     #[arg(value_enum)]
     target: Option<Target>,
@@ -38,7 +38,14 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Worker {
+enum Command {
+    /// Write docs/RELIABILITY.md from the run summaries in docs/fuzz.
+    Report {
+        #[arg(long, default_value = "docs/fuzz")]
+        results: PathBuf,
+        #[arg(long, default_value = "docs/RELIABILITY.md")]
+        out: PathBuf,
+    },
     /// Internal: run cases `[from, to)` and print the summary as JSON.
     Worker {
         #[arg(value_enum)]
@@ -54,12 +61,25 @@ enum Worker {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Worker::Worker {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if let Some(Command::Report { results, out }) = &cli.command {
+        let at = |p: &PathBuf| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                repo.join(p)
+            }
+        };
+        newt_fuzz::report::write(&at(results), &at(out))?;
+        println!("wrote {}", at(out).display());
+        return Ok(());
+    }
+    if let Some(Command::Worker {
         target,
         seed,
         from,
         to,
-    }) = cli.worker
+    }) = cli.command
     {
         let mut runner = Runner::new(target)?;
         let summary = runner::run_in_process(&mut runner, seed, from, to);
@@ -79,7 +99,6 @@ fn main() -> anyhow::Result<()> {
         println!("{:?}", runner.run(&input));
         return Ok(());
     }
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let plan = RunPlan {
         target,
         seed: cli.seed,

@@ -62,6 +62,18 @@ impl Target {
         }
     }
 
+    /// The code a target feeds.
+    pub fn reader(self) -> &'static str {
+        match self {
+            Target::Model => "`NewtModel::from_bytes`",
+            Target::StateClap => "`newt.clap` state extension",
+            Target::StateVst3 => "`newt.vst3` `IComponent::setState`",
+            Target::Midi => "`midi_file::read_midi` + `score_notes`",
+            Target::Csv => "`parse_controls_csv`",
+            Target::Wav => "`newt_features::read_wav_bytes`",
+        }
+    }
+
     /// Whether every case rebuilds the plugin's engine (slow: time-box these runs).
     pub fn is_plugin_state(self) -> bool {
         matches!(self, Target::StateClap | Target::StateVst3)
@@ -168,7 +180,17 @@ impl Runner {
                 Ok(text) => rejected(newt_engine::parse_controls_csv(text).map(|_| ())),
                 Err(_) => Outcome::Rejected("NotUtf8".into()),
             },
-            Target::Wav => rejected(newt_features::read_wav_bytes(input).map(|_| ())),
+            // One error type with a reason: the reason's first words name the kind.
+            Target::Wav => match newt_features::read_wav_bytes(input) {
+                Ok(_) => Outcome::Valid,
+                Err(e) => Outcome::Rejected(
+                    e.reason
+                        .split_whitespace()
+                        .take(3)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+            },
             Target::StateClap | Target::StateVst3 => {
                 let Some(host) = self.host.as_mut() else {
                     return Outcome::Rejected("NoHost".into());

@@ -70,3 +70,16 @@ fn runs_in_workers_and_resumes() {
     );
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// The committed report is what `cargo xtask fuzz report` writes from the committed
+/// summaries, byte for byte.
+#[test]
+fn the_reliability_report_regenerates_from_its_results() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let written = newt_fuzz::report::from_results(&repo.join("docs/fuzz")).unwrap();
+    let committed = std::fs::read_to_string(repo.join("docs/RELIABILITY.md")).unwrap();
+    assert!(
+        written == committed,
+        "docs/RELIABILITY.md is stale: run `cargo xtask fuzz report`"
+    );
+}
