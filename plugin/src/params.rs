@@ -89,7 +89,7 @@ impl<'a> PersistentField<'a, Option<String>> for UserModelPath {
 /// Editor size in logical pixels.
 pub const EDITOR_SIZE: (f32, f32) = (960.0, 600.0);
 
-/// Smoothing of continuous parameters, in ms.
+/// Smoothing of the audio input's settings (loudness offset, confidence gate), in ms.
 const SMOOTHING_MS: f32 = 20.0;
 
 fn ms(name: &str, default: f32, max: f32) -> FloatParam {
@@ -106,10 +106,9 @@ fn ms(name: &str, default: f32, max: f32) -> FloatParam {
     .with_step_size(0.1)
 }
 
+/// A linear parameter without a smoother: the engine glides the settings it plays.
 fn linear(name: &str, default: f32, min: f32, max: f32) -> FloatParam {
-    FloatParam::new(name, default, FloatRange::Linear { min, max })
-        .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS))
-        .with_step_size(0.001)
+    FloatParam::new(name, default, FloatRange::Linear { min, max }).with_step_size(0.001)
 }
 
 #[derive(Params)]
@@ -207,8 +206,12 @@ impl Default for NewtParams {
             octave: IntParam::new("Octave", 0, IntRange::Linear { min: -3, max: 3 }),
             semitone: IntParam::new("Semitone", 0, IntRange::Linear { min: -12, max: 12 })
                 .with_unit(" st"),
-            loudness_offset: linear("Loudness offset", 0.0, -24.0, 24.0).with_unit(" dB"),
-            gate: linear("Confidence gate", 0.5, 0.0, 1.0),
+            // The audio input's settings are applied per block by the tracker: smoothed.
+            loudness_offset: linear("Loudness offset", 0.0, -24.0, 24.0)
+                .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS))
+                .with_unit(" dB"),
+            gate: linear("Confidence gate", 0.5, 0.0, 1.0)
+                .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS)),
             shaper_in_scale: linear("Shaper in scale", 1.0, 0.0, 4.0),
             shaper_in_offset: linear("Shaper in offset", 0.0, -2.0, 2.0),
             shaper_out_scale: linear("Shaper out scale", 1.0, 0.0, 4.0),

@@ -82,6 +82,7 @@ fn main() -> anyhow::Result<()> {
     }) = cli.command
     {
         let mut runner = Runner::new(target)?;
+        runner::start_watchdog(Duration::from_secs(target.time_limit_s()));
         let summary = runner::run_in_process(&mut runner, seed, from, to);
         println!("{}", serde_json::to_string(&summary)?);
         return Ok(());
@@ -92,7 +93,12 @@ fn main() -> anyhow::Result<()> {
     if let Some(k) = cli.case {
         let mut runner = Runner::new(target)?;
         let input = runner.input(cli.seed, k);
-        println!("case {k} of seed {}: {} bytes", cli.seed, input.len());
+        println!(
+            "case {k} of seed {}: {} bytes, digest {:016x}",
+            cli.seed,
+            input.len(),
+            newt_fuzz::targets::digest(&input)
+        );
         if std::env::var_os("NEWT_FUZZ_SHOW").is_some() {
             println!("{}", String::from_utf8_lossy(&input));
         }

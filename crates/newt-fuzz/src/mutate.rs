@@ -1,7 +1,7 @@
 //! Mutations of valid inputs. The choices come from an `arbitrary::Unstructured` over a
 //! seeded byte stream: the same (seed, case) always gives the same input.
 
-use arbitrary::{Result, Unstructured};
+use arbitrary::{Arbitrary, Result, Unstructured};
 
 /// Integers that break parsers: zero, one, the edges of each width, and a sign flip.
 const INTERESTING: [u64; 12] = [
@@ -73,7 +73,7 @@ pub fn byte_edit(
             let width = *u.choose(&[1usize, 2, 4, 8])?;
             let p = pos(u)?;
             let value = *u.choose(&INTERESTING)?;
-            let value = if bool::arbitrary_take(u)? {
+            let value = if bool::arbitrary(u)? {
                 value
             } else {
                 value.wrapping_neg()
@@ -87,9 +87,7 @@ pub fn byte_edit(
         2 => {
             let p = pos(u)?.min(data.len());
             let n = u.int_in_range(1..=64)?;
-            let fill: Vec<u8> = (0..n)
-                .map(|_| u8::arbitrary_take(u))
-                .collect::<Result<_>>()?;
+            let fill: Vec<u8> = (0..n).map(|_| u8::arbitrary(u)).collect::<Result<_>>()?;
             data.splice(p..p, fill);
         }
         3 if !data.is_empty() => {
@@ -134,17 +132,6 @@ pub fn byte_edit(
     Ok(())
 }
 
-/// Draws `T` from `u` (the `arbitrary` trait, named so call sites read plainly).
-trait ArbitraryTake: Sized {
-    fn arbitrary_take(u: &mut Unstructured<'_>) -> Result<Self>;
-}
-
-impl<T: for<'a> arbitrary::Arbitrary<'a>> ArbitraryTake for T {
-    fn arbitrary_take(u: &mut Unstructured<'_>) -> Result<Self> {
-        T::arbitrary(u)
-    }
-}
-
 /// A JSON value mutated where it matters to a reader: a number made extreme, negative or
 /// a string, a string made a number, huge or empty, a key removed, an array emptied or
 /// nested, a value replaced by null. Applied `1..=3` times at random paths.
@@ -159,7 +146,7 @@ pub fn json(u: &mut Unstructured<'_>, v: &mut serde_json::Value) -> Result<()> {
 fn json_edit(u: &mut Unstructured<'_>, v: &mut serde_json::Value, depth: usize) -> Result<()> {
     use serde_json::{Value, json};
     // Go deeper with some probability while there is somewhere to go.
-    let descend = depth < 6 && bool::arbitrary_take(u)?;
+    let descend = depth < 6 && bool::arbitrary(u)?;
     match v {
         Value::Object(map) if descend && !map.is_empty() => {
             let keys: Vec<String> = map.keys().cloned().collect();
@@ -179,7 +166,7 @@ fn json_edit(u: &mut Unstructured<'_>, v: &mut serde_json::Value, depth: usize) 
         _ => {}
     }
     // Half the time a value of the same type (which a typed reader takes further).
-    if bool::arbitrary_take(u)? {
+    if bool::arbitrary(u)? {
         match v {
             Value::Number(_) => {
                 *v = json!(*u.choose(&[
@@ -223,7 +210,7 @@ fn json_edit(u: &mut Unstructured<'_>, v: &mut serde_json::Value, depth: usize) 
         6 => Value::String("x".repeat(u.int_in_range(0..=100_000)?)),
         7 => json!([]),
         8 => json!({ "": [[[[0]]]] }),
-        _ => json!(i64::arbitrary_take(u)?),
+        _ => json!(i64::arbitrary(u)?),
     };
     Ok(())
 }

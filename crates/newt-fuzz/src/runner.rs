@@ -48,20 +48,28 @@ impl Summary {
     }
 }
 
-/// Milliseconds since the worker started at which the running case began (0: none).
+/// When the process's clock started, the case running and when it began (milliseconds
+/// since the origin, plus one; 0: no case running).
+static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 static CASE_STARTED_MS: AtomicU64 = AtomicU64::new(0);
 static CASE_RUNNING: AtomicU64 = AtomicU64::new(u64::MAX);
 
-/// Aborts the process when a case runs past `limit`: a hang is a finding, and the parent
-/// names the case by replaying its chunk.
-fn start_watchdog(limit: Duration) {
-    let origin = Instant::now();
+fn millis_since_origin() -> u64 {
+    ORIGIN.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// In a worker process (one target), before its cases: aborts the process when a case
+/// runs past `limit`. A hang is a finding, and the parent names the case by replaying its
+/// chunk. Not for a process that runs cases of several targets at once (a test binary).
+pub fn start_watchdog(limit: Duration) {
+    millis_since_origin();
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(Duration::from_millis(100));
             let started = CASE_STARTED_MS.load(Ordering::SeqCst);
-            let now = origin.elapsed().as_millis() as u64 + 1;
-            if started != 0 && now.saturating_sub(started) > limit.as_millis() as u64 {
+            if started != 0
+                && millis_since_origin().saturating_sub(started) > limit.as_millis() as u64
+            {
                 let case = CASE_RUNNING.load(Ordering::SeqCst);
                 eprintln!(
                     "newt-fuzz: FINDING hang: case {case} ran past {} s",
@@ -71,14 +79,11 @@ fn start_watchdog(limit: Duration) {
             }
         }
     });
-    CASE_ORIGIN.get_or_init(|| origin);
 }
 
-static CASE_ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-
-/// Cases `[from, to)` of `seed` in this process.
+/// Cases `[from, to)` of `seed` in this process (a worker first calls
+/// [`start_watchdog`]).
 pub fn run_in_process(runner: &mut Runner, seed: u64, from: u64, to: u64) -> Summary {
-    start_watchdog(Duration::from_secs(runner.target.time_limit_s()));
     let quiet = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let start = Instant::now();
@@ -89,9 +94,8 @@ pub fn run_in_process(runner: &mut Runner, seed: u64, from: u64, to: u64) -> Sum
     };
     for k in from..to {
         let input = runner.input(seed, k);
-        let origin = CASE_ORIGIN.get().copied().unwrap_or_else(Instant::now);
         CASE_RUNNING.store(k, Ordering::SeqCst);
-        CASE_STARTED_MS.store(origin.elapsed().as_millis() as u64 + 1, Ordering::SeqCst);
+        CASE_STARTED_MS.store(millis_since_origin(), Ordering::SeqCst);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(&input)));
         CASE_STARTED_MS.store(0, Ordering::SeqCst);
         summary.cases += 1;

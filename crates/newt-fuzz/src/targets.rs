@@ -214,6 +214,13 @@ impl Runner {
     }
 }
 
+/// A 64-bit FNV-1a digest of an input (what `--case` prints to compare processes).
+pub fn digest(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 fn rejected<E: std::fmt::Debug>(r: Result<(), E>) -> Outcome {
     match r {
         Ok(()) => Outcome::Valid,
@@ -252,8 +259,8 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 fn seeds(target: Target, host: Option<&mut dyn PluginHost>) -> anyhow::Result<Vec<Vec<u8>>> {
     Ok(match target {
         Target::Model => vec![
-            NewtModel::seeded(1).to_bytes(),
-            read(&repo().join("assets/models/flute-urmp.safetensors"))?,
+            canonical_header(NewtModel::seeded(1).to_bytes()),
+            canonical_header(read(&repo().join("assets/models/flute-urmp.safetensors"))?),
         ],
         Target::Midi => vec![read(&repo().join("assets/demo/demo.mid"))?, small_midi()],
         Target::Csv => {
@@ -287,6 +294,32 @@ fn seeds(target: Target, host: Option<&mut dyn PluginHost>) -> anyhow::Result<Ve
             vec![plain, changed]
         }
     })
+}
+
+/// A safetensors file with its header's JSON keys in sorted order. `to_bytes` writes the
+/// metadata from a `HashMap`, whose order changes from process to process: without this,
+/// case `k` would not be the same input in every worker.
+fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(|b| u64::from_le_bytes(b) as usize)
+    else {
+        return bytes;
+    };
+    let Some(Ok(json)) = bytes
+        .get(8..8 + len)
+        .map(serde_json::from_slice::<serde_json::Value>)
+    else {
+        return bytes;
+    };
+    let Ok(text) = serde_json::to_vec(&json) else {
+        return bytes;
+    };
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + len..]);
+    out
 }
 
 /// A two-track format-1 file: tempo, a bend, controllers and overlapping notes.
