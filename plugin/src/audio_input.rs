@@ -5,30 +5,16 @@
 //! became known.
 
 use newt_engine::{FrameControls, RateConverter, SampleFifo};
-use newt_features::{
-    ControlExtractor, ControlFrame, LoudnessMeasure, LoudnessMeter, NwsLoudnessMeter, PitchConfig,
-};
+use newt_features::{ControlExtractor, ControlFrame, LiveTracking};
+use newt_model::range::{fold_by_octaves, hz_of_midi, midi_of_hz};
+use newt_model::{ModelMeta, Operators};
 
 use crate::params::InputSettings;
 
-// Latency budget (40 ms at 48 kHz in all): each setting below trades a little analysis
-// quality for a shorter wait than the offline defaults.
-/// Frames the pitch tracker's Viterbi waits before deciding (offline: 2). With none it
-/// decides on the evidence so far plus its transition prior.
-const PITCH_LAG_FRAMES: usize = 0;
-/// Lowest pitch tracked, in Hz (offline: 55): cello C2 is 65.4 Hz; the YIN window, and
-/// so the latency, grows as this falls.
-const PITCH_MIN_HZ: f32 = 62.0;
-/// YIN's integration window in longest periods (offline: 1).
-const PITCH_INTEGRATION_PERIODS: f32 = 0.5;
-/// Pitch at which the tracker's analysis lead is counted in the latency, in Hz (its
-/// spread over 100-1000 Hz is under 2 ms).
-const TYPICAL_PITCH_HZ: f32 = 250.0;
-/// Loudness window in seconds (offline and in training: 64 ms). The level of a steady
-/// sound is the same; onsets read sooner. (Models in the NEWT authors' loudness measure
-/// keep their 1024-point window: the measure counts bins above a floor, and a shorter
-/// window would change what it reads.)
-const LOUDNESS_WINDOW_S: f64 = 0.032;
+/// "Keep in range" keeps an input's octave until its pitch leaves the trained range by
+/// more than this, in semitones, so that a note sung at the range's edge does not flip
+/// octaves with its vibrato.
+const FOLD_HYSTERESIS_SEMITONES: f32 = 1.0;
 
 /// Why the audio input cannot follow a model at a host rate.
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +35,18 @@ pub struct AudioInputTracker {
     filled: usize,
     /// Last voiced f0 (Hz), held through gated frames so that the pitch never jumps.
     held_f0_hz: f32,
+    /// Zeros (model samples) fed to the extractor before the input: they move its frame
+    /// grid so that each frame is ready just as the engine starts a frame
+    /// ([`FrameTiming::best_preroll`]).
+    preroll: usize,
     /// The model's silence in its loudness measure (dB), sent for gated frames.
     silence_db: f32,
+    /// The model's trained pitch range (MIDI) and the octaves ("Keep in range") the input
+    /// is moved by now.
+    pitch_range_midi: (f32, f32),
+    fold_semitones: f32,
+    /// The lowest pitch tracked, in Hz.
+    lowest_hz: f32,
     latency: usize,
 }
 
@@ -64,52 +60,44 @@ impl std::fmt::Debug for AudioInputTracker {
 }
 
 impl AudioInputTracker {
-    /// Allocates everything for a host rate and a model's loudness measure;
-    /// `engine_latency` (host samples) is the engine's own, added to the reported total.
-    /// The authors' measure streams against the loudest sound heard since the input
-    /// started (`NwsLoudnessMeter`: never below a -40 dBFS sine's peak bin).
+    /// Allocates everything for a host rate and a model (its rate, hop, loudness measure
+    /// and range map: the lowest pitch tracked, and so the latency, follows its trained
+    /// range, `LiveTracking`); `engine_latency` (host samples) is the engine's own, added
+    /// to the reported total. The authors' measure streams against the loudest sound
+    /// heard since the input started (`NwsLoudnessMeter`: never below a -40 dBFS sine's
+    /// peak bin).
     pub fn new(
         host_rate: u32,
-        model_rate: u32,
-        hop: usize,
-        measure: LoudnessMeasure,
+        meta: &ModelMeta,
         engine_latency: usize,
     ) -> Result<Self, AudioInputError> {
-        // Half a control frame per downsampler chunk: frames are known sooner.
-        let host_chunk = (0.5 * hop as f64 * host_rate as f64 / model_rate as f64).round() as usize;
+        let (model_rate, hop, measure) = (meta.sample_rate, meta.hop, meta.loudness_measure);
+        let pitch_range_midi = meta.range_map.pitch_range_midi();
+        let lowest_hz = LiveTracking::lowest_pitch_for_range(pitch_range_midi.0);
+        let live = LiveTracking::for_lowest_pitch(model_rate, hop, lowest_hz);
+        // A quarter of a control frame per downsampler chunk: frames are known sooner.
+        let host_chunk =
+            (0.125 * hop as f64 * host_rate as f64 / model_rate as f64).round() as usize;
         let downsampler = RateConverter::new(host_rate, model_rate, host_chunk.max(1))?;
         let chunk = downsampler.chunk_in();
         let most = downsampler.max_output_per_push(chunk) + 16;
-        let config = PitchConfig {
-            sample_rate: model_rate,
+        let extractor = live.extractor(measure)?;
+        // The tracker's analysis lead is counted at the model's median trained pitch.
+        let typical_hz = hz_of_midi(meta.range_map.pitch_quantiles_midi[2]);
+        let lead = extractor.pitch_analysis_lead(typical_hz);
+        let timing = FrameTiming {
+            host_rate,
+            model_rate,
             hop,
-            lag_frames: PITCH_LAG_FRAMES,
-            f_min: PITCH_MIN_HZ,
-            integration_periods: PITCH_INTEGRATION_PERIODS,
-            ..PitchConfig::default()
+            chunk,
+            ready: extractor.latency(),
+            lead,
+            delay: downsampler.delay(),
+            engine_latency: engine_latency + operator_lag(meta, host_rate),
         };
-        let loudness_window = (LOUDNESS_WINDOW_S * model_rate as f64).round() as usize;
-        let extractor = match measure {
-            LoudnessMeasure::AWeightedDbfs => {
-                LoudnessMeter::with_window(model_rate, hop, loudness_window)
-                    .and_then(|meter| ControlExtractor::with_loudness_meter(config, meter))
-            }
-            LoudnessMeasure::NwsDb => NwsLoudnessMeter::new(model_rate, hop)
-                .and_then(|meter| ControlExtractor::with_loudness_meter(config, meter)),
-        }?;
-        // Input at model-stream sample s is known `delay + extractor latency` model
-        // samples later (the pitch describes sound from `analysis lead` earlier still), at
-        // the end of the chunk holding that sample (half a chunk on, on average); the
-        // engine ramps each frame's f0 in over the frame (half a hop on average) and sounds
-        // `engine_latency` after that.
-        let model_delay = downsampler.delay()
-            + extractor.latency()
-            + extractor.pitch_analysis_lead(TYPICAL_PITCH_HZ)
-            + hop / 2;
-        let latency = (model_delay as f64 * host_rate as f64 / model_rate as f64).round() as usize
-            + chunk / 2
-            + engine_latency;
-        Ok(Self {
+        let (preroll, latency) = timing.best_preroll()?;
+        let mut this = Self {
+            preroll,
             downsampler,
             fifo: SampleFifo::new(most),
             scratch: vec![0.0; most],
@@ -118,8 +106,18 @@ impl AudioInputTracker {
             filled: 0,
             held_f0_hz: 0.0,
             silence_db: measure.floor_db(),
+            pitch_range_midi,
+            fold_semitones: 0.0,
+            lowest_hz,
             latency,
-        })
+        };
+        this.reset();
+        Ok(this)
+    }
+
+    /// The lowest pitch tracked, in Hz (from the model's range).
+    pub fn lowest_pitch_hz(&self) -> f32 {
+        self.lowest_hz
     }
 
     /// From input to output, in host samples (engine included).
@@ -131,8 +129,16 @@ impl AudioInputTracker {
         self.downsampler.reset();
         self.fifo.clear();
         self.extractor.reset();
+        let zeros = [0.0f32; 64];
+        let mut left = self.preroll;
+        while left > 0 {
+            let n = left.min(zeros.len());
+            self.extractor.push(&zeros[..n], |_| {});
+            left -= n;
+        }
         self.filled = 0;
         self.held_f0_hz = 0.0;
+        self.fold_semitones = 0.0;
     }
 
     /// Consumes a block of mono input; calls `emit(time, controls, tracked)` for each
@@ -158,11 +164,23 @@ impl AudioInputTracker {
             self.fifo.pop_into(&mut self.scratch[..n]);
             let time = (pos - 1) as u32;
             let held = &mut self.held_f0_hz;
+            let fold = &mut self.fold_semitones;
+            let range = self.pitch_range_midi;
             let silence = self.silence_db;
             self.extractor.push(&self.scratch[..n], |frame| {
                 let open = frame.voiced && frame.confidence >= settings.gate;
                 if open {
-                    *held = frame.f0_hz * settings.pitch_ratio;
+                    let f0 = frame.f0_hz * settings.pitch_ratio;
+                    *fold = if settings.keep_in_range {
+                        octave_fold(midi_of_hz(f0), *fold, range)
+                    } else {
+                        0.0
+                    };
+                    *held = if *fold == 0.0 {
+                        f0
+                    } else {
+                        hz_of_midi(midi_of_hz(f0) + *fold)
+                    };
                 }
                 let controls = FrameControls {
                     f0_hz: *held,
@@ -175,5 +193,119 @@ impl AudioInputTracker {
                 emit(time, controls, frame);
             });
         }
+    }
+}
+
+/// Host samples by which a model of the NEWT authors' operators plays its controls later
+/// than ours: they were trained with each frame's controls at the centre of its samples,
+/// half a hop before where our causal ramp reaches them, so a change of f0 is heard half
+/// a hop (4 ms at 16 kHz) later (issue 10's look-ahead, which the engine does not take).
+fn operator_lag(meta: &ModelMeta, host_rate: u32) -> usize {
+    match meta.operators {
+        Operators::Newt => 0,
+        Operators::Nws => {
+            (meta.hop as f64 / 2.0 * host_rate as f64 / meta.sample_rate as f64).round() as usize
+        }
+    }
+}
+
+/// When the tracker's frames reach the engine, to choose the extractor's frame grid and
+/// report the latency exactly. Input at host sample `h` reaches the downsampled stream at
+/// model sample `h model_rate / host_rate + delay`; the extractor knows a frame `ready`
+/// samples after its centre, and its pitch describes the sound `lead` samples before the
+/// centre; the frame is sent at the end of the downsampler chunk in which it became
+/// known; the engine puts an event at host time `t` on its frame `ceil(t / frame)`, and
+/// ramps each frame's f0 in from the previous frame's across the frame, so a frame's
+/// value is fully heard at the frame's end, `engine_latency` later.
+#[derive(Clone, Copy, Debug)]
+struct FrameTiming {
+    host_rate: u32,
+    model_rate: u32,
+    hop: usize,
+    /// Host samples per downsampler chunk.
+    chunk: usize,
+    ready: usize,
+    /// Negative: the pitch describes sound after the frame's centre.
+    lead: isize,
+    /// The downsampler's delay in model samples.
+    delay: usize,
+    engine_latency: usize,
+}
+
+impl FrameTiming {
+    /// The preroll (model samples, below one hop) that hears the input soonest, and the
+    /// latency then (host samples, from the sound the pitch describes to its full sound).
+    fn best_preroll(&self) -> Result<(usize, usize), AudioInputError> {
+        // Output samples of the downsampler after each chunk, from a run on silence over
+        // enough chunks for the grids to meet again.
+        let mut converter = RateConverter::new(self.host_rate, self.model_rate, self.chunk)?;
+        let mut fifo = SampleFifo::new(converter.max_output_per_push(self.chunk) + 16);
+        let silence = vec![0.0f32; self.chunk];
+        let per_model = self.host_rate as f64 / self.model_rate as f64;
+        let frame_host = self.hop as f64 * per_model;
+        let chunks = ((16.0 * frame_host) / self.chunk as f64).ceil() as usize + 4;
+        let mut produced = Vec::with_capacity(chunks);
+        let mut total = 0usize;
+        for _ in 0..chunks {
+            converter.push(&silence, &mut fifo);
+            total += fifo.len();
+            fifo.clear();
+            produced.push(total);
+        }
+        // Frame `k` of the extractor (after `z` zeros) is centred on stream sample
+        // `k hop - z`, which holds the host input of `(k hop - z - delay) per_model`.
+        let lag_of = |z: usize, k: usize| -> Option<f64> {
+            let needed = (k * self.hop + self.ready).checked_sub(z)?;
+            let j = produced.iter().position(|&c| c >= needed)?;
+            let sent = ((j + 1) * self.chunk - 1) as f64;
+            let engine_frame = (sent / frame_host).ceil();
+            let heard = (engine_frame + 1.0) * frame_host;
+            let described =
+                (k as f64 * self.hop as f64 - (z + self.delay) as f64 - self.lead as f64)
+                    * per_model;
+            Some(heard - described)
+        };
+        let frames = 4..(chunks as f64 * self.chunk as f64 / frame_host) as usize - 2;
+        let mean_lag = |z: usize| -> Option<f64> {
+            let lags: Option<Vec<f64>> = frames.clone().map(|k| lag_of(z, k)).collect();
+            lags.map(|l| l.iter().sum::<f64>() / l.len().max(1) as f64)
+        };
+        let (z, lag) = (0..self.hop)
+            .filter_map(|z| Some((z, mean_lag(z)?)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, self.hop as f64 * per_model * 2.0));
+        Ok((z, lag.round() as usize + self.engine_latency))
+    }
+}
+
+/// The octaves (in semitones) that move `midi` into `range`: the current `fold` while it
+/// keeps the pitch within [`FOLD_HYSTERESIS_SEMITONES`] of the range, else the fold of
+/// `fold_by_octaves`.
+fn octave_fold(midi: f32, fold: f32, (lo, hi): (f32, f32)) -> f32 {
+    let h = FOLD_HYSTERESIS_SEMITONES;
+    let moved = midi + fold;
+    if moved >= lo - h && moved <= hi + h {
+        fold
+    } else {
+        fold_by_octaves(midi, (lo, hi)) - midi
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_input_folds_by_octaves_with_hysteresis() {
+        let range = (60.0, 84.0);
+        assert_eq!(octave_fold(72.0, 0.0, range), 0.0);
+        assert_eq!(octave_fold(45.0, 0.0, range), 24.0);
+        // Just under the range after a fold of 0: kept within the hysteresis...
+        assert_eq!(octave_fold(59.5, 0.0, range), 0.0);
+        // ...and folded beyond it.
+        assert_eq!(octave_fold(58.5, 0.0, range), 12.0);
+        // Once folded up, a pitch wandering back up to 84.5 + 12 keeps the octave.
+        assert_eq!(octave_fold(72.4, 12.0, range), 12.0);
+        assert_eq!(octave_fold(73.5, 12.0, range), 0.0);
     }
 }

@@ -1,6 +1,7 @@
 //! The editor (nice-plug-egui): the loaded model's learned transfer curves with the live
-//! input range of each shaper, the live controls, the tracked input in audio-input mode,
-//! the model chooser with its load error, and every parameter.
+//! input range of each shaper, its range map (where its training controls lay) with the
+//! live control point, the live controls, the tracked input in audio-input mode, the
+//! model chooser with its load error, presets, and every parameter.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,9 +12,11 @@ use nice_plug::prelude::*;
 use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{EguiEditor, EguiNiceSettings, NiceEguiApp, RepaintNotifier};
 
+use crate::file_dialog::{DialogOutcome, ModelFileDialog};
 use crate::library;
 use crate::loader::Shared;
 use crate::params::{InputMode, NewtParams};
+use crate::presets;
 
 /// Shaper input range drawn (the FastNEWT table's domain).
 const CURVE_DOMAIN: (f32, f32) = (-3.0, 3.0);
@@ -25,6 +28,18 @@ const CURVE: Color32 = Color32::from_rgb(120, 200, 255);
 // Premultiplied: orange at 25% opacity.
 const LIVE_BAND: Color32 = Color32::from_rgba_premultiplied(64, 42, 15, 64);
 const ERROR: Color32 = Color32::from_rgb(255, 110, 100);
+const KNOWN: Color32 = Color32::from_rgb(110, 220, 130);
+/// Pitch span of the range map, MIDI notes (C1 to C8).
+const MAP_PITCH: (f32, f32) = (24.0, 108.0);
+/// The map's shades: regions holding 50%, 90% and 99% of the training frames.
+const MAP_SHADES: [(f32, Color32); 3] = [
+    (0.5, Color32::from_rgb(70, 130, 200)),
+    (0.9, Color32::from_rgb(45, 85, 135)),
+    (
+        newt_model::range::KNOWN_SHARE,
+        Color32::from_rgb(35, 55, 85),
+    ),
+];
 
 pub fn create(params: Arc<NewtParams>, shared: Arc<Shared>) -> Option<EguiEditor<NewtEditor>> {
     let path_text = params.user_model.get().unwrap_or_default();
@@ -38,6 +53,11 @@ pub fn create(params: Arc<NewtParams>, shared: Arc<Shared>) -> Option<EguiEditor
             gui: None,
             path_text,
             curves: None,
+            preset_name: String::new(),
+            preset_message: None,
+            user_presets: None,
+            file_dialog: ModelFileDialog::default(),
+            dialog_message: None,
         },
     )
 }
@@ -55,6 +75,15 @@ pub struct NewtEditor {
     /// The user model path being typed.
     path_text: String,
     curves: Option<Curves>,
+    /// The name a user preset is saved under.
+    preset_name: String,
+    /// The last preset action's outcome (error = true).
+    preset_message: Option<(String, bool)>,
+    /// User presets found on disk (name, path), read when the menu first opens.
+    user_presets: Option<Vec<(String, std::path::PathBuf)>>,
+    /// The user model's file dialog, and what its last use came to when it chose nothing.
+    file_dialog: ModelFileDialog,
+    dialog_message: Option<&'static str>,
 }
 
 impl NiceEguiApp for NewtEditor {
@@ -83,7 +112,9 @@ impl NiceEguiApp for NewtEditor {
             ui.vertical(|ui| {
                 ui.heading("NEWT: neural waveshaping");
                 self.model_row(ui, &setter, &status.playing, status.error.as_deref());
-                self.draw_curves(ui, Vec2::new(520.0, 470.0));
+                self.preset_row(ui, &gui);
+                self.draw_curves(ui, Vec2::new(520.0, 270.0));
+                self.draw_range_map(ui, status.model.as_deref(), Vec2::new(520.0, 150.0));
             });
             ui.separator();
             ui.vertical(|ui| {
@@ -129,20 +160,240 @@ impl NewtEditor {
                 });
             ui.label(format!("playing: {playing}"));
         });
+        let mut load = false;
+        match self.file_dialog.poll() {
+            Some(DialogOutcome::Chosen(path)) => {
+                self.path_text = path.display().to_string();
+                self.dialog_message = None;
+                load = true;
+            }
+            Some(DialogOutcome::NoFile) if !ModelFileDialog::portal_announced() => {
+                self.dialog_message =
+                    Some("no file dialog here (no desktop portal): type the path");
+            }
+            _ => {}
+        }
         ui.horizontal(|ui| {
             ui.label("User file");
-            ui.add(egui::TextEdit::singleline(&mut self.path_text).desired_width(330.0));
-            if ui.button("Load").clicked() && !self.path_text.trim().is_empty() {
-                self.params
-                    .user_model
-                    .set_path(Some(self.path_text.trim().to_string()));
-                setter.begin_set_parameter(&self.params.model);
-                setter.set_parameter(&self.params.model, library::USER_FILE_VALUE);
-                setter.end_set_parameter(&self.params.model);
+            ui.add(egui::TextEdit::singleline(&mut self.path_text).desired_width(270.0));
+            let browse =
+                ui.add_enabled(!self.file_dialog.is_open(), egui::Button::new("Browse..."));
+            if browse.clicked() {
+                let folder = std::path::Path::new(self.path_text.trim())
+                    .parent()
+                    .map(|p| p.to_path_buf());
+                self.file_dialog.open(folder);
             }
+            load |= ui.button("Load").clicked();
         });
+        if load && !self.path_text.trim().is_empty() {
+            self.params
+                .user_model
+                .set_path(Some(self.path_text.trim().to_string()));
+            setter.begin_set_parameter(&self.params.model);
+            setter.set_parameter(&self.params.model, library::USER_FILE_VALUE);
+            setter.end_set_parameter(&self.params.model);
+        }
+        if let Some(message) = self.dialog_message {
+            ui.colored_label(Color32::GRAY, message);
+        }
         if let Some(e) = error {
             ui.colored_label(ERROR, e);
+        }
+    }
+
+    /// The preset menu (factory presets by model, then the user's), and saving the current
+    /// state as a user preset. Loading goes through `GuiContext::set_state`, as a host's
+    /// state restore does.
+    fn preset_row(&mut self, ui: &mut egui::Ui, gui: &GuiContext) {
+        let now = presets::Sound::of(&self.params);
+        let factory = presets::factory();
+        let current = factory
+            .iter()
+            .find(|p| p.sound.matches(&now))
+            .map_or("(edited)".to_string(), |p| p.name.clone());
+        ui.horizontal(|ui| {
+            ui.label("Preset");
+            let mut chosen: Option<nice_plug::prelude::PluginState> = None;
+            egui::ComboBox::from_id_salt("preset")
+                .selected_text(current)
+                .width(210.0)
+                .show_ui(ui, |ui| {
+                    let mut model = "";
+                    for p in &factory {
+                        if p.model_name != model {
+                            if !model.is_empty() {
+                                ui.separator();
+                            }
+                            model = p.model_name;
+                        }
+                        if ui
+                            .selectable_label(p.sound.matches(&now), &p.name)
+                            .clicked()
+                        {
+                            chosen = Some(p.sound.state());
+                            self.preset_message = None;
+                        }
+                    }
+                    let user = self.user_presets.get_or_insert_with(|| {
+                        presets::user_folder()
+                            .map(|d| presets::list_user(&d))
+                            .unwrap_or_default()
+                    });
+                    if !user.is_empty() {
+                        ui.separator();
+                    }
+                    for (name, path) in user.iter() {
+                        if ui.selectable_label(false, name).clicked() {
+                            match presets::load_user(path) {
+                                Ok(p) => {
+                                    chosen = Some(p.state);
+                                    self.preset_message = Some((format!("loaded {name}"), false));
+                                }
+                                Err(e) => self.preset_message = Some((e.to_string(), true)),
+                            }
+                        }
+                    }
+                });
+            if let Some(state) = chosen {
+                gui.set_state(state);
+            }
+            ui.add(
+                egui::TextEdit::singleline(&mut self.preset_name)
+                    .hint_text("name")
+                    .desired_width(130.0),
+            );
+            if ui.button("Save").clicked() {
+                let saved = presets::user_folder()
+                    .and_then(|dir| presets::save_user(&dir, &self.preset_name, gui.get_state()));
+                self.preset_message = Some(match saved {
+                    Ok(path) => (format!("saved {}", path.display()), false),
+                    Err(e) => (e.to_string(), true),
+                });
+                self.user_presets = None;
+            }
+        });
+        if let Some((message, is_error)) = &self.preset_message {
+            let colour = if *is_error { ERROR } else { Color32::GRAY };
+            ui.colored_label(colour, message);
+        }
+    }
+
+    /// The model's range map: its training controls' densest regions over pitch (x) and
+    /// loudness (y), the live control point on top (and the tracked input in audio mode),
+    /// with a warning when playing leaves the range the model knows.
+    fn draw_range_map(&self, ui: &mut egui::Ui, model: Option<&newt_model::NewtModel>, size: Vec2) {
+        let (response, painter) = ui.allocate_painter(size, Sense::hover());
+        let Some(model) = model else { return };
+        let map = &model.meta.range_map;
+        let measure = map.measure();
+        let q = map.loudness_quantiles_db;
+        let (lo_db, hi_db) = (
+            (q[0] - 24.0).max(measure.floor_db()),
+            (q[4] + 12.0).min(measure.ceiling_db()),
+        );
+        let plot = Rect::from_min_max(
+            response.rect.min + Vec2::new(34.0, 4.0),
+            response.rect.max - Vec2::new(4.0, 16.0),
+        );
+        painter.rect_stroke(
+            plot,
+            0.0,
+            Stroke::new(1.0, Color32::from_gray(60)),
+            egui::StrokeKind::Inside,
+        );
+        let x_of = |midi: f32| {
+            plot.left() + (midi - MAP_PITCH.0) / (MAP_PITCH.1 - MAP_PITCH.0) * plot.width()
+        };
+        let y_of = |db: f32| plot.bottom() - (db - lo_db) / (hi_db - lo_db) * plot.height();
+        let (pitch_bins, loud_bins) = map.shape();
+        for p in 0..pitch_bins {
+            for l in 0..loud_bins {
+                let region = map.bin_region(p, l);
+                let Some((_, colour)) = MAP_SHADES.iter().find(|(share, _)| region <= *share)
+                else {
+                    continue;
+                };
+                let ([p0, p1], [l0, l1]) = map.bin_bounds(p, l);
+                let cell =
+                    Rect::from_x_y_ranges(x_of(p0)..=x_of(p1), y_of(l1)..=y_of(l0)).intersect(plot);
+                if cell.is_positive() {
+                    painter.rect_filled(cell, 0.0, *colour);
+                }
+            }
+        }
+        // Octave ticks (C) and the loudness span.
+        let font = FontId::proportional(10.0);
+        for c in (24..=108).step_by(12) {
+            let x = x_of(c as f32);
+            painter.text(
+                Pos2::new(x, plot.bottom() + 1.0),
+                Align2::CENTER_TOP,
+                format!("C{}", c / 12 - 1),
+                font.clone(),
+                Color32::GRAY,
+            );
+        }
+        for (db, align) in [(lo_db, Align2::RIGHT_BOTTOM), (hi_db, Align2::RIGHT_TOP)] {
+            painter.text(
+                Pos2::new(plot.left() - 3.0, y_of(db)),
+                align,
+                format!("{db:.0}"),
+                font.clone(),
+                Color32::GRAY,
+            );
+        }
+        painter.text(
+            plot.left_top() + Vec2::new(4.0, 2.0),
+            Align2::LEFT_TOP,
+            if map.estimated {
+                "trained range (estimated from the model's statistics)"
+            } else {
+                "trained range: pitch x loudness (dB)"
+            },
+            font.clone(),
+            Color32::GRAY,
+        );
+        let t = &self.shared.telemetry;
+        let r = Ordering::Relaxed;
+        let clamp = |p: Pos2| p.clamp(plot.min, plot.max);
+        if self.params.input.value() == InputMode::Audio {
+            let f0 = t.input_f0_hz.load(r);
+            if f0 > 0.0 {
+                let at = Pos2::new(
+                    x_of(newt_model::range::midi_of_hz(f0)),
+                    y_of(t.input_loudness_db.load(r)),
+                );
+                painter.circle_stroke(clamp(at), 5.0, Stroke::new(1.0, Color32::LIGHT_GRAY));
+            }
+        }
+        if t.sounding.load(r) {
+            let (f0, loud) = (t.f0_hz.load(r), t.loudness_db.load(r));
+            let midi = newt_model::range::midi_of_hz(f0);
+            let knows = map.knows(f0, loud);
+            let colour = if knows { KNOWN } else { ERROR };
+            painter.circle_filled(clamp(Pos2::new(x_of(midi), y_of(loud))), 4.5, colour);
+            if !knows {
+                let (p_lo, p_hi) = map.pitch_range_midi();
+                let why = if midi < p_lo {
+                    "below the pitches it knows"
+                } else if midi > p_hi {
+                    "above the pitches it knows"
+                } else if loud < q[0] {
+                    "quieter than it knows"
+                } else if loud > q[4] {
+                    "louder than it knows"
+                } else {
+                    "a pitch and loudness it never played together"
+                };
+                painter.text(
+                    plot.right_top() + Vec2::new(-4.0, 2.0),
+                    Align2::RIGHT_TOP,
+                    format!("outside the trained range: {why}"),
+                    FontId::proportional(12.0),
+                    ERROR,
+                );
+            }
         }
     }
 
@@ -239,6 +490,7 @@ impl NewtEditor {
         ui.label("Play");
         row!(p.input);
         row!(p.voicing);
+        row!(p.keep_in_range);
         row!(p.octave);
         row!(p.semitone);
         row!(p.glide);

@@ -15,10 +15,12 @@
 
 pub mod audio_input;
 pub mod editor;
+pub mod file_dialog;
 pub mod handover;
 pub mod library;
 pub mod loader;
 pub mod params;
+pub mod presets;
 pub mod telemetry;
 
 use std::num::NonZeroU32;

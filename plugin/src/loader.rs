@@ -15,12 +15,9 @@ use crate::telemetry::Telemetry;
 
 /// The audio-input tracker for an engine's rates, its latency including the engine's.
 fn tracker_for(engine: &Engine) -> Result<AudioInputTracker, AudioInputError> {
-    let meta = &engine.model().meta;
     AudioInputTracker::new(
         engine.config().host_sample_rate,
-        meta.sample_rate,
-        meta.hop,
-        meta.loudness_measure,
+        &engine.model().meta,
         engine.latency_samples(),
     )
 }

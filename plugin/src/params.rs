@@ -132,6 +132,10 @@ pub struct NewtParams {
     #[id = "voicing"]
     pub voicing: EnumParam<Voicing>,
 
+    /// Folds notes (and the audio input's pitch) by octaves into the model's trained
+    /// pitch range.
+    #[id = "keep_in_range"]
+    pub keep_in_range: BoolParam,
     #[id = "octave"]
     pub octave: IntParam,
     #[id = "semitone"]
@@ -203,6 +207,7 @@ impl Default for NewtParams {
             })),
             input: EnumParam::new("Input", InputMode::Midi),
             voicing: EnumParam::new("Voicing", Voicing::MonoLegato),
+            keep_in_range: BoolParam::new("Keep in range", false),
             octave: IntParam::new("Octave", 0, IntRange::Linear { min: -3, max: 3 }),
             semitone: IntParam::new("Semitone", 0, IntRange::Linear { min: -12, max: 12 })
                 .with_unit(" st"),
@@ -210,8 +215,13 @@ impl Default for NewtParams {
             loudness_offset: linear("Loudness offset", 0.0, -24.0, 24.0)
                 .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS))
                 .with_unit(" dB"),
-            gate: linear("Confidence gate", 0.5, 0.0, 1.0)
-                .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS)),
+            gate: linear(
+                "Confidence gate",
+                newt_features::live::DEFAULT_CONFIDENCE_GATE,
+                0.0,
+                1.0,
+            )
+            .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS)),
             shaper_in_scale: linear("Shaper in scale", 1.0, 0.0, 4.0),
             shaper_in_offset: linear("Shaper in offset", 0.0, -2.0, 2.0),
             shaper_out_scale: linear("Shaper out scale", 1.0, 0.0, 4.0),
@@ -274,6 +284,8 @@ pub struct InputSettings {
     pub pitch_ratio: f32,
     pub loudness_offset_db: f32,
     pub gate: f32,
+    /// Fold the input's pitch by octaves into the model's trained range.
+    pub keep_in_range: bool,
 }
 
 impl NewtParams {
@@ -306,6 +318,7 @@ impl NewtParams {
                 release_s: (self.release.value() / 1000.0).max(0.001),
                 bend_range_semitones: self.bend_range.value(),
                 transpose_semitones: self.transpose_semitones(),
+                keep_in_range: self.keep_in_range.value(),
                 ..NoteParams::default()
             },
             mode: match self.voicing.value() {
@@ -327,6 +340,7 @@ impl NewtParams {
             pitch_ratio: (self.transpose_semitones() / 12.0).exp2(),
             loudness_offset_db: self.loudness_offset.smoothed.next_step(samples),
             gate: self.gate.smoothed.next_step(samples),
+            keep_in_range: self.keep_in_range.value(),
         }
     }
 }

@@ -547,9 +547,10 @@ pub fn corrupt_user_model_keeps_playing(host: &mut dyn PluginHost, corrupt_file:
     host.process(None, BLOCK, BLOCK);
 }
 
-/// Audio-input mode ("Input" = Audio): a synthesised melody on the input comes out at its
-/// pitch, and the output's pitch track lags the input's by the latency the plugin
-/// reports (within one 8 ms control frame), which is at most 40 ms. Needs 48 kHz.
+/// Audio-input mode ("Input" = Audio) with the default model (the flute, trained from
+/// about C#4 up): a synthesised melody in its range on the input comes out at its pitch,
+/// and the output's pitch track lags the input's by the latency the plugin reports
+/// (within 3 ms), which is at most 20 ms. Needs 48 kHz.
 pub fn audio_input_follows_the_input_pitch(host: &mut dyn PluginHost) {
     use crate::{PITCH_FRAME_S, median_pitch, melody, pitch_track, tone, track_lag};
     let sr = host.sample_rate();
@@ -560,20 +561,20 @@ pub fn audio_input_follows_the_input_pitch(host: &mut dyn PluginHost) {
     host.process(Some(&silence), silence.len(), BLOCK);
     let latency = host.latency_samples() as f64;
     assert!(
-        latency <= 0.040 * sr,
-        "audio-input latency {latency} samples is over 40 ms"
+        latency <= 0.020 * sr,
+        "audio-input latency {latency} samples is over 20 ms"
     );
 
     // A melody, then a slow vibrato (always voiced) for the delay.
-    let notes = melody(sr, &[(220.0, 1.2), (330.0, 1.0), (262.0, 1.0)]);
+    let notes = melody(sr, &[(294.0, 1.2), (440.0, 1.0), (349.0, 1.0)]);
     let vibrato = tone(sr, 3.0, |t| {
-        262.0 * (0.6 / 12.0 * (std::f64::consts::TAU * 3.0 * t).sin()).exp2()
+        392.0 * (0.6 / 12.0 * (std::f64::consts::TAU * 3.0 * t).sin()).exp2()
     });
     let input: Vec<f32> = notes.iter().chain(&vibrato).copied().collect();
     let out = host.process(Some(&input), input.len(), BLOCK);
     assert_finite(&out, "audio-input output");
     let (ti, to) = (pitch_track(&input), pitch_track(&out));
-    for (start_s, end_s, f) in [(0.4, 1.1, 220.0f32), (1.5, 2.1, 330.0), (2.5, 3.1, 262.0)] {
+    for (start_s, end_s, f) in [(0.4, 1.1, 294.0f32), (1.5, 2.1, 440.0), (2.5, 3.1, 349.0)] {
         let median = median_pitch(&to, start_s, end_s);
         assert!(
             median > 0.0 && cents(median as f64, f as f64).abs() < 20.0,
@@ -585,16 +586,16 @@ pub fn audio_input_follows_the_input_pitch(host: &mut dyn PluginHost) {
     let lag = track_lag(&ti[start..end], &to[start..end], 20);
     let frame = PITCH_FRAME_S * sr;
     let measured = lag * frame;
+    println!("audio input: reported latency {latency} samples, measured {measured:.0}");
     assert!(
-        (measured - latency).abs() <= frame,
+        (measured - latency).abs() <= 0.003 * sr && measured <= 0.020 * sr,
         "reported latency {latency} samples, measured delay {measured:.0} samples"
     );
-    println!("audio input: reported latency {latency} samples, measured {measured:.0}");
     host.set_param("Input", 0.0);
 }
 
 /// Every automatable parameter: (display name, lowest, highest, step) in plain values.
-pub const AUTOMATED: [(&str, f64, f64, f64); 21] = [
+pub const AUTOMATED: [(&str, f64, f64, f64); 22] = [
     ("Octave", -3.0, 3.0, 1.0),
     ("Semitone", -12.0, 12.0, 1.0),
     ("Loudness offset", -24.0, 24.0, 0.001),
@@ -615,6 +616,7 @@ pub const AUTOMATED: [(&str, f64, f64, f64); 21] = [
     ("Output gain", -48.0, 12.0, 0.1),
     ("Voicing", 0.0, 1.0, 1.0),
     ("Input", 0.0, 1.0, 1.0),
+    ("Keep in range", 0.0, 1.0, 1.0),
     ("Model", 0.0, 7.0, 1.0),
 ];
 
@@ -703,6 +705,91 @@ pub fn stress(host: &mut dyn PluginHost, model_changes: usize, automated_blocks:
         rms(&automated)
     );
     level
+}
+
+/// Loads a factory preset as the editor does: its plugin state (`presets::Sound::state`,
+/// what the editor hands to `GuiContext::set_state`) restored through the host's state
+/// interface, which runs the same restore. Waits for a model the preset names to load.
+fn load_preset(host: &mut dyn PluginHost, name: &str) -> newt::presets::Sound {
+    let preset =
+        newt::presets::factory_preset(name).unwrap_or_else(|| panic!("no factory preset {name:?}"));
+    let (prefixed, _) = split_state(&host.save_state());
+    let json = serde_json::to_value(preset.sound.state()).expect("a state serialises");
+    host.load_state(&join_state(prefixed, &json));
+    host.process(None, frames(host, 0.5), BLOCK);
+    preset.sound
+}
+
+/// RMS of the first 80 ms of A4 and the spread of its pitch (cents, standard deviation
+/// of the pitch track over 0.5-1.5 s after the note starts).
+fn onset_and_vibrato(host: &mut dyn PluginHost) -> (f64, f64) {
+    let latency = host.latency_samples() as usize;
+    host.note_on(NOTE, VELOCITY);
+    let out = host.process(None, latency + frames(host, 1.6), BLOCK);
+    host.note_off(NOTE);
+    host.process(None, frames(host, 2.0), BLOCK);
+    assert_finite(&out, "preset note");
+    let onset = rms(&out[latency..latency + frames(host, 0.08)]);
+    let track = crate::pitch_track(&out[latency..]);
+    let from = (0.5 / crate::PITCH_FRAME_S) as usize;
+    let to = (1.5 / crate::PITCH_FRAME_S) as usize;
+    let c: Vec<f64> = track[from..to.min(track.len())]
+        .iter()
+        .filter(|f| **f > 0.0)
+        .map(|f| cents(*f as f64, NOTE_HZ))
+        .collect();
+    assert!(c.len() > 50, "A4 is unpitched under the preset");
+    let mean = c.iter().sum::<f64>() / c.len() as f64;
+    let spread = (c.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / c.len() as f64).sqrt();
+    (onset, spread)
+}
+
+/// Factory presets, loaded as the editor loads them, set their parameters (read back
+/// through the host) and change the sound as their names say: "Poly pad" attacks slowly,
+/// "Expressive vibrato" bends A4 by tens of cents, "Plain" plays a fresh instance's
+/// sound; loading the Violin's preset switches the model.
+pub fn factory_presets_load_and_change_the_sound(host: &mut dyn PluginHost) {
+    assert_eq!(
+        host.sample_rate(),
+        48_000.0,
+        "the pitch tracks decimate 48 kHz by 3"
+    );
+    let plain = load_preset(host, "Flute: Plain");
+    assert_eq!(host.param("Attack"), plain.attack_ms as f64);
+    let (plain_onset, plain_spread) = onset_and_vibrato(host);
+
+    let pad = load_preset(host, "Flute: Poly pad");
+    for (name, want) in [
+        ("Voicing", 1.0),
+        ("Keep in range", 1.0),
+        ("Attack", pad.attack_ms as f64),
+        ("Release", pad.release_ms as f64),
+        ("Reverb mix", pad.reverb as f64),
+    ] {
+        let got = host.param(name);
+        assert!(
+            (got - want).abs() < 1e-3,
+            "after Poly pad, {name} reads {got}, the preset says {want}"
+        );
+    }
+    let (pad_onset, _) = onset_and_vibrato(host);
+    println!("onset RMS: plain {plain_onset:.4}, poly pad {pad_onset:.4}");
+    assert!(
+        pad_onset < 0.5 * plain_onset,
+        "Poly pad's 600 ms attack should start quietly: {pad_onset:.4} vs {plain_onset:.4}"
+    );
+
+    load_preset(host, "Flute: Expressive vibrato");
+    assert_eq!(host.param("Voicing"), 0.0, "back to mono legato");
+    let (_, vibrato_spread) = onset_and_vibrato(host);
+    println!("pitch spread: plain {plain_spread:.1} cents, expressive vibrato {vibrato_spread:.1}");
+    assert!(
+        plain_spread < 5.0 && vibrato_spread > 12.0,
+        "vibrato spread {vibrato_spread:.1} cents against {plain_spread:.1} without"
+    );
+
+    let violin = load_preset(host, "Violin: Plain");
+    assert_eq!(host.param("Model"), violin.model as f64);
 }
 
 #[cfg(test)]

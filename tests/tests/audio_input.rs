@@ -24,14 +24,7 @@ fn transfer_with(model: NewtModel, input: &[f32], block: usize) -> (Vec<f32>, us
     };
     let mut engine = Engine::new(model, config).unwrap();
     let meta = engine.model().meta.clone();
-    let mut tracker = AudioInputTracker::new(
-        SR,
-        meta.sample_rate,
-        meta.hop,
-        meta.loudness_measure,
-        engine.latency_samples(),
-    )
-    .unwrap();
+    let mut tracker = AudioInputTracker::new(SR, &meta, engine.latency_samples()).unwrap();
     let params = EngineParams {
         drive: Drive::Controls,
         ..EngineParams::default()
@@ -40,6 +33,7 @@ fn transfer_with(model: NewtModel, input: &[f32], block: usize) -> (Vec<f32>, us
         pitch_ratio: 1.0,
         loudness_offset_db: 0.0,
         gate: 0.3,
+        keep_in_range: false,
     };
     let mut out = vec![0.0; input.len()];
     let mut events = Vec::new();
@@ -88,28 +82,56 @@ fn an_imported_model_follows_the_input_melody() {
     }
 }
 
-#[test]
-fn reported_latency_is_the_measured_delay_and_under_40_ms() {
-    // A slow vibrato (3 Hz, +-60 cents) around 262 Hz: always voiced, so the lag of the
-    // output's pitch track behind the input's is the pure delay.
+fn bundled(name: &str) -> NewtModel {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../assets/models/{name}.safetensors"));
+    NewtModel::load(&path).unwrap()
+}
+
+/// Reported and measured audio-input latency of a model at 48 kHz, in host samples: a slow
+/// vibrato (3 Hz, +-60 cents) around the model's median trained pitch, always voiced, so
+/// the lag of the output's pitch track behind the input's is the pure delay.
+fn latency_of(model: NewtModel) -> (usize, f64) {
+    let centre = newt_model::range::hz_of_midi(model.meta.range_map.pitch_quantiles_midi[2]) as f64;
     let input = tone(SR as f64, 3.0, |t| {
-        262.0 * (0.6 / 12.0 * (std::f64::consts::TAU * 3.0 * t).sin()).exp2()
+        centre * (0.6 / 12.0 * (std::f64::consts::TAU * 3.0 * t).sin()).exp2()
     });
-    let (out, latency) = transfer(&input, 512);
-    assert!(
-        latency <= 40 * SR as usize / 1000,
-        "latency {latency} samples"
-    );
+    let (out, latency) = transfer_with(model, &input, 512);
     let (ti, to) = (pitch_track(&input), pitch_track(&out));
     let skip = (0.5 / PITCH_FRAME_S) as usize;
     let lag = track_lag(&ti[skip..ti.len() - 2], &to[skip..to.len() - 2], 20);
-    let frame = PITCH_FRAME_S * SR as f64;
-    let measured = lag * frame;
-    println!("reported latency {latency} samples, measured {measured:.0} samples");
-    assert!(
-        (measured - latency as f64).abs() <= frame,
-        "reported {latency}, measured {measured:.0}"
-    );
+    (latency, lag * PITCH_FRAME_S * SR as f64)
+}
+
+/// The latency the plugin reports is the delay measured (within 3 ms) for every bundled
+/// model, and at most 20 ms for ours (the authors' add half a hop, issue 10's look-ahead).
+#[test]
+fn reported_latency_is_the_measured_delay_and_20_ms_for_our_models() {
+    for name in [
+        "flute",
+        "violin",
+        "trumpet",
+        "alto-sax",
+        "cello",
+        "flute-urmp",
+        "trumpet-urmp",
+        "violin-urmp",
+    ] {
+        let (latency, measured) = latency_of(bundled(name));
+        let ms = |s: f64| 1000.0 * s / SR as f64;
+        println!(
+            "{name}: reported {latency} samples ({:.1} ms), measured {measured:.0} ({:.1} ms)",
+            ms(latency as f64),
+            ms(measured)
+        );
+        assert!(
+            (measured - latency as f64).abs() <= 0.003 * SR as f64,
+            "{name}: reported {latency}, measured {measured:.0}"
+        );
+        if !name.ends_with("-urmp") {
+            assert!(ms(measured) <= 20.0 && ms(latency as f64) <= 20.0, "{name}");
+        }
+    }
 }
 
 #[test]

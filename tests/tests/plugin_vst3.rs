@@ -163,3 +163,8 @@ fn stress_model_changes_and_automation() {
     let level = scenarios::stress(&mut host, 200, 200);
     assert!(level > scenarios::SILENT_RMS);
 }
+
+#[test]
+fn factory_presets_load_and_change_the_sound() {
+    scenarios::factory_presets_load_and_change_the_sound(&mut host());
+}

@@ -70,6 +70,9 @@ enum Command {
     Timbre(Forwarded),
     /// Resynthesise held-out segments through the engine and score them (`newt-eval eval`).
     Eval(Forwarded),
+    /// Whether each model plays worse outside its range map: docs/RANGE.md
+    /// (`newt-eval range`).
+    Range(Forwarded),
     /// Train a model from a folder of WAV files, NEWT or the DDSP baseline (`newt-train`).
     Train(Forwarded),
     /// Fetch or generate a data set into data/ (ignored by git): `instruments` and
@@ -119,6 +122,7 @@ fn main() -> anyhow::Result<()> {
         Command::DemoMidi { out } => demo::write_demo_midi(&out),
         Command::Timbre(f) => forwarded("timbre", f),
         Command::Eval(f) => forwarded("eval", f),
+        Command::Range(f) => forwarded("range", f),
         Command::Train(f) => forwarded("train", f),
         Command::Data(f) => forwarded("data", f),
         Command::Subspace(f) => forwarded("subspace", f),

@@ -15,7 +15,7 @@ use crate::abc::{Tune, parse_book};
 use crate::instrument::{INSTRUMENTS, Instrument, by_name};
 use crate::performance::{Exercise, exercise, from_tune};
 use crate::render::{RENDER_RATE, TRUTH_RATE, load_sound_font, parse_truth_csv, render, truth_csv};
-use crate::tracker::{GROSS_CENTS, TrackerTally, score};
+use crate::tracker::{GROSS_CENTS, TrackerTally, score, score_live};
 use clap::Args;
 use seeded_rng::SplitMix64;
 use source_packages::{debian_package, run_tool};
@@ -153,6 +153,33 @@ fn seed_for(seed: u64, instrument: &Instrument, i: usize) -> u64 {
     seed ^ name ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// The live tracker configurations scored for `instrument`: the one every model used
+/// before range maps, and the one the plugin derives from the bundled model's range map
+/// (when the model file is there).
+fn live_configurations(instrument: &str) -> Vec<(&'static str, newt_features::PitchConfig)> {
+    use newt_features::{LiveTracking, PitchConfig, YinWindow};
+    let before = PitchConfig {
+        sample_rate: TRUTH_RATE,
+        hop: crate::render::TRUTH_HOP,
+        lag_frames: 0,
+        f_min: 62.0,
+        integration_periods: 0.5,
+        window: YinWindow::Start,
+        ..PitchConfig::default()
+    };
+    let mut configs = vec![("before", before)];
+    let model = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../assets/models")
+        .join(format!("{instrument}.safetensors"));
+    if let Ok(model) = newt_model::NewtModel::load(&model) {
+        let (lowest_trained, _) = model.meta.range_map.pitch_range_midi();
+        let lowest = LiveTracking::lowest_pitch_for_range(lowest_trained);
+        let live = LiveTracking::for_lowest_pitch(TRUTH_RATE, crate::render::TRUTH_HOP, lowest);
+        configs.push(("from the model's range", live.pitch));
+    }
+    configs
+}
+
 pub fn run(args: InstrumentsArgs) -> anyhow::Result<()> {
     let instruments: Vec<Instrument> = if args.instruments.is_empty() {
         INSTRUMENTS.to_vec()
@@ -178,11 +205,16 @@ pub fn run(args: InstrumentsArgs) -> anyhow::Result<()> {
     let mut report = String::from(
         "| instrument | minutes | scored frames | median error (cents) | gross errors (> 50 cents) | unvoiced misses |\n|---|---|---|---|---|---|\n",
     );
+    let mut live_report = String::from(
+        "| instrument | live configuration | lowest pitch (Hz) | median error (cents) | gross errors (> 50 cents) | unvoiced misses |\n|---|---|---|---|---|---|\n",
+    );
     for inst in &instruments {
         let dir = args.out.join(inst.name);
         std::fs::create_dir_all(&dir)?;
         let mut seconds = 0.0;
         let mut tally = TrackerTally::default();
+        let live = live_configurations(inst.name);
+        let mut live_tallies = vec![TrackerTally::default(); live.len()];
         // Phrases in a fixed order until the instrument has its minutes.
         let mut next = 0;
         while seconds < target_s {
@@ -224,6 +256,24 @@ pub fn run(args: InstrumentsArgs) -> anyhow::Result<()> {
             let audio16 = newt_features::resample(&audio, RENDER_RATE, TRUTH_RATE)
                 .map_err(anyhow::Error::msg)?;
             tally.merge(score(&audio16, &truth)?);
+            for ((_, config), t) in live.iter().zip(&mut live_tallies) {
+                t.merge(score_live(
+                    &audio16,
+                    &truth,
+                    *config,
+                    newt_features::live::DEFAULT_CONFIDENCE_GATE,
+                )?);
+            }
+        }
+        for ((label, config), t) in live.iter().zip(&live_tallies) {
+            live_report.push_str(&format!(
+                "| {} | {label} | {:.0} | {:.2} | {:.2}% | {:.2}% |\n",
+                inst.name,
+                config.f_min,
+                t.median_cents(),
+                100.0 * t.gross_rate(),
+                100.0 * t.missed_rate()
+            ));
         }
         report.push_str(&format!(
             "| {} | {:.1} | {} | {:.2} | {:.2}% | {:.2}% |\n",
@@ -241,7 +291,16 @@ pub fn run(args: InstrumentsArgs) -> anyhow::Result<()> {
          pYIN-style probabilities, Viterbi) against the ground truth of `cargo xtask data \
          instruments` (FluidR3 SoundFont, 48 kHz rendered, tracked at 16 kHz), on frames \
          whose note is held for 40 ms on each side; gross = more than {GROSS_CENTS} cents \
-         off.\n\n{report}"
+         off.\n\n{report}\n## Live (the plugin's audio input)\n\nThe streaming tracker as the \
+         plugin runs it on its audio input (no Viterbi look-ahead, half-period YIN \
+         integration; a frame counts as pitched when voiced with at least the default \
+         confidence gate, {gate}) on the same frames. *Before*: one configuration for \
+         every model, searching down to 62 Hz, YIN comparing the window's oldest samples \
+         (until 2026-12-04). *From the model's range*: searching down to {margin} semitones \
+         below the bundled model's 1st-percentile trained pitch, YIN comparing the window's \
+         newest samples (`newt_features::LiveTracking`).\n\n{live_report}",
+        gate = newt_features::live::DEFAULT_CONFIDENCE_GATE,
+        margin = newt_features::live::RANGE_MARGIN_SEMITONES
     );
     std::fs::write(args.out.join("tracker.md"), &report)?;
     println!("{report}");

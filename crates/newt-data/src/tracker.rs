@@ -1,7 +1,7 @@
 //! The pitch tracker (newt-features) scored against the ground truth of rendered
 //! instruments: real sampled timbres with known pitch.
 
-use newt_features::{PitchConfig, track_pitch};
+use newt_features::{PitchConfig, PitchEstimate, PitchTracker, track_pitch};
 
 use crate::render::{TRUTH_HOP, TRUTH_RATE, TruthFrame};
 
@@ -60,6 +60,32 @@ pub fn score(
         ..PitchConfig::default()
     };
     let track = track_pitch(audio, config)?;
+    Ok(tally_against(&track, truth, |p| p.voiced))
+}
+
+/// Tracks `audio` (at [`TRUTH_RATE`]) as the plugin's audio input does: streaming, with
+/// the live `config` (`newt_features::LiveTracking`), a frame counting as pitched when
+/// the tracker calls it voiced with at least `gate` confidence (the plugin's default
+/// confidence gate).
+pub fn score_live(
+    audio: &[f32],
+    truth: &[TruthFrame],
+    config: PitchConfig,
+    gate: f32,
+) -> Result<TrackerTally, newt_features::FeatureError> {
+    let mut tracker = PitchTracker::new(config)?;
+    let mut track = Vec::with_capacity(audio.len() / config.hop + 1);
+    tracker.push(audio, |p| track.push(p));
+    Ok(tally_against(&track, truth, |p| {
+        p.voiced && p.confidence >= gate
+    }))
+}
+
+fn tally_against(
+    track: &[PitchEstimate],
+    truth: &[TruthFrame],
+    pitched: impl Fn(&PitchEstimate) -> bool,
+) -> TrackerTally {
     let mut tally = TrackerTally::default();
     let n = track.len().min(truth.len());
     for f in SETTLED_FRAMES..n.saturating_sub(SETTLED_FRAMES) {
@@ -72,7 +98,7 @@ pub fn score(
             continue;
         }
         let p = track[f];
-        if p.voiced && p.f0_hz > 0.0 {
+        if pitched(&p) && p.f0_hz > 0.0 {
             tally
                 .errors
                 .push((1200.0 * (p.f0_hz / truth[f].f0_hz).log2()).abs());
@@ -80,5 +106,5 @@ pub fn score(
             tally.missed += 1;
         }
     }
-    Ok(tally)
+    tally
 }

@@ -29,6 +29,9 @@ pub struct NoteParams {
     pub transpose_semitones: f32,
     /// Loudness span of the velocity range, in model standard deviations.
     pub velocity_span_std: f32,
+    /// Folds each note (with the transposition) by whole octaves into the model's trained
+    /// pitch range (`RangeMap::pitch_range_midi`); bend and vibrato stay as played.
+    pub keep_in_range: bool,
 }
 
 impl NoteParams {
@@ -64,6 +67,7 @@ impl NoteParams {
             ),
             transpose_semitones: finite_or(self.transpose_semitones, 0.0, -48.0, 48.0),
             velocity_span_std: finite_or(self.velocity_span_std, d.velocity_span_std, 0.0, 10.0),
+            keep_in_range: self.keep_in_range,
         }
     }
 }
@@ -83,6 +87,7 @@ impl Default for NoteParams {
             bend_range_semitones: 2.0,
             transpose_semitones: 0.0,
             velocity_span_std: 2.5,
+            keep_in_range: false,
         }
     }
 }
@@ -127,6 +132,11 @@ pub struct NoteDriver {
     /// Current pitch in semitones (MIDI note numbers, fractional while gliding).
     pitch: f32,
     target: f32,
+    /// Octave fold ("Keep in range") in semitones, gliding with the pitch so that a legato
+    /// move between a folded and an unfolded note is one smooth glide.
+    fold: f32,
+    /// The next frame is a note's first: the fold is set, not glided.
+    fresh: bool,
     stage: Stage,
     env: f32,
     vibrato_phase: f32,
@@ -140,6 +150,8 @@ impl Default for NoteDriver {
             velocity: 0.0,
             pitch: 69.0,
             target: 69.0,
+            fold: 0.0,
+            fresh: false,
             stage: Stage::Idle,
             env: 0.0,
             vibrato_phase: 0.0,
@@ -157,6 +169,7 @@ impl NoteDriver {
         self.velocity = finite_or(velocity, 0.0, 0.0, 1.0);
         self.pitch = note as f32;
         self.target = note as f32;
+        self.fresh = true;
         if self.stage == Stage::Idle {
             self.env = 0.0;
         }
@@ -231,6 +244,18 @@ impl NoteDriver {
             1.0
         };
         self.pitch += (self.target - self.pitch) * g;
+        let fold = if p.keep_in_range {
+            let played = self.target + p.transpose_semitones;
+            meta.range_map.fold_pitch_midi(played) - played
+        } else {
+            0.0
+        };
+        if self.fresh {
+            self.fold = fold;
+            self.fresh = false;
+        } else {
+            self.fold += (fold - self.fold) * g;
+        }
         // Vibrato, faded in after the delay.
         self.age_s += dt;
         self.vibrato_phase = (self.vibrato_phase + dt * p.vibrato_rate_hz.max(0.0)).fract();
@@ -239,6 +264,7 @@ impl NoteDriver {
             (p.vibrato_depth_cents + ch.mod_wheel.clamp(0.0, 1.0) * p.mod_wheel_depth_cents) * fade;
         let vibrato = depth / 100.0 * (std::f32::consts::TAU * self.vibrato_phase).sin();
         let semis = self.pitch
+            + self.fold
             + p.transpose_semitones
             + ch.bend.clamp(-1.0, 1.0) * p.bend_range_semitones
             + vibrato;

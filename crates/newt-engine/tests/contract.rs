@@ -678,3 +678,85 @@ fn automation_at_blocks_of_4096_has_no_steps() {
     let level = rms(&gain[end.clone()]) / rms(&reference[end]);
     assert!((level - 0.25).abs() < 0.01, "output gain reached {level}");
 }
+
+/// "Keep in range": with the flute (trained from about C#4 to G#6), A2 and A7 are folded
+/// by whole octaves into that range and sound as A4 and A5; without it they sound where
+/// they are played; a legato move from a folded note to an unfolded one glides.
+#[test]
+fn keep_in_range_folds_notes_by_octaves_into_the_trained_range() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../assets/models/flute.safetensors");
+    let model = NewtModel::load(&path).unwrap();
+    let (lo, hi) = model.meta.range_map.pitch_range_midi();
+    assert!(!model.meta.range_map.estimated, "the flute carries its map");
+    assert!(
+        (60.0..63.0).contains(&lo) && (90.0..94.0).contains(&hi),
+        "{lo}-{hi}"
+    );
+    let rate = 48_000;
+    let config = EngineConfig {
+        host_sample_rate: rate,
+        max_block: 4096,
+        ..EngineConfig::default()
+    };
+    let play = |note: u8, keep_in_range: bool| {
+        let mut engine = Engine::new(model.clone(), config).unwrap();
+        let mut params = EngineParams::default();
+        params.notes.keep_in_range = keep_in_range;
+        let events = [TimedEvent {
+            sample: 0,
+            kind: EventKind::NoteOn {
+                note,
+                velocity: 0.8,
+            },
+        }];
+        let out = render_to_vec(&mut engine, &events, &params, rate as usize, 512);
+        fundamental_hz(&out[rate as usize / 2..], rate as f64)
+    };
+    for (note, kept_hz, played_hz) in [(45u8, 440.0, 110.0), (105, 880.0, 3520.0)] {
+        let kept = play(note, true);
+        assert!(
+            cents(kept, kept_hz).abs() < 20.0,
+            "MIDI {note} kept in range sounds {kept:.1} Hz, not {kept_hz}"
+        );
+        let played = play(note, false);
+        assert!(
+            cents(played, played_hz).abs() < 20.0,
+            "MIDI {note} as played sounds {played:.1} Hz, not {played_hz}"
+        );
+    }
+    // A note inside the range is untouched.
+    assert!(cents(play(69, true), 440.0).abs() < 20.0);
+
+    // Legato from A2 (folded to A4) to B4 (inside): one glide from A4 up to B4, never
+    // through the octave below.
+    let mut engine = Engine::new(model.clone(), config).unwrap();
+    let mut params = EngineParams::default();
+    params.notes.keep_in_range = true;
+    params.notes.glide_s = 0.05;
+    let events = [
+        TimedEvent {
+            sample: 0,
+            kind: EventKind::NoteOn {
+                note: 45,
+                velocity: 0.8,
+            },
+        },
+        TimedEvent {
+            sample: 24_000,
+            kind: EventKind::NoteOn {
+                note: 71,
+                velocity: 0.8,
+            },
+        },
+    ];
+    let out = render_to_vec(&mut engine, &events, &params, 48_000, 512);
+    let window = 2048;
+    for start in (24_000..36_000).step_by(1024) {
+        let f = fundamental_hz(&out[start..start + window], rate as f64);
+        assert!(
+            (430.0..500.0).contains(&f),
+            "{f:.1} Hz at sample {start}: the legato left the A4-B4 span"
+        );
+    }
+}

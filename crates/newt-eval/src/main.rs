@@ -1,7 +1,8 @@
-//! `newt-eval eval|timbre` (also `cargo xtask eval ...`, `cargo xtask timbre ...`).
+//! `newt-eval eval|timbre|range` (also `cargo xtask eval ...`, `cargo xtask timbre ...`,
+//! `cargo xtask range ...`).
 
 use clap::{Parser, Subcommand};
-use newt_eval::{eval, timbre};
+use newt_eval::{eval, range, timbre};
 
 // The DDSP baseline's forward passes allocate tensors of tens of MB; see newt-train's
 // binary for why mimalloc.
@@ -21,11 +22,15 @@ enum What {
     Eval(eval::EvalArgs),
     /// Which reference SoundFont instrument each render sounds like (harmonic profiles).
     Timbre(timbre::TimbreArgs),
+    /// Whether each model plays worse outside its range map: a grid of notes scored for
+    /// pitch and against the reference SoundFont instrument (docs/RANGE.md).
+    Range(range::RangeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().what {
         What::Eval(args) => eval::run(args),
         What::Timbre(args) => timbre::run(args),
+        What::Range(args) => range::run(args),
     }
 }

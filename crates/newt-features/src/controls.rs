@@ -113,6 +113,9 @@ pub struct ControlExtractor {
     emitted: usize,
     /// Pitch estimates waiting for their loudness (ring).
     pitch_pending: Vec<PitchEstimate>,
+    /// Frame `k` carries the loudness of frame `k - loudness_lag` (the measure's silence
+    /// before the first), so that a long loudness window does not hold the pitch back.
+    loudness_lag: usize,
 }
 
 impl ControlExtractor {
@@ -151,12 +154,40 @@ impl ControlExtractor {
             pitch_frames: 0,
             emitted: 0,
             pitch_pending: vec![PitchEstimate::default(); spread],
+            loudness_lag: 0,
         })
+    }
+
+    /// Pairs each frame's pitch with the loudness of `frames` frames earlier: the frames
+    /// come out sooner by up to `frames` hops (the pitch's own latency stays), and the
+    /// loudness lags the pitch by as much. For a live input, where a pitch known sooner
+    /// is what a player hears as latency.
+    pub fn with_loudness_lag(mut self, frames: usize) -> Self {
+        let hop = self.pitch.config().hop;
+        let spread = self.pitch.latency().abs_diff(self.loudness.latency()) / hop + frames + 4;
+        self.pending = vec![0.0; spread];
+        self.pitch_pending = vec![PitchEstimate::default(); spread];
+        self.loudness_lag = frames;
+        self.reset();
+        self
     }
 
     /// Samples from a frame's centre to its controls coming out.
     pub fn latency(&self) -> usize {
-        self.pitch.latency().max(self.loudness.latency())
+        let lag = self.loudness_lag * self.pitch.config().hop;
+        self.pitch
+            .latency()
+            .max(self.loudness.latency().saturating_sub(lag))
+    }
+
+    /// Samples from a frame's centre to its pitch being known (the tracker's own).
+    pub fn pitch_latency(&self) -> usize {
+        self.pitch.latency()
+    }
+
+    /// Samples from a frame's centre to its loudness being known (the meter's own).
+    pub fn loudness_latency(&self) -> usize {
+        self.loudness.latency()
     }
 
     /// The unit of the frames' `loudness_db`.
@@ -165,7 +196,7 @@ impl ControlExtractor {
     }
 
     /// See [`PitchTracker::analysis_lead`].
-    pub fn pitch_analysis_lead(&self, f0_hz: f32) -> usize {
+    pub fn pitch_analysis_lead(&self, f0_hz: f32) -> isize {
         self.pitch.analysis_lead(f0_hz)
     }
 
@@ -188,7 +219,9 @@ impl ControlExtractor {
             pitch_frames,
             emitted,
             pitch_pending,
+            loudness_lag,
         } = self;
+        let silence = loudness.measure().floor_db();
         // Small steps (under one hop) keep either side at most its latency difference
         // ahead of the other, which the rings hold.
         for chunk in input.chunks(64) {
@@ -200,9 +233,12 @@ impl ControlExtractor {
                 pitch_pending[*pitch_frames % cap] = p;
                 *pitch_frames += 1;
             });
-            while *emitted < (*loud_frames).min(*pitch_frames) {
-                let f = *emitted % cap;
-                on_frame(ControlFrame::new(pitch_pending[f], pending[f]));
+            while *emitted < (*loud_frames + *loudness_lag).min(*pitch_frames) {
+                let loud = match emitted.checked_sub(*loudness_lag) {
+                    Some(k) => pending[k % cap],
+                    None => silence,
+                };
+                on_frame(ControlFrame::new(pitch_pending[*emitted % cap], loud));
                 *emitted += 1;
             }
         }

@@ -10,6 +10,7 @@
 
 mod controls;
 mod framer;
+pub mod live;
 pub mod loudness;
 pub mod nws_loudness;
 pub mod pitch;
@@ -21,10 +22,11 @@ pub use controls::{
     AnyLoudnessMeter, ControlExtractor, ControlFrame, extract_controls, extract_controls_with,
 };
 pub use framer::Framer;
+pub use live::LiveTracking;
 pub use loudness::{LoudnessMeter, a_weighting_db, loudness_db};
 pub use newt_model::LoudnessMeasure;
 pub use nws_loudness::{NwsLoudnessMeter, nws_db_from_normalised, nws_loudness_db, nws_normalised};
-pub use pitch::{PitchConfig, PitchEstimate, PitchTracker, track_pitch};
+pub use pitch::{PitchConfig, PitchEstimate, PitchTracker, YinWindow, track_pitch};
 pub use resample::{ResampleError, resample};
 pub use wav::{WavError, read_wav, read_wav_bytes, write_pcm16};
 

@@ -25,6 +25,24 @@ pub struct PitchConfig {
     /// Integration window of YIN's difference function as a fraction of the longest
     /// period (1 = the classic choice; smaller answers sooner, for a real-time tracker).
     pub integration_periods: f32,
+    /// Which samples of the analysis window YIN compares.
+    pub window: YinWindow,
+}
+
+/// Where in its analysis window YIN's difference function looks. The window must hold a
+/// longest period plus the integration width either way; what differs is which sound the
+/// answer describes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum YinWindow {
+    /// The classic alignment: the window's first `width` samples against those `tau`
+    /// later. At period `tau` it describes the sound `(width + tau) / 2` samples into the
+    /// window, before the frame's centre (offline, and in training).
+    #[default]
+    Start,
+    /// The window's newest `width` samples against those `tau` earlier: it describes the
+    /// sound `(width + tau) / 2` samples before the window's end, after the frame's
+    /// centre. A live tracker hears the input sooner by up to a longest period.
+    End,
 }
 
 impl Default for PitchConfig {
@@ -36,6 +54,7 @@ impl Default for PitchConfig {
             f_max: 2_100.0,
             lag_frames: 2,
             integration_periods: 1.0,
+            window: YinWindow::Start,
         }
     }
 }
@@ -130,6 +149,7 @@ struct YinAnalyser {
     tau_max: usize,
     /// Integration window of the difference function.
     width: usize,
+    alignment: YinWindow,
     diff: Vec<f32>,
     cmnd: Vec<f32>,
     /// Prior of each threshold 0.01, 0.02, ..., 1.00: beta(2, 18), mean 0.1.
@@ -166,6 +186,7 @@ impl YinAnalyser {
             tau_max,
             width: ((tau_max as f32 * c.integration_periods.clamp(0.25, 4.0)).round() as usize)
                 .max(tau_min + 1),
+            alignment: c.window,
             diff: vec![0.0; tau_max + 2],
             cmnd: vec![1.0; tau_max + 2],
             threshold_prior: prior,
@@ -179,9 +200,14 @@ impl YinAnalyser {
 
     fn analyse(&mut self, x: &[f32]) -> Candidates {
         let w = self.width;
-        // Difference function d(tau) = sum_j (x_j - x_{j+tau})^2.
+        // Difference function d(tau) = sum_j (x_j - x_{j+tau})^2, over the window's first
+        // samples or its last (`YinWindow`); the window holds `width + tau_max + 2`.
+        let n = x.len();
         for tau in 1..self.diff.len() {
-            let (a, b) = (&x[..w], &x[tau..tau + w]);
+            let (a, b) = match self.alignment {
+                YinWindow::Start => (&x[..w], &x[tau..tau + w]),
+                YinWindow::End => (&x[n - w - tau..n - tau], &x[n - w..]),
+            };
             self.diff[tau] = a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum();
         }
         // Cumulative mean normalised difference.
@@ -292,14 +318,24 @@ impl PitchTracker {
         self.framer.latency() + self.config.lag_frames * self.config.hop
     }
 
+    pub fn config(&self) -> &PitchConfig {
+        &self.config
+    }
+
     /// How far, in samples, the middle of what YIN compares at a period of `f0_hz` lies
-    /// before the frame's centre: the difference function pairs `x[j]` with
-    /// `x[j + tau]` over the first `width + tau` samples of the window, so the pitch it
-    /// reports is that of slightly older sound. A real-time host adds it to the latency.
-    pub fn analysis_lead(&self, f0_hz: f32) -> usize {
+    /// before the frame's centre (negative: after it). With [`YinWindow::Start`] the
+    /// difference function pairs `x[j]` with `x[j + tau]` over the first `width + tau`
+    /// samples of the window, so the pitch it reports is that of slightly older sound;
+    /// with [`YinWindow::End`] over the last, newer sound. A real-time host adds it to
+    /// the latency.
+    pub fn analysis_lead(&self, f0_hz: f32) -> isize {
         let tau = (self.config.sample_rate as f32 / f0_hz.max(1.0)).round() as usize;
-        let window = self.yin.window().max(self.config.hop);
-        (window / 2).saturating_sub((self.yin.width + tau.min(self.yin.tau_max)) / 2)
+        let window = self.yin.window().max(self.config.hop) as isize;
+        let span = ((self.yin.width + tau.min(self.yin.tau_max)) / 2) as isize;
+        match self.config.window {
+            YinWindow::Start => window / 2 - span,
+            YinWindow::End => span - (window - window / 2),
+        }
     }
 
     pub fn reset(&mut self) {

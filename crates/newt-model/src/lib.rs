@@ -14,6 +14,7 @@
 mod error;
 mod file;
 mod meta;
+pub mod range;
 mod rng;
 mod seeded;
 pub mod sine;
@@ -21,6 +22,7 @@ mod weights;
 
 pub use error::ModelError;
 pub use meta::{FORMAT_VERSION, LoudnessMeasure, ModelMeta, Operators};
+pub use range::RangeMap;
 pub use rng::{SplitMix64, WhiteNoise};
 pub use weights::{
     CONTROL_HIDDEN, CONTROL_LAYERS, ControlMlp, GRU_HIDDEN, Gru, LAYER_NORM_EPS, LayerNorm, Linear,

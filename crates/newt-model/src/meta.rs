@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use crate::ModelError;
+use crate::{ModelError, RangeMap};
 
 /// The model-file format version this build writes and the newest it reads.
 ///
@@ -133,6 +133,9 @@ pub struct ModelMeta {
     pub training_data: String,
     /// Optimiser steps it was trained for (0 = not recorded).
     pub training_steps: u64,
+    /// Where its training controls lay (key `range_map`; estimated from the statistics
+    /// above when a file has none).
+    pub range_map: RangeMap,
 }
 
 impl ModelMeta {
@@ -165,6 +168,7 @@ impl ModelMeta {
         m.insert("licence".into(), self.licence.clone());
         m.insert("training_data".into(), self.training_data.clone());
         m.insert("training_steps".into(), self.training_steps.to_string());
+        m.insert("range_map".into(), self.range_map.to_json());
         m
     }
 
@@ -187,25 +191,40 @@ impl ModelMeta {
                 fix(&mut map);
             }
         }
+        let f0_mean_hz = parse(&map, "f0_mean_hz", |v: &f32| v.is_finite())?;
+        let f0_std_hz = parse(&map, "f0_std_hz", |v: &f32| v.is_finite() && *v >= 1e-3)?;
+        let loudness_mean_db = parse(&map, "loudness_mean_db", |v: &f32| v.is_finite())?;
+        let loudness_std_db = parse(&map, "loudness_std_db", |v: &f32| {
+            v.is_finite() && *v >= 1e-3
+        })?;
+        let loudness_measure = keyword(&map, "loudness_measure", LoudnessMeasure::from_key)?;
+        let range_map = match map.get("range_map") {
+            Some(raw) => RangeMap::from_json(raw, loudness_measure)?,
+            None => RangeMap::estimated(
+                f0_mean_hz,
+                f0_std_hz,
+                loudness_mean_db,
+                loudness_std_db,
+                loudness_measure,
+            ),
+        };
         let meta = ModelMeta {
             format_version: FORMAT_VERSION,
             sample_rate: parse(&map, "sample_rate", |v: &u32| (8_000..=96_000).contains(v))?,
             hop: parse(&map, "hop", |v: &usize| (16..=4096).contains(v))?,
             n_harmonics: parse(&map, "n_harmonics", |v: &usize| (1..=512).contains(v))?,
             n_shapers: parse(&map, "n_shapers", |v: &usize| (1..=256).contains(v))?,
-            f0_mean_hz: parse(&map, "f0_mean_hz", |v: &f32| v.is_finite())?,
-            f0_std_hz: parse(&map, "f0_std_hz", |v: &f32| v.is_finite() && *v >= 1e-3)?,
-            loudness_mean_db: parse(&map, "loudness_mean_db", |v: &f32| v.is_finite())?,
-            loudness_std_db: parse(&map, "loudness_std_db", |v: &f32| {
-                v.is_finite() && *v >= 1e-3
-            })?,
+            f0_mean_hz,
+            f0_std_hz,
+            loudness_mean_db,
+            loudness_std_db,
             instrument: map
                 .get("instrument")
                 .cloned()
                 .ok_or(ModelError::MissingMetadata("instrument"))?,
             provenance: text(&map, "provenance"),
             operators: keyword(&map, "operators", Operators::from_key)?,
-            loudness_measure: keyword(&map, "loudness_measure", LoudnessMeasure::from_key)?,
+            loudness_measure,
             source: text(&map, "source"),
             licence: text(&map, "licence"),
             training_data: text(&map, "training_data"),
@@ -213,6 +232,7 @@ impl ModelMeta {
                 Some(_) => parse(&map, "training_steps", |_: &u64| true)?,
                 None => 0,
             },
+            range_map,
         };
         Ok(meta)
     }

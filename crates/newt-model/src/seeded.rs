@@ -6,7 +6,8 @@
 //! quiet and the reverb is a short decaying tail.
 
 use crate::{
-    FORMAT_VERSION, LoudnessMeasure, ModelMeta, NewtModel, NewtWeights, Operators, SplitMix64,
+    FORMAT_VERSION, LoudnessMeasure, ModelMeta, NewtModel, NewtWeights, Operators, RangeMap,
+    SplitMix64,
 };
 
 impl NewtModel {
@@ -35,6 +36,13 @@ impl NewtModel {
             licence: String::new(),
             training_data: String::new(),
             training_steps: 0,
+            range_map: RangeMap::estimated(
+                400.0,
+                200.0,
+                -40.0,
+                15.0,
+                LoudnessMeasure::AWeightedDbfs,
+            ),
         };
         let mut rng = SplitMix64::new(seed);
         let mut w = NewtWeights::zeros(&meta);

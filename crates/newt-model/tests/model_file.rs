@@ -236,11 +236,20 @@ fn version_1_files_are_our_operators_and_version_2_round_trips() {
             "licence",
             "training_data",
             "training_steps",
+            "range_map",
         ] {
             m.remove(k);
         }
     });
     let model = NewtModel::from_bytes(&v1).unwrap();
+    // A file without a range map gets one estimated from its statistics.
+    assert!(model.meta.range_map.estimated);
+    assert!(
+        model
+            .meta
+            .range_map
+            .knows(model.meta.f0_mean_hz, model.meta.loudness_mean_db)
+    );
     assert_eq!(model.meta.operators, Operators::Newt);
     assert_eq!(model.meta.loudness_measure, LoudnessMeasure::AWeightedDbfs);
     assert_eq!(model.meta.format_version, newt_model::FORMAT_VERSION);
@@ -248,6 +257,8 @@ fn version_1_files_are_our_operators_and_version_2_round_trips() {
     let mut nws = NewtModel::seeded(1);
     nws.meta.operators = Operators::Nws;
     nws.meta.loudness_measure = LoudnessMeasure::NwsDb;
+    nws.meta.range_map =
+        newt_model::RangeMap::estimated(300.0, 100.0, -30.0, 10.0, LoudnessMeasure::NwsDb);
     nws.meta.licence = "MPL-2.0".into();
     nws.meta.training_steps = 120_000;
     let back = NewtModel::from_bytes(&nws.to_bytes()).unwrap();

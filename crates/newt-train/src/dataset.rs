@@ -44,6 +44,8 @@ pub struct Segment {
     pub audio: Vec<f32>,
     pub f0_hz: Vec<f32>,
     pub loudness_db: Vec<f32>,
+    /// The tracker's voicing decision per frame (where `f0_hz` is only held).
+    pub voiced: Vec<bool>,
     /// File and start time, for reports.
     pub source: String,
 }
@@ -131,6 +133,7 @@ pub fn prepare(
                 audio: audio[s * seg_len..(s + 1) * seg_len].to_vec(),
                 f0_hz: frames.iter().map(|c| c.f0_hz).collect(),
                 loudness_db: frames.iter().map(|c| c.loudness_db).collect(),
+                voiced: frames.iter().map(|c| c.voiced).collect(),
                 source: format!(
                     "{}@{:.2}s",
                     path.display(),
@@ -166,6 +169,21 @@ pub fn prepare(
         sample_rate,
         hop,
     })
+}
+
+impl Dataset {
+    /// Where the training segments' voiced controls lie (`None` without a voiced frame).
+    pub fn range_map(&self, measure: newt_model::LoudnessMeasure) -> Option<newt_model::RangeMap> {
+        let frames = self.train.iter().flat_map(|s| {
+            s.f0_hz
+                .iter()
+                .zip(&s.loudness_db)
+                .zip(&s.voiced)
+                .filter(|(_, v)| **v)
+                .map(|((f, l), _)| (*f, *l))
+        });
+        newt_model::RangeMap::from_frames(frames, measure)
+    }
 }
 
 fn statistics(segments: &[Segment]) -> Stats {

@@ -616,6 +616,14 @@ pub fn import_nws_checkpoint(
              dataset), 16 kHz, CREPE f0, 4 s segments"
         ),
         training_steps: info.global_step as u64,
+        // The authors' recordings are not here: a map from their statistics.
+        range_map: newt_model::RangeMap::estimated(
+            mean[0] as f32,
+            std[0] as f32,
+            (80.0 * mean[1] - 80.0) as f32,
+            (80.0 * std[1]) as f32,
+            LoudnessMeasure::NwsDb,
+        ),
     };
 
     // Every trainable tensor: check dtype, shape and values, then reshape into place.

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor, Var};
-use newt_model::{FORMAT_VERSION, LoudnessMeasure, ModelMeta, NewtModel, Operators, SplitMix64};
+use newt_model::{
+    FORMAT_VERSION, LoudnessMeasure, ModelMeta, NewtModel, Operators, RangeMap, SplitMix64,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, Segment};
@@ -237,6 +239,17 @@ pub struct Trained {
 
 /// The model metadata a run on `dataset` writes (its z-scoring statistics).
 pub fn meta_for(dataset: &Dataset, instrument: &str) -> ModelMeta {
+    let s = dataset.stats;
+    let measure = LoudnessMeasure::AWeightedDbfs;
+    let range_map = dataset.range_map(measure).unwrap_or_else(|| {
+        RangeMap::estimated(
+            s.f0_mean_hz,
+            s.f0_std_hz,
+            s.loudness_mean_db,
+            s.loudness_std_db,
+            measure,
+        )
+    });
     ModelMeta {
         format_version: FORMAT_VERSION,
         sample_rate: dataset.sample_rate,
@@ -250,11 +263,12 @@ pub fn meta_for(dataset: &Dataset, instrument: &str) -> ModelMeta {
         instrument: instrument.into(),
         provenance: String::new(),
         operators: Operators::Newt,
-        loudness_measure: LoudnessMeasure::AWeightedDbfs,
+        loudness_measure: measure,
         source: String::new(),
         licence: String::new(),
         training_data: String::new(),
         training_steps: 0,
+        range_map,
     }
 }
 

@@ -29,6 +29,7 @@ fn segment(f0: f32, amp: f32) -> Segment {
         audio,
         f0_hz: vec![f0; FRAMES],
         loudness_db: vec![loud; FRAMES],
+        voiced: vec![true; FRAMES],
         source: format!("synthetic {f0} Hz"),
     }
 }

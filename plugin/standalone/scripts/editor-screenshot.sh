@@ -12,10 +12,10 @@ source "$(dirname "$0")/headless.sh"
 mkdir -p "$(dirname "$OUT")"
 
 start_jack shot
-start_midi_loop 192000 144000   # A4 held for 3 s of every 4 s
+start_midi_loop 192000 187200   # A4 held for 3.9 s of every 4 s (its release fills the gap)
 start_display 1100x700
 start_standalone "$HEADLESS_LOGS/standalone.log"
-sleep 3
+sleep 6   # the app starting, its model loading and the note sounding, on a busy machine too
 xwd -root -silent >"$HEADLESS_LOGS/screen.xwd"
 convert "$HEADLESS_LOGS/screen.xwd" -trim +repage "$OUT"
 echo "wrote $OUT"

@@ -44,6 +44,11 @@ pub struct TrainArgs {
     /// Instrument name stored in the model file (default: the data folder's name).
     #[arg(long)]
     instrument: Option<String>,
+    /// Train nothing: store the range map of `--data` (the distribution of its voiced
+    /// controls) in the existing model file `--out`, whose weights stay as they are (for
+    /// models trained before files held maps).
+    #[arg(long)]
+    map_only: bool,
 }
 
 // Training allocates and frees tensors of tens of MB every step; glibc returns each one to
@@ -60,6 +65,42 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(flatten)]
     args: TrainArgs,
+}
+
+/// Rewrites `model_path` with the range map of `dataset`; refuses a dataset whose
+/// statistics are not the model's (not the data it was trained on).
+fn store_range_map(
+    dataset: &newt_train::dataset::Dataset,
+    model_path: &Path,
+) -> anyhow::Result<()> {
+    let mut model = newt_model::NewtModel::load(model_path)?;
+    let (m, s) = (&model.meta, &dataset.stats);
+    let close = |a: f32, b: f32| (a - b).abs() <= 0.01 * a.abs().max(b.abs()).max(1.0);
+    if !(close(m.f0_mean_hz, s.f0_mean_hz) && close(m.loudness_mean_db, s.loudness_mean_db)) {
+        bail!(
+            "{} was not trained on this data: its f0 mean {} Hz and loudness mean {} dB, the data's {} and {}",
+            model_path.display(),
+            m.f0_mean_hz,
+            m.loudness_mean_db,
+            s.f0_mean_hz,
+            s.loudness_mean_db
+        );
+    }
+    let map = dataset
+        .range_map(m.loudness_measure)
+        .context("the data has no voiced frame")?;
+    println!(
+        "range map: {} voiced frames, pitch 1-99% MIDI {:.1}-{:.1}, loudness 1-99% {:.1} to {:.1} dB",
+        map.total(),
+        map.pitch_quantiles_midi[0],
+        map.pitch_quantiles_midi[4],
+        map.loudness_quantiles_db[0],
+        map.loudness_quantiles_db[4]
+    );
+    model.meta.range_map = map;
+    model.save(model_path)?;
+    println!("wrote {}", model_path.display());
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -91,6 +132,9 @@ fn run(args: TrainArgs) -> anyhow::Result<()> {
         dataset.stats.loudness_mean_db,
         dataset.stats.loudness_std_db
     );
+    if args.map_only {
+        return store_range_map(&dataset, &args.out);
+    }
     let tag = match decoder {
         Decoder::Newt => "newt",
         Decoder::Ddsp => "ddsp",
