@@ -129,10 +129,19 @@ impl Basis {
     }
 
     /// The first `k` columns (a lottery basis is sorted by singular value, so this is the
-    /// top-k subspace).
+    /// top-k subspace). Asking for more columns than the basis has is an error: a
+    /// subspace is never smaller than its label.
     pub fn first_columns(&self, k: usize) -> Result<Self> {
         match self {
-            Basis::Dense(p) => Ok(Basis::Dense(p.narrow(1, 0, k.min(p.dim(1)?))?)),
+            Basis::Dense(p) => {
+                let have = p.dim(1)?;
+                if k > have {
+                    return Err(candle_core::Error::Msg(format!(
+                        "asked for {k} columns of a basis with {have}"
+                    )));
+                }
+                Ok(Basis::Dense(p.narrow(1, 0, k)?))
+            }
             _ => Err(candle_core::Error::Msg(
                 "first_columns is defined for dense bases".into(),
             )),

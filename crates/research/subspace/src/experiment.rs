@@ -110,8 +110,16 @@ where
                 "burn-in of {t} steps is longer than the {steps}-step full run"
             )));
         }
+        // At least `lottery_d` snapshots, so that a basis of `lottery_d` directions can
+        // exist (the trajectory may still span fewer: `first_columns` then refuses).
+        if lottery_d > steps {
+            return Err(candle_core::Error::Msg(format!(
+                "a lottery basis of {lottery_d} directions needs at least {lottery_d} \
+                 recorded steps; the full run has {steps}"
+            )));
+        }
         let var = Var::from_tensor(theta_init)?;
-        let every = steps.div_ceil(lottery_d.max(1)).max(1);
+        let every = (steps / lottery_d.max(1)).max(1);
         let mut snapshots = Vec::new();
         let mut anchors = Vec::new();
         train(

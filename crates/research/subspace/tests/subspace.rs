@@ -350,8 +350,23 @@ fn a_seed_run_yields_distinct_anchors_a_full_rank_lottery_basis_and_exact_ticket
         lottery_train > 0.95 && lottery_test > 0.95,
         "{lottery_train} {lottery_test}"
     );
+    // A lottery basis has only the directions its trajectory spans: asking for more is an
+    // error, never a smaller subspace under a larger label.
+    assert!(setup.run(&run, Method::Lottery, 9, 1).is_err(), "9 of 8");
+    assert!(
+        setup.seed_run(&theta_init, &[4], 65).is_err(),
+        "65 directions from 64 steps"
+    );
+    // Burn-in: a 2-dimensional subspace around the point reached after 16 steps keeps what
+    // those steps learned, so it fits far better than one around the initial point.
     let (burn_in, _) = setup.run(&run, Method::BurnIn(16), 2, 1)?;
-    assert!((0.0..=1.0).contains(&burn_in));
+    let (random, _) = setup.run(&run, Method::Random, 2, 1)?;
+    let (anchor_train, _) = setup.score(&run.anchors[1].1)?;
+    println!("d = 2: burn-in 16 {burn_in:.3} (its anchor {anchor_train:.3}), random {random:.3}");
+    assert!(
+        burn_in >= anchor_train - 0.02 && burn_in > random + 0.05,
+        "burn-in {burn_in:.3}, its anchor {anchor_train:.3}, random {random:.3}"
+    );
     assert!(
         setup.run(&run, Method::BurnIn(5), 2, 1).is_err(),
         "no anchor at 5"
