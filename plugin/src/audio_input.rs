@@ -45,6 +45,9 @@ pub struct AudioInputTracker {
     /// is moved by now.
     pitch_range_midi: (f32, f32),
     fold_semitones: f32,
+    /// The previous frame was open (voiced and confident): a fold is kept only within a
+    /// phrase, so a new phrase after silence folds afresh.
+    was_open: bool,
     /// The lowest pitch tracked, in Hz.
     lowest_hz: f32,
     latency: usize,
@@ -108,6 +111,7 @@ impl AudioInputTracker {
             silence_db: measure.floor_db(),
             pitch_range_midi,
             fold_semitones: 0.0,
+            was_open: false,
             lowest_hz,
             latency,
         };
@@ -139,6 +143,7 @@ impl AudioInputTracker {
         self.filled = 0;
         self.held_f0_hz = 0.0;
         self.fold_semitones = 0.0;
+        self.was_open = false;
     }
 
     /// Consumes a block of mono input; calls `emit(time, controls, tracked)` for each
@@ -165,14 +170,17 @@ impl AudioInputTracker {
             let time = (pos - 1) as u32;
             let held = &mut self.held_f0_hz;
             let fold = &mut self.fold_semitones;
+            let was_open = &mut self.was_open;
             let range = self.pitch_range_midi;
             let silence = self.silence_db;
             self.extractor.push(&self.scratch[..n], |frame| {
                 let open = frame.voiced && frame.confidence >= settings.gate;
                 if open {
                     let f0 = frame.f0_hz * settings.pitch_ratio;
+                    // A new phrase starts from no fold: the hysteresis holds within one.
+                    let kept = if *was_open { *fold } else { 0.0 };
                     *fold = if settings.keep_in_range {
-                        octave_fold(midi_of_hz(f0), *fold, range)
+                        octave_fold(midi_of_hz(f0), kept, range)
                     } else {
                         0.0
                     };
@@ -182,6 +190,7 @@ impl AudioInputTracker {
                         hz_of_midi(midi_of_hz(f0) + *fold)
                     };
                 }
+                *was_open = open;
                 let controls = FrameControls {
                     f0_hz: *held,
                     loudness_db: if open && *held > 0.0 {
@@ -236,14 +245,33 @@ impl FrameTiming {
     /// The preroll (model samples, below one hop) that hears the input soonest, and the
     /// latency then (host samples, from the sound the pitch describes to its full sound).
     fn best_preroll(&self) -> Result<(usize, usize), AudioInputError> {
-        // Output samples of the downsampler after each chunk, from a run on silence over
-        // enough chunks for the grids to meet again.
+        let per_model = self.host_rate as f64 / self.model_rate as f64;
+        let best = self.best_timing()?;
+        // Unreachable with the run long enough for every frame measured; were it reached,
+        // a bound that counts every stage (a frame's wait and its ramp at most one frame
+        // each), never one that says less than the chain takes.
+        let (z, lag) = best.unwrap_or_else(|| {
+            let frame_host = self.hop as f64 * per_model;
+            let stream = (self.ready + self.delay) as f64 + self.lead as f64;
+            (0, stream * per_model + self.chunk as f64 + 2.0 * frame_host)
+        });
+        Ok((z, lag.round() as usize + self.engine_latency))
+    }
+
+    /// The preroll with the least mean lag over [`TIMED_FRAMES`] frames and that lag (host
+    /// samples, without the engine's latency); `None` if no frame could be timed.
+    fn best_timing(&self) -> Result<Option<(usize, f64)>, AudioInputError> {
+        // Output samples of the downsampler after each chunk, from a run on silence long
+        // enough for the last frame timed to be known (its centre, the extractor's wait,
+        // the downsampler's delay, a hop of margin).
         let mut converter = RateConverter::new(self.host_rate, self.model_rate, self.chunk)?;
         let mut fifo = SampleFifo::new(converter.max_output_per_push(self.chunk) + 16);
         let silence = vec![0.0f32; self.chunk];
         let per_model = self.host_rate as f64 / self.model_rate as f64;
         let frame_host = self.hop as f64 * per_model;
-        let chunks = ((16.0 * frame_host) / self.chunk as f64).ceil() as usize + 4;
+        let last = FIRST_TIMED_FRAME + TIMED_FRAMES;
+        let stream_needed = (last + 2) * self.hop + self.ready + self.delay;
+        let chunks = (stream_needed as f64 * per_model / self.chunk as f64).ceil() as usize + 4;
         let mut produced = Vec::with_capacity(chunks);
         let mut total = 0usize;
         for _ in 0..chunks {
@@ -265,18 +293,21 @@ impl FrameTiming {
                     * per_model;
             Some(heard - described)
         };
-        let frames = 4..(chunks as f64 * self.chunk as f64 / frame_host) as usize - 2;
         let mean_lag = |z: usize| -> Option<f64> {
-            let lags: Option<Vec<f64>> = frames.clone().map(|k| lag_of(z, k)).collect();
+            let lags: Option<Vec<f64>> = (FIRST_TIMED_FRAME..last).map(|k| lag_of(z, k)).collect();
             lags.map(|l| l.iter().sum::<f64>() / l.len().max(1) as f64)
         };
-        let (z, lag) = (0..self.hop)
+        Ok((0..self.hop)
             .filter_map(|z| Some((z, mean_lag(z)?)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .unwrap_or((0, self.hop as f64 * per_model * 2.0));
-        Ok((z, lag.round() as usize + self.engine_latency))
+            .min_by(|a, b| a.1.total_cmp(&b.1)))
     }
 }
+
+/// The frames over which a preroll's lag is averaged: from the fourth on (past the
+/// start), 64 of them (so that grids of non-integer rate ratios, such as 44.1 kHz
+/// against 16 kHz, meet in many phases).
+const FIRST_TIMED_FRAME: usize = 4;
+const TIMED_FRAMES: usize = 64;
 
 /// The octaves (in semitones) that move `midi` into `range`: the current `fold` while it
 /// keeps the pitch within [`FOLD_HYSTERESIS_SEMITONES`] of the range, else the fold of
@@ -295,6 +326,56 @@ fn octave_fold(midi: f32, fold: f32, (lo, hi): (f32, f32)) -> f32 {
 mod tests {
     use super::*;
 
+    /// Every frame of the timing run can be timed, for model rates, hops, tracker ranges
+    /// and host rates a model file and a host may bring (the cello's 62 Hz at hop 32
+    /// waits several hops), and the latency found counts at least the stream's own wait.
+    #[test]
+    fn the_frame_timing_finds_a_preroll_for_any_configuration() {
+        for (model_rate, hop) in [
+            (16_000u32, 128usize),
+            (16_000, 32),
+            (48_000, 128),
+            (22_050, 256),
+        ] {
+            for lowest in [62.0f32, 200.0] {
+                for host_rate in [44_100u32, 48_000, 96_000, 22_050] {
+                    let live = LiveTracking::for_lowest_pitch(model_rate, hop, lowest);
+                    let extractor = live
+                        .extractor(newt_model::LoudnessMeasure::AWeightedDbfs)
+                        .unwrap();
+                    let host_chunk = (0.125 * hop as f64 * host_rate as f64 / model_rate as f64)
+                        .round()
+                        .max(1.0) as usize;
+                    let downsampler =
+                        RateConverter::new(host_rate, model_rate, host_chunk).unwrap();
+                    let timing = FrameTiming {
+                        host_rate,
+                        model_rate,
+                        hop,
+                        chunk: downsampler.chunk_in(),
+                        ready: extractor.latency(),
+                        lead: extractor.pitch_analysis_lead(300.0),
+                        delay: downsampler.delay(),
+                        engine_latency: 0,
+                    };
+                    let (z, lag) = timing
+                        .best_timing()
+                        .unwrap()
+                        .unwrap_or_else(|| panic!("untimed: {timing:?}"));
+                    let per_model = host_rate as f64 / model_rate as f64;
+                    // The frame's sound is `ready + lead` before it is known, and
+                    // `delay` more before the stream has it.
+                    let floor = (timing.ready as f64 + timing.lead as f64 + timing.delay as f64)
+                        * per_model;
+                    assert!(
+                        z < hop && lag >= floor,
+                        "{timing:?}: preroll {z}, lag {lag} < {floor}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_input_folds_by_octaves_with_hysteresis() {
         let range = (60.0, 84.0);
@@ -304,7 +385,8 @@ mod tests {
         assert_eq!(octave_fold(59.5, 0.0, range), 0.0);
         // ...and folded beyond it.
         assert_eq!(octave_fold(58.5, 0.0, range), 12.0);
-        // Once folded up, a pitch wandering back up to 84.5 + 12 keeps the octave.
+        // Once folded up by an octave, a pitch wandering up to 72.4 (84.4 moved, within
+        // the hysteresis) keeps it; at 73.5 (85.5) it lets go.
         assert_eq!(octave_fold(72.4, 12.0, range), 12.0);
         assert_eq!(octave_fold(73.5, 12.0, range), 0.0);
     }

@@ -305,7 +305,9 @@ impl NewtEditor {
         let x_of = |midi: f32| {
             plot.left() + (midi - MAP_PITCH.0) / (MAP_PITCH.1 - MAP_PITCH.0) * plot.width()
         };
-        let y_of = |db: f32| plot.bottom() - (db - lo_db) / (hi_db - lo_db) * plot.height();
+        // At least a bin tall, whatever quantiles a file brings.
+        let span_db = (hi_db - lo_db).max(newt_model::range::LOUDNESS_BIN_DB);
+        let y_of = |db: f32| plot.bottom() - (db - lo_db) / span_db * plot.height();
         let (pitch_bins, loud_bins) = map.shape();
         for p in 0..pitch_bins {
             for l in 0..loud_bins {

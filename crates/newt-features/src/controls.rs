@@ -144,8 +144,10 @@ impl ControlExtractor {
     ) -> Result<Self, FeatureError> {
         let loudness = loudness.into();
         let pitch = PitchTracker::new(config)?;
-        // Either side can run ahead by its latency difference, in frames, plus a margin.
-        let spread = pitch.latency().abs_diff(loudness.latency()) / config.hop + 4;
+        // Either side can run ahead by its latency difference, in frames, plus what one
+        // 64-sample step of `push` completes, plus a margin.
+        let spread =
+            pitch.latency().abs_diff(loudness.latency()) / config.hop + 64 / config.hop + 4;
         Ok(Self {
             pitch,
             loudness,
@@ -164,7 +166,8 @@ impl ControlExtractor {
     /// is what a player hears as latency.
     pub fn with_loudness_lag(mut self, frames: usize) -> Self {
         let hop = self.pitch.config().hop;
-        let spread = self.pitch.latency().abs_diff(self.loudness.latency()) / hop + frames + 4;
+        let spread =
+            self.pitch.latency().abs_diff(self.loudness.latency()) / hop + 64 / hop + frames + 4;
         self.pending = vec![0.0; spread];
         self.pitch_pending = vec![PitchEstimate::default(); spread];
         self.loudness_lag = frames;
