@@ -179,16 +179,15 @@ impl AudioInputTracker {
                     let f0 = frame.f0_hz * settings.pitch_ratio;
                     // A new phrase starts from no fold: the hysteresis holds within one.
                     let kept = if *was_open { *fold } else { 0.0 };
-                    *fold = if settings.keep_in_range {
-                        octave_fold(midi_of_hz(f0), kept, range)
-                    } else {
-                        0.0
-                    };
-                    *held = if *fold == 0.0 {
-                        f0
-                    } else {
-                        hz_of_midi(midi_of_hz(f0) + *fold)
-                    };
+                    *fold = 0.0;
+                    *held = f0;
+                    if settings.keep_in_range {
+                        let midi = midi_of_hz(f0);
+                        *fold = octave_fold(midi, kept, range);
+                        if *fold != 0.0 {
+                            *held = hz_of_midi(midi + *fold);
+                        }
+                    }
                 }
                 *was_open = open;
                 let controls = FrameControls {

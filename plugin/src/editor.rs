@@ -58,6 +58,7 @@ pub fn create(params: Arc<NewtParams>, shared: Arc<Shared>) -> Option<EguiEditor
             user_presets: None,
             file_dialog: ModelFileDialog::default(),
             dialog_message: None,
+            factory: presets::factory(),
         },
     )
 }
@@ -84,6 +85,8 @@ pub struct NewtEditor {
     /// The user model's file dialog, and what its last use came to when it chose nothing.
     file_dialog: ModelFileDialog,
     dialog_message: Option<&'static str>,
+    /// The factory presets (built once).
+    factory: Vec<presets::FactoryPreset>,
 }
 
 impl NiceEguiApp for NewtEditor {
@@ -207,8 +210,8 @@ impl NewtEditor {
     /// state restore does.
     fn preset_row(&mut self, ui: &mut egui::Ui, gui: &GuiContext) {
         let now = presets::Sound::of(&self.params);
-        let factory = presets::factory();
-        let current = factory
+        let current = self
+            .factory
             .iter()
             .find(|p| p.sound.matches(&now))
             .map_or("(edited)".to_string(), |p| p.name.clone());
@@ -220,7 +223,7 @@ impl NewtEditor {
                 .width(210.0)
                 .show_ui(ui, |ui| {
                     let mut model = "";
-                    for p in &factory {
+                    for p in &self.factory {
                         if p.model_name != model {
                             if !model.is_empty() {
                                 ui.separator();
@@ -543,7 +546,7 @@ fn note_name(f0_hz: f32) -> String {
     const NAMES: [&str; 12] = [
         "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
     ];
-    let midi = (69.0 + 12.0 * (f0_hz / 440.0).log2()).round() as i32;
+    let midi = newt_model::range::midi_of_hz(f0_hz).round() as i32;
     format!(
         "{}{}",
         NAMES[midi.rem_euclid(12) as usize],

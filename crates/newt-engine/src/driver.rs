@@ -268,7 +268,7 @@ impl NoteDriver {
             + p.transpose_semitones
             + ch.bend.clamp(-1.0, 1.0) * p.bend_range_semitones
             + vibrato;
-        let f0 = 440.0 * ((semis - 69.0) / 12.0).exp2();
+        let f0 = newt_model::range::hz_of_midi(semis);
 
         FrameControls {
             f0_hz: f0,

@@ -25,6 +25,7 @@ use newt_features::spectral::log_spectral_distance;
 use newt_features::{LoudnessMeasure, PitchConfig, resample, track_pitch};
 use newt_model::range::{KNOWN_SHARE, LOUDNESS_BIN_DB, hz_of_midi};
 use newt_model::{NewtModel, RangeMap};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The bundled models, in report order: ours (FluidR3 renders), then the NEWT authors'.
@@ -389,13 +390,10 @@ pub fn measure_model(
     let levels = grid.levels(map);
     // The reference notes, every velocity of every pitch.
     let references: Vec<Option<Vec<ReferenceNote>>> = match reference {
-        Some((_, play)) => par_map(
-            &midis,
-            || (),
-            |_, &midi| reference_notes(play, midi, grid).map(Some),
-        )
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?,
+        Some((_, play)) => midis
+            .par_iter()
+            .map(|&midi| reference_notes(play, midi, grid).map(Some))
+            .collect::<anyhow::Result<_>>()?,
         None => (0..midis.len()).map(|_| None).collect(),
     };
     let cells: Vec<(usize, f64)> = (0..midis.len())
@@ -406,27 +404,28 @@ pub fn measure_model(
         voices: 1,
         ..EngineConfig::default()
     };
-    let points = par_map(
-        &cells,
-        || Engine::new(model.clone(), config),
-        |engine, &(i, loudness)| -> anyhow::Result<Point> {
-            let engine = engine
-                .as_mut()
-                .map_err(|e| anyhow::anyhow!("engine: {e}"))?;
-            let point = measure_point(
-                engine,
-                map,
-                grid,
-                midis[i],
-                loudness,
-                references[i].as_deref(),
-            );
-            bar.inc(1);
-            point
-        },
-    )
-    .into_iter()
-    .collect::<anyhow::Result<Vec<Point>>>()?;
+    // An engine per worker (each note resets it), the notes in grid order.
+    let points = cells
+        .par_iter()
+        .map_init(
+            || Engine::new(model.clone(), config),
+            |engine, &(i, loudness)| -> anyhow::Result<Point> {
+                let engine = engine
+                    .as_mut()
+                    .map_err(|e| anyhow::anyhow!("engine: {e}"))?;
+                let point = measure_point(
+                    engine,
+                    map,
+                    grid,
+                    midis[i],
+                    loudness,
+                    references[i].as_deref(),
+                );
+                bar.inc(1);
+                point
+            },
+        )
+        .collect::<anyhow::Result<Vec<Point>>>()?;
     let round5 = |q: [f32; 5]| q.map(|v| round_to(v as f64, 0.01));
     Ok(ModelResult {
         instrument: model.meta.instrument.clone(),
@@ -439,41 +438,6 @@ pub fn measure_model(
         loudness_levels_db: levels,
         points,
     })
-}
-
-/// `f(state, item)` for every item on every core, each thread with its own `init()`
-/// state; results in the items' order.
-fn par_map<T: Sync, S, R: Send>(
-    items: &[T],
-    init: impl Fn() -> S + Sync,
-    f: impl Fn(&mut S, &T) -> R + Sync,
-) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len())
-        .max(1);
-    let mut slots: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (init, f) = (&init, &f);
-                scope.spawn(move || {
-                    let mut state = init();
-                    (t..items.len())
-                        .step_by(threads)
-                        .map(|i| (i, f(&mut state, &items[i])))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for h in handles {
-            // A worker that panicked: propagate the panic.
-            for (i, r) in h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)) {
-                slots[i] = Some(r);
-            }
-        }
-    });
-    slots.into_iter().flatten().collect()
 }
 
 /// The reference instrument playing `midi` for the grid's note length at each velocity.

@@ -76,7 +76,7 @@ impl LiveTracking {
     /// The lowest pitch to search for a model whose 1st-percentile pitch is
     /// `lowest_trained_midi` (a MIDI note number), in Hz.
     pub fn lowest_pitch_for_range(lowest_trained_midi: f32) -> f32 {
-        let hz = 440.0 * ((lowest_trained_midi - RANGE_MARGIN_SEMITONES - 69.0) / 12.0).exp2();
+        let hz = newt_model::range::hz_of_midi(lowest_trained_midi - RANGE_MARGIN_SEMITONES);
         if hz.is_finite() {
             hz.clamp(LOWEST_PITCH_HZ, 1_000.0)
         } else {
