@@ -277,16 +277,76 @@ pub fn line_chart(
     y: Axis<'_>,
     curves: &[Curve],
 ) -> anyhow::Result<()> {
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    draw_line_panel(&root, title, &x, &y, curves)?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// One panel of [`line_charts`]: a titled line chart.
+pub struct Panel<'a> {
+    pub title: String,
+    pub x: Axis<'a>,
+    pub y: Axis<'a>,
+    pub curves: Vec<Curve>,
+}
+
+/// Line charts side by side in rows of `columns`, under one title.
+pub fn line_charts(
+    path: &Path,
+    title: &str,
+    columns: usize,
+    panels: &[Panel<'_>],
+) -> anyhow::Result<()> {
+    let text = register_font();
+    let columns = columns.clamp(1, panels.len().max(1));
+    let rows = panels.len().div_ceil(columns).max(1);
+    let size = (600 * columns as u32, 420 * rows as u32 + 50);
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    let body = if text {
+        root.titled(title, ("sans-serif", 26))?
+    } else {
+        root.clone()
+    };
+    for (area, panel) in body.split_evenly((rows, columns)).iter().zip(panels) {
+        draw_line_panel(area, &panel.title, &panel.x, &panel.y, &panel.curves)?;
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn draw_line_panel<DB>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x: &Axis<'_>,
+    y: &Axis<'_>,
+    curves: &[Curve],
+) -> anyhow::Result<()>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
     let text = register_font();
     let to = |axis: &Axis<'_>, v: f64| if axis.log2 { v.max(1e-12).log2() } else { v };
     let fit = |axis: &Axis<'_>, values: &mut dyn Iterator<Item = f64>| -> (f64, f64) {
         if let Some((lo, hi)) = axis.range {
             return (to(axis, lo), to(axis, hi));
         }
-        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
-        let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+        // Non-finite values (and non-positive ones on a log axis) cannot be placed.
+        let (lo, hi) = values
+            .filter(|v| v.is_finite() && (!axis.log2 || *v > 0.0))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+        let (lo, hi) = match (lo.is_finite(), axis.log2) {
+            (true, _) => (lo, hi),
+            (false, false) => (0.0, 1.0),
+            (false, true) => (1.0, 2.0),
+        };
         let pad = 0.05 * (hi - lo).max(1e-9);
         (
             to(axis, lo) - if axis.log2 { 0.2 } else { pad },
@@ -294,16 +354,14 @@ pub fn line_chart(
         )
     };
     let (x0, x1) = fit(
-        &x,
+        x,
         &mut curves.iter().flat_map(|c| c.points.iter().map(|p| p.0)),
     );
     let (y0, y1) = fit(
-        &y,
+        y,
         &mut curves.iter().flat_map(|c| c.points.iter().map(|p| p.1)),
     );
-    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut builder = ChartBuilder::on(&root);
+    let mut builder = ChartBuilder::on(area);
     builder
         .margin(20)
         .x_label_area_size(if text { 45 } else { 5 })
@@ -349,7 +407,8 @@ pub fn line_chart(
         let points: Vec<(f64, f64)> = curve
             .points
             .iter()
-            .map(|(a, b)| (to(&x, *a), to(&y, *b)))
+            .map(|(a, b)| (to(x, *a), to(y, *b)))
+            .filter(|(a, b)| a.is_finite() && b.is_finite())
             .collect();
         let style = colour.stroke_width(2);
         chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, colour.filled())))?;
@@ -367,7 +426,5 @@ pub fn line_chart(
     if text {
         draw_legend(&mut chart)?;
     }
-    root.present()
-        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

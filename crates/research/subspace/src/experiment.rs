@@ -16,7 +16,8 @@ pub enum Method {
     Random,
     /// A random affine subspace through the point after `t` full-space steps.
     BurnIn(usize),
-    /// The top-d directions of the full run's trajectory, through the initialisation.
+    /// The top-d principal directions of the full run's trajectory (centred, without its
+    /// end point), through the initialisation.
     Lottery,
     /// Global magnitude pruning of the full run's end point, keeping d weights, rewound
     /// to the initialisation (the lottery-ticket baseline at compression D/d).
@@ -60,12 +61,29 @@ pub struct SeedRun {
     pub theta_init: Tensor,
     /// `(t, theta after t full steps)` for each burn-in length.
     pub anchors: Vec<(usize, Tensor)>,
-    /// The trajectory's top directions (up to the number of snapshots).
+    /// The trajectory's top principal directions (at most one fewer than its snapshots).
     pub lottery: Basis,
     /// The end point of full training.
     pub end: Tensor,
     pub train_accuracy: f64,
     pub test_accuracy: f64,
+}
+
+impl SeedRun {
+    /// The share of the full run's displacement `end - init` (by norm) that lies in the
+    /// top-d lottery directions, for each d of `dims` no larger than the basis: how much
+    /// of the trained solution a lottery subspace holds before it is trained.
+    pub fn end_in_lottery(&self, dims: &[usize]) -> Result<Vec<(usize, f64)>> {
+        let displacement = (&self.end - &self.theta_init)?;
+        let norm = displacement.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt() as f64;
+        let coefficients: Vec<f32> = self.lottery.project(&displacement)?.to_vec1()?;
+        let mut out = Vec::new();
+        for &d in dims.iter().filter(|d| **d <= coefficients.len()) {
+            let inside: f64 = coefficients[..d].iter().map(|c| (*c as f64).powi(2)).sum();
+            out.push((d, inside.sqrt() / norm.max(1e-30)));
+        }
+        Ok(out)
+    }
 }
 
 /// The experiment's data and schedule.
@@ -96,8 +114,9 @@ where
         ))
     }
 
-    /// Full training from `theta_init`, recording the parameters every step (the
-    /// lottery trajectory, up to `lottery_d` directions) and at each burn-in length.
+    /// Full training from `theta_init`, recording the parameters at each burn-in length
+    /// and every few steps from the start to before the end (the lottery trajectory: at
+    /// least `lottery_d + 1` points, so that its principal directions number `lottery_d`).
     pub fn seed_run(
         &self,
         theta_init: &Tensor,
@@ -110,17 +129,17 @@ where
                 "burn-in of {t} steps is longer than the {steps}-step full run"
             )));
         }
-        // At least `lottery_d` snapshots, so that a basis of `lottery_d` directions can
-        // exist (the trajectory may still span fewer: `first_columns` then refuses).
-        if lottery_d > steps {
+        // Snapshots at steps 0, every, 2 every, ... < steps: ceil(steps / every) of them.
+        if lottery_d + 1 > steps {
             return Err(candle_core::Error::Msg(format!(
-                "a lottery basis of {lottery_d} directions needs at least {lottery_d} \
-                 recorded steps; the full run has {steps}"
+                "a lottery basis of {lottery_d} directions needs {} trajectory points \
+                 before the end; the full run has {steps} steps",
+                lottery_d + 1
             )));
         }
+        let every = (steps / (lottery_d + 1)).max(1);
         let var = Var::from_tensor(theta_init)?;
-        let every = (steps / lottery_d.max(1)).max(1);
-        let mut snapshots = Vec::new();
+        let mut snapshots = vec![theta_init.to_vec1::<f32>()?];
         let mut anchors = Vec::new();
         train(
             &self.forward,
@@ -128,22 +147,19 @@ where
             self.train,
             self.full,
             |step, _| {
+                let done = step + 1;
                 // `copy`, not `clone`: the optimiser updates the variable's storage in
                 // place, so a clone would follow it to the end point.
-                if burn_in.contains(&(step + 1)) {
-                    anchors.push((step + 1, var.as_tensor().copy()?));
+                if burn_in.contains(&done) {
+                    anchors.push((done, var.as_tensor().copy()?));
                 }
-                if (step + 1) % every == 0 {
-                    snapshots.push(var.as_tensor().copy()?);
+                if done % every == 0 && done < steps {
+                    snapshots.push(var.as_tensor().to_vec1::<f32>()?);
                 }
                 Ok(())
             },
         )?;
-        let deltas = snapshots
-            .iter()
-            .map(|s| (s - theta_init)?.to_vec1::<f32>())
-            .collect::<Result<Vec<_>>>()?;
-        let lottery = lottery_basis(&deltas, lottery_d, theta_init.device())?;
+        let lottery = lottery_basis(&snapshots, lottery_d, theta_init.device())?;
         let end = var.as_tensor().copy()?;
         let (train_accuracy, test_accuracy) = self.score(&end)?;
         Ok(SeedRun {

@@ -9,8 +9,11 @@ use crate::threshold::success_curve;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::runs::{QuadraticResult, RunRecord, SweepSettings, read_records, runs_of, threshold_of};
-use figures::{Axis, Curve, line_chart};
+use crate::runs::{
+    QuadraticResult, RunRecord, SweepSettings, grid_complete, plan, read_records, runs_of,
+    threshold_of,
+};
+use figures::{Axis, Curve, Panel, line_chart, line_charts};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -21,7 +24,7 @@ pub struct ReportArgs {
     #[arg(long, default_value = "out/subspace")]
     out: PathBuf,
     /// Target train accuracies of the threshold table.
-    #[arg(long, value_delimiter = ',', default_value = "0.6,0.7,0.8,0.9,0.95")]
+    #[arg(long, value_delimiter = ',', default_value = "0.6,0.7,0.8,0.85,0.9")]
     targets: Vec<f64>,
     /// The target of the success-probability figure.
     #[arg(long, default_value_t = 0.8)]
@@ -124,36 +127,51 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
     )?;
     std::fs::create_dir_all(&args.out)?;
     let methods = methods(&records);
-    let full: Vec<f64> = records
-        .iter()
-        .filter(|r| r.method == "full")
-        .map(|r| r.train_accuracy)
-        .collect();
-    let full_test: Vec<f64> = records
-        .iter()
-        .filter(|r| r.method == "full")
-        .map(|r| r.test_accuracy)
-        .collect();
-    let seeds: BTreeSet<u64> = records.iter().map(|r| r.seed).collect();
+    let fulls: Vec<&RunRecord> = records.iter().filter(|r| r.method == "full").collect();
+    let full_train = mean_sd(&fulls.iter().map(|r| r.train_accuracy).collect::<Vec<_>>());
+    let full_test = mean_sd(&fulls.iter().map(|r| r.test_accuracy).collect::<Vec<_>>());
     let hours = records.iter().map(|r| r.seconds).sum::<f64>() / 3600.0;
+    let smallest = |m: &str| {
+        records
+            .iter()
+            .filter(|r| r.method == m)
+            .map(|r| r.d)
+            .min()
+            .unwrap_or(0)
+    };
+    let threshold_text =
+        |m: &str, target: f64| threshold_cell(threshold_of(&records, m, target), smallest(m));
 
     let mut md = String::new();
     writeln!(
         md,
         "# Training dimension of Conv-2 (Larsen et al., ICLR 2022), measured\n\n\
-         Written by `cargo xtask subspace report` from `results.jsonl` (one line per run).\n\n\
+         Written by `cargo xtask subspace report` from `results.jsonl` (one line per run) \
+         and `settings.json`; the same command regenerates this page and its figures byte \
+         for byte.\n\n\
          ## Scale and command\n\n\
          - Command: `{}`\n\
-         - Data: {} training images ({}) for training and for the success criterion, {} \
-         test images for test accuracy.\n\
+         - Data: {} {} training images for training and for the success criterion \
+         (train accuracy over all of them), {} test images for test accuracy.\n\
          - Model: Conv-2 (3x3 conv 16 and 32 channels, ReLU, 2x2 average pooling, one \
          dense layer), D = {D}.\n\
-         - Every run: {} Adam steps of {} examples ({:.1} epochs); learning rate {} in the \
-         full space and for tickets, {} for subspace coordinates; {} basis.\n\
-         - {} seeds; {} runs; summed wall time {hours:.2} h on this machine (2 cores, \
-         CPU).\n\
-         - Full-space training reaches train accuracy {:.3} (test {:.3}), mean over \
-         seeds.\n",
+         - Every run, in the full space, in a subspace and as a ticket: {} Adam steps of \
+         {} examples ({:.1} epochs); learning rate {} in the full space and for tickets, \
+         {} for subspace coordinates. Random bases: dense Gaussian columns of unit \
+         length below d = {}, sparse (143 non-zeros per column, about sqrt(D)) from it.\n\
+         - Burn-in t = {} full-space steps ({}).\n\
+         - Lottery subspaces: the top-d principal directions of the full run's trajectory, \
+         recorded every {} steps from the initialisation to before the end point and \
+         centred on its mean, through the initialisation; lottery tickets: the d largest \
+         weights of the full run's end point, rewound to the initialisation and trained \
+         with the others held at 0.\n\
+         - Seeds: seed{} {} ran every method at every d of the grid; seeds {}-{} ran where \
+         the grid seed's success curves cross: at each target train accuracy of {:?}, the \
+         threshold and the grid's d below it. {} runs, {:.1} h of summed run time (two \
+         single-threaded runs at a time on this 2-core machine).\n\
+         - Full space: train accuracy {:.3} +- {:.3}, test {:.3} +- {:.3} (mean +- sd \
+         over {} seeds).\n\
+         - {}\n",
         args.command,
         settings.train,
         settings.data,
@@ -163,11 +181,37 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
         (settings.steps * settings.batch) as f64 / settings.train as f64,
         settings.lr,
         settings.subspace_lr,
-        settings.basis,
-        seeds.len(),
+        settings.sparse_from,
+        settings
+            .burn_in
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        settings
+            .burn_in
+            .iter()
+            .map(|t| format!("{:.1}%", 100.0 * *t as f64 / settings.steps as f64))
+            .collect::<Vec<_>>()
+            .join(", ")
+            + " of a run",
+        (settings.steps / (settings.lottery_max + 1)).max(1),
+        if settings.grid_seeds == 1 { "" } else { "s" },
+        (1..=settings.grid_seeds)
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        settings.grid_seeds + 1,
+        settings.seeds,
+        settings.targets,
         records.len(),
-        mean_sd(&full).0,
-        mean_sd(&full_test).0,
+        hours,
+        full_train.0,
+        full_train.1,
+        full_test.0,
+        full_test.1,
+        fulls.len(),
+        completeness(&settings, &records),
     )?;
 
     // Accuracy by d.
@@ -176,10 +220,11 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
         .filter(|r| r.method != "full")
         .map(|r| r.d)
         .collect();
-    let smallest = dims.first().copied().unwrap_or(0);
     writeln!(
         md,
-        "## Train accuracy by training dimension (mean +- sd over seeds)\n"
+        "## Train accuracy by training dimension\n\n\
+         Mean +- sd over the seeds run at that d (their number in brackets when more than \
+         one).\n\n![accuracy](accuracy.png)\n"
     )?;
     table_header(&mut md, &["d", "% of D"], &methods)?;
     for &d in &dims {
@@ -190,11 +235,13 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
                 .filter(|r| &r.method == m && r.d == d)
                 .map(|r| r.train_accuracy)
                 .collect();
-            if values.is_empty() {
-                write!(md, " |")?;
-            } else {
-                let (mean, sd) = mean_sd(&values);
-                write!(md, " {mean:.3} +- {sd:.3} |")?;
+            match values.len() {
+                0 => write!(md, " |")?,
+                1 => write!(md, " {:.3} |", values[0])?,
+                n => {
+                    let (mean, sd) = mean_sd(&values);
+                    write!(md, " {mean:.3} +- {sd:.3} ({n}) |")?
+                }
             }
         }
         writeln!(md)?;
@@ -203,8 +250,10 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
     // Success probability and thresholds.
     writeln!(
         md,
-        "\n## Success probability at train accuracy >= {} \
-         (share of seeds)\n\n![success](success.png)\n",
+        "\n## Success probability\n\n\
+         The share of seeds whose train accuracy reaches the target, one panel per \
+         method, one curve per target.\n\n![success](success.png)\n\n\
+         At train accuracy >= {}:\n",
         args.target
     )?;
     table_header(&mut md, &["d"], &methods)?;
@@ -221,116 +270,247 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
     }
     writeln!(
         md,
-        "\n## Threshold training dimension (smallest d from which at least half the \
-         seeds reach the target), d and % of D\n\n![thresholds](thresholds.png)\n"
+        "\n## Threshold training dimension\n\n\
+         The smallest d from which at least half the seeds reach the target (at every \
+         larger d of the grid too), as d and % of D. \"<= d\": reached at the method's \
+         smallest d, so only an upper bound; \"> grid\": not reached at its largest. The \
+         grid doubles d, so a threshold is known to within a factor of 2.\n\n\
+         ![thresholds](thresholds.png)\n"
     )?;
     table_header(&mut md, &["target train accuracy"], &methods)?;
     for &target in &args.targets {
         write!(md, "| {target} |")?;
         for m in &methods {
-            write!(
-                md,
-                " {} |",
-                threshold_cell(threshold_of(&records, m, target), smallest)
-            )?;
+            write!(md, " {} |", threshold_text(m, target))?;
         }
         writeln!(md)?;
     }
+
+    // Threshold against burn-in.
+    let rank = |t: Option<usize>| t.unwrap_or(usize::MAX);
+    let burn_in_methods: Vec<&String> = methods
+        .iter()
+        .filter(|m| *m == "random" || m.starts_with("burn-in-"))
+        .collect();
     writeln!(
         md,
-        "\n\"> grid\": not reached at the largest d of the sweep. The grid doubles d, so a \
-         threshold is known to within a factor of 2.\n"
+        "\n### Against burn-in\n\n![burn-in](burn-in.png)\n\n\
+         | target | {} | falls with burn-in |\n|---|{}---|",
+        burn_in_methods
+            .iter()
+            .map(|m| m.replace("burn-in-", "t = "))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(burn_in_methods.len())
+    )?;
+    let mut falls_at = Vec::new();
+    for &target in &args.targets {
+        let thresholds: Vec<Option<usize>> = burn_in_methods
+            .iter()
+            .map(|m| threshold_of(&records, m, target))
+            .collect();
+        let never_rises = thresholds.windows(2).all(|w| rank(w[1]) <= rank(w[0]));
+        let falls = never_rises
+            && thresholds.len() > 1
+            && rank(thresholds[thresholds.len() - 1]) < rank(thresholds[0]);
+        if falls {
+            falls_at.push(target);
+        }
+        writeln!(
+            md,
+            "| {target} | {} | {} |",
+            burn_in_methods
+                .iter()
+                .map(|m| threshold_text(m, target))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            if falls {
+                "yes"
+            } else if never_rises {
+                "no (flat)"
+            } else {
+                "no"
+            }
+        )?;
+    }
+    writeln!(
+        md,
+        "\n(\"random\" is t = 0.) The threshold falls with burn-in, never rising from one \
+         t to the next and lower at the longest burn-in than without, at {} of {} \
+         targets{}.\n",
+        falls_at.len(),
+        args.targets.len(),
+        if falls_at.is_empty() {
+            String::new()
+        } else {
+            format!(" ({falls_at:?})")
+        }
     )?;
 
-    // Reference points of COMPANIONS.md.
-    let test_at = |method: &str, d: usize| -> String {
+    // Lottery subspace, random subspace and lottery ticket at equal compression.
+    writeln!(
+        md,
+        "## Lottery subspaces against random subspaces and lottery tickets\n\n\
+         At equal compression D/d: a d-dimensional subspace against a ticket keeping d \
+         weights. Train accuracy, mean over seeds.\n\n![lottery](lottery.png)\n\n\
+         | d | compression D/d | random subspace | lottery subspace | lottery ticket |\n\
+         |---|---|---|---|---|"
+    )?;
+    let mean_at = |m: &str, d: usize| {
+        let v: Vec<f64> = records
+            .iter()
+            .filter(|r| r.method == m && r.d == d)
+            .map(|r| r.train_accuracy)
+            .collect();
+        (!v.is_empty()).then(|| mean_sd(&v).0)
+    };
+    let cell = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
+    for &d in &dims {
+        writeln!(
+            md,
+            "| {d} | {:.0} | {} | {} | {} |",
+            D as f64 / d as f64,
+            cell(mean_at("random", d)),
+            cell(mean_at("lottery", d)),
+            cell(mean_at("ticket", d))
+        )?;
+    }
+    writeln!(
+        md,
+        "\nThresholds (d, the compression D/d in brackets):\n\n\
+         | target | random subspace | lottery subspace | lottery ticket | lottery beats \
+         random | lottery beats tickets |\n|---|---|---|---|---|---|"
+    )?;
+    let mut lottery_wins = (0, 0);
+    for &target in &args.targets {
+        let [random, lottery, ticket] =
+            ["random", "lottery", "ticket"].map(|m| threshold_of(&records, m, target));
+        let beats = |a: Option<usize>, b: Option<usize>| a.is_some() && rank(a) < rank(b);
+        lottery_wins.0 += usize::from(beats(lottery, random));
+        lottery_wins.1 += usize::from(beats(lottery, ticket));
+        let with_ratio = |m: &str, t: Option<usize>| match t {
+            Some(d) => format!("{} ({:.0})", threshold_text(m, target), D as f64 / d as f64),
+            None => "> grid".into(),
+        };
+        writeln!(
+            md,
+            "| {target} | {} | {} | {} | {} | {} |",
+            with_ratio("random", random),
+            with_ratio("lottery", lottery),
+            with_ratio("ticket", ticket),
+            yes(beats(lottery, random)),
+            yes(beats(lottery, ticket)),
+        )?;
+    }
+    // How much of the solution a lottery subspace holds before training.
+    let capture: Vec<(usize, Vec<f64>)> = {
+        let mut by: std::collections::BTreeMap<usize, Vec<f64>> = Default::default();
+        for r in &fulls {
+            for (d, share) in &r.end_in_lottery {
+                by.entry(*d).or_default().push(*share);
+            }
+        }
+        by.into_iter().collect()
+    };
+    if !capture.is_empty() {
+        writeln!(
+            md,
+            "\nA lottery subspace is drawn from the run it is compared with, so it holds \
+             part of that run's answer before it is trained: the share of the full run's \
+             displacement |theta_end - theta_init| that lies in its top-d directions \
+             (mean over seeds), beside the lottery subspace's train accuracy:\n\n\
+             | d | displacement inside | lottery train accuracy |\n|---|---|---|"
+        )?;
+        for (d, shares) in &capture {
+            writeln!(
+                md,
+                "| {d} | {:.3} | {} |",
+                mean_sd(shares).0,
+                cell(mean_at("lottery", *d))
+            )?;
+        }
+    }
+
+    // Beside the paper.
+    let test_at = |method: &str, d: usize| -> (String, String) {
         let values: Vec<f64> = records
             .iter()
             .filter(|r| r.method == method && r.d == d)
             .map(|r| r.test_accuracy)
             .collect();
         if values.is_empty() {
-            "not run".into()
+            ("not run".into(), String::new())
         } else {
             let (mean, sd) = mean_sd(&values);
-            format!("{mean:.3} +- {sd:.3}")
+            (
+                format!("{mean:.3} +- {sd:.3}"),
+                format!("{:.0}%", 100.0 * mean / full_test.0),
+            )
         }
     };
+    let rows = [
+        (
+            "random subspace, d = 512 (2.5% of D)",
+            "~0.95",
+            "random",
+            512,
+        ),
+        (
+            "burn-in t = 256, d = 8 (0.04% of D)",
+            "0.97",
+            "burn-in-256",
+            8,
+        ),
+        (
+            "lottery subspace, d = 32 (0.16% of D)",
+            "0.97",
+            "lottery",
+            32,
+        ),
+    ];
     writeln!(
         md,
-        "## Beside the reference runs (authors' code, Conv-2 on MNIST, D = 20,490, 5 \
-         epochs of 60,000 images)\n\n\
-         | point | reference test accuracy | measured here (test, mean +- sd) |\n\
-         |---|---|---|\n\
-         | random subspace, d = 512 (2.5% of D) | ~0.95 | {} |\n\
-         | burn-in t = 256, d = 8 (0.04% of D) | 0.97 | {} |\n\
-         | lottery subspace, d = 32 (0.16% of D) | 0.97 | {} |\n\
-         | full space | | {:.3} |\n",
-        test_at("random", 512),
-        test_at("burn-in-256", 8),
-        test_at("lottery", 32),
-        mean_sd(&full_test).0
+        "\n## Beside the paper\n\n\
+         The reference runs (`../shared/design/COMPANIONS.md`) are the authors' code on \
+         MNIST: Conv-2, D = 20,490, 5 epochs of 60,000 images. Only 10,000 MNIST digits \
+         are on this machine, so this sweep is on Fashion-MNIST, and the table compares \
+         across datasets.\n\n\
+         | point | paper, MNIST (test accuracy) | here, Fashion-MNIST (test, mean +- sd) | \
+         here, share of our full-space test accuracy |\n|---|---|---|---|"
     )?;
-
-    // Lottery subspace against lottery ticket at equal compression.
-    writeln!(
-        md,
-        "## Lottery subspace against lottery ticket at equal compression D/d\n\n\
-         ![lottery](lottery.png)\n\n\
-         | d | compression D/d | random subspace | lottery subspace | lottery ticket |\n\
-         |---|---|---|---|---|"
-    )?;
-    for &d in &dims {
-        let mean_of = |m: &str| {
-            let v: Vec<f64> = records
-                .iter()
-                .filter(|r| r.method == m && r.d == d)
-                .map(|r| r.train_accuracy)
-                .collect();
-            if v.is_empty() {
-                String::new()
-            } else {
-                format!("{:.3}", mean_sd(&v).0)
-            }
-        };
-        writeln!(
-            md,
-            "| {d} | {:.0} | {} | {} | {} |",
-            D as f64 / d as f64,
-            mean_of("random"),
-            mean_of("lottery"),
-            mean_of("ticket")
-        )?;
+    for (label, paper, m, d) in rows {
+        let (here, share) = test_at(m, d);
+        writeln!(md, "| {label} | {paper} | {here} | {share} |")?;
     }
+    writeln!(
+        md,
+        "| full space | | {:.3} +- {:.3} | 100% |\n\n\
+         Why the numbers differ:\n\n\
+         1. **The data.** Fashion-MNIST is the harder set: the full network reaches {:.3} \
+         test accuracy here, so the paper's 0.95-0.97, set near MNIST's ceiling, is out of \
+         reach of any subspace. The fair comparison is the share of the full network's \
+         accuracy (last column), and the thresholds at targets set below what the full \
+         network reaches.\n\
+         2. **The criterion.** Success here is train accuracy over all {} training images \
+         reaching an absolute target; the reference points are test accuracies.\n\
+         3. **The lottery basis.** Ours is centred and leaves the end point out; a basis \
+         of uncentred deltas that include the end point holds the trained solution in its \
+         first direction and would make every lottery point look better.\n\
+         4. **The bases at large d.** From d = {} the random bases are sparse (about \
+         sqrt(D) non-zeros per column), which Li et al. (2018) found to train as dense \
+         ones do; the paper's are dense.\n\
+         5. **Resolution.** {} seeds at the crossings and a grid that doubles d: a \
+         threshold is known to a factor of 2, and a success probability from 3 seeds to \
+         1/3.\n",
+        full_test.0, full_test.1, full_test.0, settings.train, settings.sparse_from, settings.seeds,
+    )?;
 
     // The claims, checked on these numbers.
-    let threshold = |m: &str| threshold_of(&records, m, args.target);
-    let burn_in_thresholds: Vec<(String, Option<usize>)> = methods
-        .iter()
-        .filter(|m| *m == "random" || m.starts_with("burn-in-"))
-        .map(|m| (m.clone(), threshold(m)))
-        .collect();
-    let rank = |t: Option<usize>| t.unwrap_or(usize::MAX);
-    let falls_with_burn_in = burn_in_thresholds
-        .windows(2)
-        .all(|w| rank(w[1].1) <= rank(w[0].1));
     let rises_with_target = methods.iter().all(|m| {
         args.targets
             .windows(2)
             .all(|w| rank(threshold_of(&records, m, w[0])) <= rank(threshold_of(&records, m, w[1])))
     });
-    let (lottery_at, random_at): (Vec<usize>, Vec<usize>) = args
-        .targets
-        .iter()
-        .map(|t| {
-            (
-                rank(threshold_of(&records, "lottery", *t)),
-                rank(threshold_of(&records, "random", *t)),
-            )
-        })
-        .unzip();
-    let lottery_beats_random = lottery_at.iter().zip(&random_at).all(|(l, r)| l <= r)
-        && lottery_at.iter().zip(&random_at).any(|(l, r)| l < r);
     let random_curve = success_curve(&runs_of(&records, "random"), args.target);
     let transition: Vec<String> = random_curve
         .iter()
@@ -338,26 +518,27 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
         .collect();
     writeln!(
         md,
-        "\n## The paper's claims, checked on these runs (target {})\n\n\
+        "## The paper's claims, checked on these runs\n\n\
          | claim | measured | holds |\n|---|---|---|\n\
-         | sharp 0-to-1 transition of success with d (random) | {} | {} |\n\
-         | threshold falls with burn-in | {} | {} |\n\
-         | threshold rises with the target (every method) | see the threshold table | {} |\n\
-         | lottery subspaces beat random ones (threshold, every target) | lottery {}, random {} | {} |\n",
+         | a sharp 0-to-1 transition of success with d (random, target {}) | {} | {} |\n\
+         | the threshold falls with burn-in | at {} of {} targets | {} |\n\
+         | the threshold rises with the target (every method) | see the threshold table | {} |\n\
+         | lottery subspaces need fewer dimensions than random ones | at {} of {} targets | {} |\n\
+         | lottery subspaces beat lottery tickets at equal compression | at {} of {} targets | {} |\n",
         args.target,
         transition.join(", "),
         yes(random_curve.first().is_some_and(|c| c.1 == 0.0)
             && random_curve.last().is_some_and(|c| c.1 == 1.0)),
-        burn_in_thresholds
-            .iter()
-            .map(|(m, t)| format!("{m} {}", t.map_or("> grid".into(), |d| d.to_string())))
-            .collect::<Vec<_>>()
-            .join(", "),
-        yes(falls_with_burn_in),
+        falls_at.len(),
+        args.targets.len(),
+        yes(falls_at.len() == args.targets.len()),
         yes(rises_with_target),
-        threshold_cell(threshold("lottery"), smallest),
-        threshold_cell(threshold("random"), smallest),
-        yes(lottery_beats_random),
+        lottery_wins.0,
+        args.targets.len(),
+        yes(lottery_wins.0 == args.targets.len()),
+        lottery_wins.1,
+        args.targets.len(),
+        yes(lottery_wins.1 == args.targets.len()),
     )?;
 
     figures(&args, &records, &methods)?;
@@ -376,6 +557,35 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
     std::fs::write(&path, md)?;
     println!("wrote {} and its figures", path.display());
     Ok(())
+}
+
+/// Whether the sweep is complete, and if not how far it got (a report may be drawn
+/// from a sweep still running).
+fn completeness(settings: &SweepSettings, records: &[RunRecord]) -> String {
+    let planned = plan(settings, records);
+    let done: BTreeSet<(String, usize, u64)> = records
+        .iter()
+        .map(|r| (r.method.clone(), r.d, r.seed))
+        .collect();
+    let finished = planned
+        .iter()
+        .filter(|j| done.contains(&(j.method.map_or("full".into(), |m| m.label()), j.d, j.seed)))
+        .count();
+    let grid_complete = grid_complete(settings, records);
+    if finished == planned.len() && grid_complete {
+        format!("The sweep is complete: all {finished} planned runs.")
+    } else {
+        format!(
+            "**The sweep is still running**: {finished} of the {} runs planned so far are \
+             done{}. Figures and tables below are from these runs only.",
+            planned.len(),
+            if grid_complete {
+                ""
+            } else {
+                " (the extra seeds' runs are planned once the grid seed's grid is complete)"
+            }
+        )
+    }
 }
 
 /// A markdown table's header: the `first` columns, then one per method.
@@ -402,48 +612,59 @@ fn figures(args: &ReportArgs, records: &[RunRecord], methods: &[String]) -> anyh
             .collect::<Vec<_>>(),
     )
     .0;
-    let curves = |f: &dyn Fn(&str) -> Vec<(f64, f64)>| -> Vec<Curve> {
-        methods
-            .iter()
-            .map(|m| Curve {
-                label: method_desc(m),
-                points: f(m),
-                dashed: false,
-                colour: None,
-            })
-            .collect()
+    let curve = |label: String, points: Vec<(f64, f64)>, colour: Option<usize>| Curve {
+        label,
+        points,
+        dashed: false,
+        colour,
     };
-    let d_axis = Axis {
+    let d_axis = || Axis {
         desc: "training dimension d",
         log2: true,
         range: None,
     };
-    let success = curves(&|m| {
-        success_curve(&runs_of(records, m), args.target)
-            .into_iter()
-            .map(|(d, p)| (d as f64, p))
-            .collect()
-    });
-    line_chart(
+    let probability = || Axis {
+        desc: "success probability",
+        log2: false,
+        range: Some((-0.02, 1.02)),
+    };
+    // Success curves: a panel per method, a curve per target.
+    let panels: Vec<Panel> = methods
+        .iter()
+        .map(|m| Panel {
+            title: method_desc(m),
+            x: d_axis(),
+            y: probability(),
+            curves: args
+                .targets
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let points = success_curve(&runs_of(records, m), *t)
+                        .into_iter()
+                        .map(|(d, p)| (d as f64, p))
+                        .collect();
+                    curve(format!("train accuracy >= {t}"), points, Some(i))
+                })
+                .collect(),
+        })
+        .collect();
+    line_charts(
         &args.out.join("success.png"),
-        &format!(
-            "Conv-2: success probability (train accuracy >= {})",
-            args.target
-        ),
-        Axis { ..d_axis },
-        Axis {
-            desc: "success probability",
-            log2: false,
-            range: Some((-0.02, 1.02)),
-        },
-        &success,
+        "Conv-2: success probability against training dimension",
+        3,
+        &panels,
     )?;
-    let mut accuracy = curves(&|m| {
-        by_d(records, m, false)
-            .into_iter()
-            .map(|(d, v)| (d as f64, mean_sd(&v).0))
-            .collect()
-    });
+    let mut accuracy: Vec<Curve> = methods
+        .iter()
+        .map(|m| {
+            let points = by_d(records, m, false)
+                .into_iter()
+                .map(|(d, v)| (d as f64, mean_sd(&v).0))
+                .collect();
+            curve(method_desc(m), points, None)
+        })
+        .collect();
     let dims: Vec<f64> = records
         .iter()
         .filter(|r| r.method != "full")
@@ -452,20 +673,18 @@ fn figures(args: &ReportArgs, records: &[RunRecord], methods: &[String]) -> anyh
     let (lo, hi) = dims
         .iter()
         .fold((f64::INFINITY, 0f64), |(a, b), d| (a.min(*d), b.max(*d)));
-    accuracy.push(Curve {
-        label: "full space".into(),
-        points: vec![(lo, full_mean), (hi, full_mean)],
-        dashed: true,
-        colour: None,
-    });
+    if !dims.is_empty() {
+        accuracy.push(Curve {
+            label: "full space".into(),
+            points: vec![(lo, full_mean), (hi, full_mean)],
+            dashed: true,
+            colour: None,
+        });
+    }
     line_chart(
         &args.out.join("accuracy.png"),
         "Conv-2: train accuracy against training dimension (mean over seeds)",
-        Axis {
-            desc: "training dimension d",
-            log2: true,
-            range: None,
-        },
+        d_axis(),
         Axis {
             desc: "train accuracy",
             log2: false,
@@ -476,18 +695,21 @@ fn figures(args: &ReportArgs, records: &[RunRecord], methods: &[String]) -> anyh
     // Thresholds: target on x, threshold d on a log2 y axis.
     let thresholds: Vec<Curve> = methods
         .iter()
-        .map(|m| Curve {
-            label: method_desc(m),
-            points: args
+        .map(|m| {
+            let points = args
                 .targets
                 .iter()
                 .filter_map(|t| Some((*t, threshold_of(records, m, *t)? as f64)))
-                .collect(),
-            dashed: false,
-            colour: None,
+                .collect();
+            curve(method_desc(m), points, None)
         })
         .filter(|c| !c.points.is_empty())
         .collect();
+    let threshold_axis = || Axis {
+        desc: "threshold training dimension",
+        log2: true,
+        range: None,
+    };
     line_chart(
         &args.out.join("thresholds.png"),
         "Threshold training dimension against target train accuracy",
@@ -496,23 +718,67 @@ fn figures(args: &ReportArgs, records: &[RunRecord], methods: &[String]) -> anyh
             log2: false,
             range: None,
         },
-        Axis {
-            desc: "threshold training dimension",
-            log2: true,
-            range: None,
-        },
+        threshold_axis(),
         &thresholds,
     )?;
+    // Thresholds against burn-in: a curve per target over t, random (t = 0) dashed.
+    let burn_in: Vec<usize> = methods
+        .iter()
+        .filter_map(|m| m.strip_prefix("burn-in-")?.parse().ok())
+        .collect();
+    let mut by_burn_in = Vec::new();
+    if let (Some(first), Some(last)) = (burn_in.first(), burn_in.last()) {
+        for (i, &target) in args.targets.iter().enumerate() {
+            let points: Vec<(f64, f64)> = burn_in
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        *t as f64,
+                        threshold_of(records, &format!("burn-in-{t}"), target)? as f64,
+                    ))
+                })
+                .collect();
+            if !points.is_empty() {
+                by_burn_in.push(curve(
+                    format!("train accuracy >= {target}"),
+                    points,
+                    Some(i),
+                ));
+            }
+            if let Some(random) = threshold_of(records, "random", target) {
+                by_burn_in.push(Curve {
+                    label: format!("random subspace, >= {target}"),
+                    points: vec![
+                        (*first as f64, random as f64),
+                        (*last as f64, random as f64),
+                    ],
+                    dashed: true,
+                    colour: Some(i),
+                });
+            }
+        }
+    }
+    if !by_burn_in.is_empty() {
+        line_chart(
+            &args.out.join("burn-in.png"),
+            "Threshold training dimension against burn-in (dashed: no burn-in)",
+            Axis {
+                desc: "burn-in steps t",
+                log2: true,
+                range: None,
+            },
+            threshold_axis(),
+            &by_burn_in,
+        )?;
+    }
     let lottery: Vec<Curve> = ["random", "lottery", "ticket"]
         .iter()
-        .map(|m| Curve {
-            label: method_desc(m),
-            points: by_d(records, m, false)
+        .map(|m| {
+            let points = by_d(records, m, false)
                 .into_iter()
                 .map(|(d, v)| (D as f64 / d as f64, mean_sd(&v).0))
-                .collect(),
-            dashed: false,
-            colour: None,
+                .collect();
+            curve(method_desc(m), points, None)
         })
         .collect();
     line_chart(

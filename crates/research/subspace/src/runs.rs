@@ -11,7 +11,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::experiment::{BasisKind, Method, Setup};
+use crate::basis::Basis;
+use crate::experiment::{BasisKind, Method, SeedRun, Setup};
 use crate::models::{conv2_forward, conv2_layout, init_params};
 use crate::quadratic::QuadraticWell;
 use crate::threshold::{success_curve, threshold_dimension};
@@ -29,6 +30,9 @@ pub enum SubspaceWhat {
     /// Train Conv-2 in random, burn-in and lottery subspaces and as lottery tickets over
     /// a grid of d and seeds (resumable; results in OUT/results.jsonl).
     Sweep(SweepArgs),
+    /// One run of a sweep (started by `sweep` in a worker process).
+    #[command(hide = true)]
+    Job(JobArgs),
     /// The quadratic well: empirical success probability against d beside Gordon's
     /// escape prediction (OUT/quadratic.json).
     Quadratic(QuadraticArgs),
@@ -41,16 +45,16 @@ pub enum SubspaceWhat {
 #[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SweepSettings {
     /// `mnist` or `fashion-mnist` (under --images, from `cargo xtask data images`).
-    #[arg(long, default_value = "mnist")]
+    #[arg(long, default_value = "fashion-mnist")]
     pub data: String,
     /// Training examples used (the first N of the training split).
-    #[arg(long, default_value_t = 4000)]
+    #[arg(long, default_value_t = 60_000)]
     pub train: usize,
     /// Test examples used.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 10_000)]
     pub test: usize,
     /// Minibatch steps of every run (full, burn-in source, subspace and ticket).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 4_688)]
     pub steps: usize,
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
@@ -60,24 +64,46 @@ pub struct SweepSettings {
     /// Adam learning rate of the subspace coordinates phi.
     #[arg(long, default_value_t = 0.1)]
     pub subspace_lr: f64,
+    /// Seeds 1..=N: each has its own initialisation, full run and bases.
     #[arg(long, default_value_t = 3)]
     pub seeds: u64,
-    /// Training dimensions of random and burn-in subspaces and of tickets.
+    /// Seeds 1..=N run every method at every d of the grid; the other seeds run only at
+    /// the grid's two d that bracket each target's threshold (where the success curve
+    /// crosses 1/2), once the grid is complete.
+    #[arg(long, default_value_t = 1)]
+    pub grid_seeds: u64,
+    /// Target train accuracies whose thresholds the extra seeds bracket.
+    #[arg(long, value_delimiter = ',', default_value = "0.7,0.8,0.85")]
+    pub targets: Vec<f64>,
+    /// Training dimensions of random and burn-in subspaces (and of lottery subspaces up
+    /// to --lottery-max).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "2,4,8,16,32,64,128,256,512,1024"
+        default_value = "1,2,4,8,16,32,64,128,256,512,1024,2048,4096"
     )]
     pub dims: Vec<usize>,
+    /// Kept weights of the lottery tickets (the compression D/d of the subspaces).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "16,32,64,128,256,512,1024,2048,4096,8192,16384"
+    )]
+    pub ticket_dims: Vec<usize>,
     /// Burn-in lengths t (full-space steps before the subspace is drawn).
     #[arg(long, value_delimiter = ',', default_value = "4,16,64,256")]
     pub burn_in: Vec<usize>,
-    /// The largest lottery subspace (the trajectory is recorded this many times).
-    #[arg(long, default_value_t = 256)]
+    /// The largest d of burn-in subspaces (they need fewer dimensions than random ones).
+    #[arg(long, default_value_t = 1024)]
+    pub burn_in_max: usize,
+    /// The largest lottery subspace (the trajectory is recorded at least this many times
+    /// plus one before the end).
+    #[arg(long, default_value_t = 1024)]
     pub lottery_max: usize,
-    /// Random bases: `dense` (the paper's) or `sparse` (sqrt(D) non-zeros per column).
-    #[arg(long, default_value = "dense")]
-    pub basis: String,
+    /// Random bases are the paper's dense Gaussian below this d and sparse (sqrt(D)
+    /// non-zeros per column) from it.
+    #[arg(long, default_value_t = 1024)]
+    pub sparse_from: usize,
 }
 
 #[derive(Args, Debug)]
@@ -88,6 +114,25 @@ pub struct SweepArgs {
     pub images: PathBuf,
     #[arg(long, default_value = "out/subspace")]
     pub out: PathBuf,
+    /// Runs at a time, each in its own single-threaded process (a small network's step
+    /// uses a second core poorly: two workers do nearly twice the runs of one).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct JobArgs {
+    #[arg(long)]
+    pub images: PathBuf,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub seed: u64,
+    /// The method's label; absent for the seed's full run.
+    #[arg(long)]
+    pub method: Option<String>,
+    #[arg(long)]
+    pub d: Option<usize>,
 }
 
 /// One line of `results.jsonl`: a full-space run (`method` = "full", d = D) or a run of
@@ -101,11 +146,16 @@ pub struct RunRecord {
     pub test_accuracy: f64,
     /// Wall time of the run, s.
     pub seconds: f64,
+    /// Full runs: `(d, share of the displacement end - init in the top-d lottery
+    /// directions)` for the lottery grid.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub end_in_lottery: Vec<(usize, f64)>,
 }
 
 pub fn run(what: SubspaceWhat) -> anyhow::Result<()> {
     match what {
         SubspaceWhat::Sweep(args) => sweep(args),
+        SubspaceWhat::Job(args) => job(args),
         SubspaceWhat::Quadratic(args) => quadratic(args),
         SubspaceWhat::Report(args) => report::report(args),
     }
@@ -152,38 +202,158 @@ pub fn read_records(path: &Path) -> anyhow::Result<Vec<RunRecord>> {
     Ok(records)
 }
 
-/// The (method, d) jobs of one seed.
-fn jobs(settings: &SweepSettings) -> anyhow::Result<Vec<(Method, usize)>> {
-    let mut methods = vec![Method::Random];
-    methods.extend(settings.burn_in.iter().map(|t| Method::BurnIn(*t)));
-    methods.extend([Method::Lottery, Method::Ticket]);
-    let mut jobs = Vec::new();
-    for method in methods {
-        let dims: Vec<usize> = match method {
-            // The lottery grid: powers of two up to the number of snapshots.
-            Method::Lottery => settings
+/// A unit of a sweep: a seed's full run (`method` None, which also leaves the seed's
+/// anchors, trajectory and end point for the others) or a method at a dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Job {
+    pub seed: u64,
+    pub method: Option<Method>,
+    pub d: usize,
+}
+
+impl Job {
+    fn key(&self) -> (String, usize, u64) {
+        (
+            self.method.map_or("full".into(), |m| m.label()),
+            self.d,
+            self.seed,
+        )
+    }
+}
+
+/// The (method, d) grid every grid seed runs.
+fn grid(settings: &SweepSettings) -> Vec<(Method, usize)> {
+    let mut grid: Vec<(Method, usize)> =
+        settings.dims.iter().map(|d| (Method::Random, *d)).collect();
+    for t in &settings.burn_in {
+        grid.extend(
+            settings
                 .dims
                 .iter()
-                .copied()
-                .filter(|d| *d <= settings.lottery_max)
-                .collect(),
-            _ => settings.dims.clone(),
-        };
-        jobs.extend(dims.into_iter().map(|d| (method, d)));
+                .filter(|d| **d <= settings.burn_in_max)
+                .map(|d| (Method::BurnIn(*t), *d)),
+        );
     }
+    grid.extend(
+        settings
+            .dims
+            .iter()
+            .filter(|d| **d <= settings.lottery_max)
+            .map(|d| (Method::Lottery, *d)),
+    );
+    grid.extend(settings.ticket_dims.iter().map(|d| (Method::Ticket, *d)));
+    grid
+}
+
+/// The grid's d that bracket each target's threshold in the grid seeds' runs of each
+/// method: the threshold and the grid point below it.
+pub fn brackets(settings: &SweepSettings, records: &[RunRecord]) -> Vec<(Method, usize)> {
+    let grid = grid(settings);
+    let grid_runs: Vec<RunRecord> = records
+        .iter()
+        .filter(|r| r.seed <= settings.grid_seeds)
+        .cloned()
+        .collect();
+    let mut out = BTreeSet::new();
+    let methods: BTreeSet<Method> = grid.iter().map(|g| g.0).collect();
+    for method in methods {
+        let dims: Vec<usize> = grid.iter().filter(|g| g.0 == method).map(|g| g.1).collect();
+        for &target in &settings.targets {
+            let Some(threshold) = threshold_of(&grid_runs, &method.label(), target) else {
+                continue;
+            };
+            out.insert((method, threshold));
+            if let Some(below) = dims.iter().copied().filter(|d| *d < threshold).max() {
+                out.insert((method, below));
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Whether every seed's full run and the grid seeds' whole grid are in `records` (from
+/// then on the extra seeds' runs are planned too).
+pub fn grid_complete(settings: &SweepSettings, records: &[RunRecord]) -> bool {
+    let done: BTreeSet<(String, usize, u64)> = records
+        .iter()
+        .map(|r| (r.method.clone(), r.d, r.seed))
+        .collect();
+    let dim = conv2_layout().len();
+    (1..=settings.seeds).all(|seed| done.contains(&("full".into(), dim, seed)))
+        && (1..=settings.grid_seeds.min(settings.seeds)).all(|seed| {
+            grid(settings)
+                .iter()
+                .all(|(m, d)| done.contains(&(m.label(), *d, seed)))
+        })
+}
+
+/// Every job of the sweep that `records` already allow to be planned: each seed's full
+/// run, the grid seeds' grid, and, once that grid is complete, the extra seeds at the
+/// brackets.
+pub fn plan(settings: &SweepSettings, records: &[RunRecord]) -> Vec<Job> {
+    let dim = conv2_layout().len();
+    let done: BTreeSet<(String, usize, u64)> = records
+        .iter()
+        .map(|r| (r.method.clone(), r.d, r.seed))
+        .collect();
+    let mut jobs: Vec<Job> = (1..=settings.seeds)
+        .map(|seed| Job {
+            seed,
+            method: None,
+            d: dim,
+        })
+        .collect();
+    let grid = grid(settings);
+    for seed in 1..=settings.grid_seeds.min(settings.seeds) {
+        jobs.extend(grid.iter().map(|(m, d)| Job {
+            seed,
+            method: Some(*m),
+            d: *d,
+        }));
+    }
+    if jobs.iter().all(|j| done.contains(&j.key())) {
+        let brackets = brackets(settings, records);
+        for seed in settings.grid_seeds + 1..=settings.seeds {
+            jobs.extend(brackets.iter().map(|(m, d)| Job {
+                seed,
+                method: Some(*m),
+                d: *d,
+            }));
+        }
+    }
+    jobs
+}
+
+fn check_settings(settings: &SweepSettings) -> anyhow::Result<()> {
     if settings.burn_in.iter().any(|t| *t > settings.steps) {
         bail!("every burn-in length must be at most --steps");
     }
-    Ok(jobs)
+    if settings.grid_seeds == 0 || settings.grid_seeds > settings.seeds {
+        bail!("--grid-seeds must be between 1 and --seeds");
+    }
+    if settings.lottery_max + 1 > settings.steps {
+        bail!("--lottery-max needs more --steps than directions");
+    }
+    Ok(())
+}
+
+fn read_settings(out: &Path) -> anyhow::Result<SweepSettings> {
+    let path = out.join("settings.json");
+    serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("reading {}", path.display()))
 }
 
 fn sweep(args: SweepArgs) -> anyhow::Result<()> {
     let settings = args.settings;
-    std::fs::create_dir_all(&args.out)?;
-    let settings_path = args.out.join("settings.json");
-    if settings_path.exists() {
-        let old: SweepSettings = serde_json::from_str(&std::fs::read_to_string(&settings_path)?)
-            .with_context(|| format!("reading {}", settings_path.display()))?;
+    check_settings(&settings)?;
+    if args.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    std::fs::create_dir_all(args.out.join("logs"))?;
+    if args.out.join("settings.json").exists() {
+        let old = read_settings(&args.out)?;
         if old != settings {
             bail!(
                 "{} holds results made with other settings ({old:?}); choose another --out \
@@ -192,52 +362,194 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
             );
         }
     } else {
-        std::fs::write(&settings_path, serde_json::to_string_pretty(&settings)?)?;
+        std::fs::write(
+            args.out.join("settings.json"),
+            serde_json::to_string_pretty(&settings)?,
+        )?;
     }
     let results_path = args.out.join("results.jsonl");
-    let done: BTreeSet<(String, usize, u64)> = read_records(&results_path)?
-        .into_iter()
-        .map(|r| (r.method, r.d, r.seed))
-        .collect();
-
-    let layout = conv2_layout();
-    let dim = layout.len();
-    let basis = match settings.basis.as_str() {
-        "dense" => BasisKind::Dense,
-        "sparse" => BasisKind::Sparse {
-            per_column: (dim as f64).sqrt().ceil() as usize,
-        },
-        other => bail!("--basis is dense or sparse, not {other}"),
-    };
-    let jobs = jobs(&settings)?;
-    let pending: Vec<(u64, Vec<(Method, usize)>)> = (1..=settings.seeds)
-        .map(|seed| {
-            let todo = jobs
-                .iter()
-                .copied()
-                .filter(|(m, d)| !done.contains(&(m.label(), *d, seed)))
-                .collect::<Vec<_>>();
-            let full_done = done.contains(&("full".to_string(), dim, seed));
-            (seed, todo, full_done)
-        })
-        .filter(|(_, todo, full_done)| !todo.is_empty() || !full_done)
-        .map(|(seed, todo, _)| (seed, todo))
-        .collect();
-    let total: usize = pending.iter().map(|(_, t)| t.len() + 1).sum();
+    let first = plan(&settings, &read_records(&results_path)?);
     println!(
-        "subspace sweep: Conv-2 (D = {dim}) on {} ({} train / {} test), {} steps of {}; \
-         {} runs to do of {}",
+        "subspace sweep: Conv-2 (D = {}) on {} ({} train / {} test), {} steps of {}, \
+         {} workers; {} runs planned so far (the extra seeds' runs are planned once the \
+         grid is complete)",
+        conv2_layout().len(),
         settings.data,
         settings.train,
         settings.test,
         settings.steps,
         settings.batch,
-        total,
-        settings.seeds as usize * (jobs.len() + 1)
+        args.workers,
+        first.len()
     );
-    if total == 0 {
-        return Ok(());
+    let bar = indicatif::ProgressBar::new(first.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "subspace [{bar:30}] {pos}/{len} runs {msg} ({elapsed} spent, {eta} left)",
+        )
+        .expect("valid template"),
+    );
+    let exe = std::env::current_exe()?;
+    let mut running: Vec<(Job, std::process::Child, PathBuf)> = Vec::new();
+    let mut reported = 0usize;
+    loop {
+        let records = read_records(&results_path)?;
+        for r in &records[reported.min(records.len())..] {
+            if bar.is_hidden() {
+                // No terminal (a log file): one line per run instead of the bar.
+                println!(
+                    "seed {} {} d={}: train {:.3} test {:.3} ({:.1} s)",
+                    r.seed, r.method, r.d, r.train_accuracy, r.test_accuracy, r.seconds
+                );
+            }
+        }
+        reported = records.len();
+        let done: BTreeSet<(String, usize, u64)> = records
+            .iter()
+            .map(|r| (r.method.clone(), r.d, r.seed))
+            .collect();
+        let planned = plan(&settings, &records);
+        let finished = planned.iter().filter(|j| done.contains(&j.key())).count();
+        bar.set_length(planned.len() as u64);
+        bar.set_position(finished as u64);
+        let seed_ready = |seed: u64| done.contains(&("full".into(), conv2_layout().len(), seed));
+        let startable: Vec<Job> = planned
+            .iter()
+            .filter(|j| {
+                !done.contains(&j.key())
+                    && !running.iter().any(|r| r.0 == **j)
+                    && (j.method.is_none() || seed_ready(j.seed))
+            })
+            .copied()
+            .collect();
+        for job in &startable {
+            if running.len() >= args.workers {
+                break;
+            }
+            let label = job.key();
+            let log = args
+                .out
+                .join("logs")
+                .join(format!("seed{}-{}-d{}.log", job.seed, label.0, job.d));
+            let mut command = std::process::Command::new(&exe);
+            command
+                .arg("job")
+                .arg("--images")
+                .arg(&args.images)
+                .arg("--out")
+                .arg(&args.out)
+                .arg("--seed")
+                .arg(job.seed.to_string());
+            if let Some(method) = job.method {
+                command
+                    .args(["--method", &method.label()])
+                    .args(["--d", &job.d.to_string()]);
+            }
+            if args.workers > 1 {
+                command.env("RAYON_NUM_THREADS", "1");
+            }
+            let file = std::fs::File::create(&log)?;
+            command.stdout(file.try_clone()?).stderr(file);
+            running.push((*job, command.spawn()?, log));
+        }
+        bar.set_message(
+            running
+                .iter()
+                .map(|(j, _, _)| format!("seed {} {} d={}", j.seed, j.key().0, j.d))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        if running.is_empty() {
+            if finished == planned.len() {
+                break;
+            }
+            bail!("sweep stuck: runs planned but none can start");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let mut failed = None;
+        running.retain_mut(|(job, child, log)| match child.try_wait() {
+            Ok(None) => true,
+            Ok(Some(status)) if status.success() => false,
+            Ok(Some(status)) => {
+                failed = Some(format!(
+                    "{job:?} ended with {status}; see {}",
+                    log.display()
+                ));
+                false
+            }
+            Err(e) => {
+                failed = Some(format!("{job:?}: {e}"));
+                false
+            }
+        });
+        if let Some(why) = failed {
+            for (_, child, _) in &mut running {
+                let _ = child.kill();
+            }
+            bail!("{why}");
+        }
     }
+    bar.finish();
+    println!("results in {}", results_path.display());
+    Ok(())
+}
+
+/// Where a seed's full run leaves its anchors, lottery basis and end point.
+fn seed_file(out: &Path, seed: u64) -> PathBuf {
+    out.join("seeds").join(format!("seed-{seed}.safetensors"))
+}
+
+fn save_seed_run(path: &Path, run: &SeedRun) -> anyhow::Result<()> {
+    let Basis::Dense(lottery) = &run.lottery else {
+        bail!("a lottery basis is dense");
+    };
+    let mut tensors = std::collections::HashMap::new();
+    tensors.insert("theta_init".to_string(), run.theta_init.clone());
+    tensors.insert("end".to_string(), run.end.clone());
+    tensors.insert("lottery".to_string(), lottery.clone());
+    tensors.insert(
+        "accuracy".to_string(),
+        Tensor::new(&[run.train_accuracy, run.test_accuracy], &Device::Cpu)?,
+    );
+    for (t, anchor) in &run.anchors {
+        tensors.insert(format!("anchor.{t}"), anchor.clone());
+    }
+    std::fs::create_dir_all(path.parent().context("a seed file has a folder")?)?;
+    let partial = path.with_extension("partial");
+    candle_core::safetensors::save(&tensors, &partial)?;
+    std::fs::rename(&partial, path)?;
+    Ok(())
+}
+
+fn load_seed_run(path: &Path, burn_in: &[usize]) -> anyhow::Result<SeedRun> {
+    let mut tensors = candle_core::safetensors::load(path, &Device::Cpu)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut take = |name: &str| {
+        tensors
+            .remove(name)
+            .with_context(|| format!("{} has no {name}", path.display()))
+    };
+    let accuracy: Vec<f64> = take("accuracy")?.to_vec1()?;
+    let anchors = burn_in
+        .iter()
+        .map(|t| Ok((*t, take(&format!("anchor.{t}"))?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(SeedRun {
+        theta_init: take("theta_init")?,
+        end: take("end")?,
+        lottery: Basis::Dense(take("lottery")?),
+        anchors,
+        train_accuracy: accuracy[0],
+        test_accuracy: accuracy[1],
+    })
+}
+
+/// One run, in its own process: the seed's full run (saving what the other runs of the
+/// seed need) or a method at a dimension; appends its record to results.jsonl.
+fn job(args: JobArgs) -> anyhow::Result<()> {
+    let settings = read_settings(&args.out)?;
+    let layout = conv2_layout();
+    let dim = layout.len();
     let dir = args.images.join(&settings.data);
     let read = |split| {
         LabelledImages::read_split(&dir, split).with_context(|| {
@@ -249,6 +561,9 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
     };
     let train = labelled(&read("train")?, settings.train)?;
     let test = labelled(&read("t10k")?, settings.test)?;
+    let sparse = BasisKind::Sparse {
+        per_column: (dim as f64).sqrt().ceil() as usize,
+    };
     let setup = Setup {
         forward: |theta: &Tensor, x: &Tensor| conv2_forward(&layout, theta, x),
         train: &train,
@@ -257,74 +572,67 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
             steps: settings.steps,
             batch: settings.batch,
             lr: settings.lr,
-            seed: 0,
+            seed: args.seed,
         },
         subspace_lr: settings.subspace_lr,
-        basis,
+        basis: match args.d {
+            Some(d) if d >= settings.sparse_from => sparse,
+            _ => BasisKind::Dense,
+        },
     };
-
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "subspace [{bar:30}] {pos}/{len} runs {msg} ({elapsed} spent, {eta} left)",
-        )
-        .expect("valid template"),
-    );
-    let mut out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&results_path)?;
-    let mut record = |r: RunRecord| -> anyhow::Result<()> {
-        if bar.is_hidden() {
-            // No terminal (a log file): one line per run instead of the bar.
-            println!(
-                "seed {} {} d={}: train {:.3} test {:.3} ({:.1} s)",
-                r.seed, r.method, r.d, r.train_accuracy, r.test_accuracy, r.seconds
-            );
-        }
-        writeln!(out, "{}", serde_json::to_string(&r)?)?;
-        out.flush()?;
-        Ok(())
-    };
-    for (seed, todo) in pending {
-        bar.set_message(format!("seed {seed}: full run"));
-        let started = Instant::now();
-        let theta_init = Tensor::from_vec(init_params(&layout, seed), dim, &Device::Cpu)?;
-        let full = Setup {
-            full: TrainConfig { seed, ..setup.full },
-            ..setup
-        };
-        let seed_run = full.seed_run(&theta_init, &settings.burn_in, settings.lottery_max)?;
-        if !done.contains(&("full".to_string(), dim, seed)) {
-            record(RunRecord {
+    let started = Instant::now();
+    let seed_path = seed_file(&args.out, args.seed);
+    let record = match (args.method.as_deref(), args.d) {
+        (None, _) => {
+            let seed_run = if seed_path.exists() {
+                load_seed_run(&seed_path, &settings.burn_in)?
+            } else {
+                let theta_init =
+                    Tensor::from_vec(init_params(&layout, args.seed), dim, &Device::Cpu)?;
+                let run = setup.seed_run(&theta_init, &settings.burn_in, settings.lottery_max)?;
+                save_seed_run(&seed_path, &run)?;
+                run
+            };
+            let lottery_dims: Vec<usize> = grid(&settings)
+                .into_iter()
+                .filter(|g| g.0 == Method::Lottery)
+                .map(|g| g.1)
+                .collect();
+            RunRecord {
                 method: "full".into(),
                 d: dim,
-                seed,
+                seed: args.seed,
                 train_accuracy: seed_run.train_accuracy,
                 test_accuracy: seed_run.test_accuracy,
                 seconds: started.elapsed().as_secs_f64(),
-            })?;
+                end_in_lottery: seed_run.end_in_lottery(&lottery_dims)?,
+            }
         }
-        bar.inc(1);
-        for (method, d) in todo {
-            bar.set_message(format!("seed {seed}: {} d={d}", method.label()));
-            let started = Instant::now();
+        (Some(label), Some(d)) => {
+            let method = Method::parse(label).with_context(|| format!("no method {label}"))?;
+            let seed_run = load_seed_run(&seed_path, &settings.burn_in)?;
             // Each (seed, d) draws its own basis and minibatch order.
-            let run_seed = seed * 1_000_003 + d as u64;
-            let (train_accuracy, test_accuracy) = full.run(&seed_run, method, d, run_seed)?;
-            record(RunRecord {
+            let run_seed = args.seed * 1_000_003 + d as u64;
+            let (train_accuracy, test_accuracy) = setup.run(&seed_run, method, d, run_seed)?;
+            RunRecord {
                 method: method.label(),
                 d,
-                seed,
+                seed: args.seed,
                 train_accuracy,
                 test_accuracy,
                 seconds: started.elapsed().as_secs_f64(),
-            })?;
-            bar.inc(1);
+                end_in_lottery: Vec::new(),
+            }
         }
-    }
-    bar.finish();
-    println!("results in {}", results_path.display());
+        (Some(_), None) => bail!("a method's run needs --d"),
+    };
+    // One write of one line in append mode: workers' lines never interleave.
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(args.out.join("results.jsonl"))?;
+    out.write_all(format!("{}\n", serde_json::to_string(&record)?).as_bytes())?;
+    println!("{record:?}");
     Ok(())
 }
 
@@ -441,6 +749,7 @@ mod tests {
             train_accuracy,
             test_accuracy: train_accuracy - 0.01,
             seconds: 1.0,
+            end_in_lottery: Vec::new(),
         }
     }
 
@@ -465,6 +774,81 @@ mod tests {
         assert_eq!(threshold_of(&records, "random", 0.88), Some(8));
         assert_eq!(threshold_of(&records, "burn-in-4", 0.8), None);
         assert_eq!(runs_of(&records, "random").len(), 9);
+    }
+
+    fn small_settings() -> SweepSettings {
+        SweepSettings {
+            data: "fashion-mnist".into(),
+            train: 100,
+            test: 100,
+            steps: 40,
+            batch: 8,
+            lr: 1e-2,
+            subspace_lr: 0.1,
+            seeds: 3,
+            grid_seeds: 1,
+            targets: vec![0.5, 0.8],
+            dims: vec![1, 2, 4, 8, 16],
+            ticket_dims: vec![64, 256],
+            burn_in: vec![4],
+            burn_in_max: 4,
+            lottery_max: 8,
+            sparse_from: 8,
+        }
+    }
+
+    #[test]
+    fn extra_seeds_run_only_where_the_grid_seeds_success_curves_cross() {
+        let settings = small_settings();
+        let dim = conv2_layout().len();
+        let first = plan(&settings, &[]);
+        // Three full runs; seed 1's grid: random 5 d, burn-in 3 (d <= 4), lottery 4 (d <= 8),
+        // tickets 2.
+        assert_eq!(first.iter().filter(|j| j.method.is_none()).count(), 3);
+        assert_eq!(first.len(), 3 + 5 + 3 + 4 + 2);
+        assert!(first.iter().all(|j| j.method.is_none() || j.seed == 1));
+        // The grid done: random crosses 0.5 at d = 4 and 0.8 at d = 16; the burn-in
+        // subspace reaches both at its smallest d; the lottery never reaches 0.8; tickets
+        // cross 0.5 at 256.
+        let mut records: Vec<RunRecord> =
+            (1..=3).map(|seed| record("full", dim, seed, 0.9)).collect();
+        for job in &first {
+            let Some(method) = job.method else { continue };
+            let accuracy = match (method, job.d) {
+                (Method::Random, d) if d >= 16 => 0.85,
+                (Method::Random, d) if d >= 4 => 0.6,
+                (Method::BurnIn(_), _) => 0.85,
+                (Method::Lottery, d) if d >= 2 => 0.7,
+                (Method::Ticket, 256) => 0.6,
+                _ => 0.2,
+            };
+            records.push(record(&method.label(), job.d, 1, accuracy));
+        }
+        let mut expected = vec![
+            (Method::Random, 2),
+            (Method::Random, 4),
+            (Method::Random, 8),
+            (Method::Random, 16),
+            (Method::BurnIn(4), 1),
+            (Method::Lottery, 1),
+            (Method::Lottery, 2),
+            (Method::Ticket, 64),
+            (Method::Ticket, 256),
+        ];
+        expected.sort();
+        assert_eq!(brackets(&settings, &records), expected);
+        let full_plan = plan(&settings, &records);
+        for seed in [2, 3] {
+            let extra: Vec<(Method, usize)> = full_plan
+                .iter()
+                .filter(|j| j.seed == seed)
+                .filter_map(|j| Some((j.method?, j.d)))
+                .collect();
+            assert_eq!(extra, expected, "seed {seed}");
+        }
+        // Before seed 1's grid is complete, nothing is planned for the other seeds.
+        records.pop();
+        assert_eq!(plan(&settings, &records), first);
     }
 
     #[test]

@@ -139,6 +139,42 @@ fn conv2_has_the_papers_parameter_count_and_runs() -> Result<()> {
 }
 
 #[test]
+fn conv2_as_matrix_products_equals_conv2d_in_value_and_gradient() -> Result<()> {
+    use subspace::models::{conv2_forward, conv2_forward_reference, conv2_layout, init_params};
+    let layout = conv2_layout();
+    let theta = Var::from_vec(init_params(&layout, 4), layout.len(), &Device::Cpu)?;
+    let mut rng = SplitMix64::new(9);
+    let x: Vec<f32> = (0..3 * 28 * 28).map(|_| rng.next_f64() as f32).collect();
+    let x = Tensor::from_vec(x, (3, 1, 28, 28), &Device::Cpu)?;
+    let y = Tensor::from_vec(vec![1u32, 7, 3], 3, &Device::Cpu)?;
+    let mut outputs = Vec::new();
+    for forward in [conv2_forward, conv2_forward_reference] {
+        let logits = forward(&layout, theta.as_tensor(), &x)?;
+        let grads = candle_nn::loss::cross_entropy(&logits, &y)?.backward()?;
+        let g = grads.get(theta.as_tensor()).expect("theta has a gradient");
+        outputs.push((logits.flatten_all()?.to_vec1::<f32>()?, g.to_vec1::<f32>()?));
+    }
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max)
+    };
+    let (logits, grad) = (&outputs[0], &outputs[1]);
+    assert!(max_diff(&logits.0, &grad.0) < 1e-5);
+    let scale = grad.1.iter().fold(0f32, |m, g| m.max(g.abs()));
+    assert!(scale > 1e-3, "a zero gradient proves nothing");
+    assert!(max_diff(&logits.1, &grad.1) < 1e-5 * scale);
+    // Every parameter block gets a gradient somewhere (no block is cut off).
+    for (name, _) in layout.params() {
+        let block = layout.get(&Tensor::new(logits.1.as_slice(), &Device::Cpu)?, name)?;
+        let norm = block.abs()?.sum_all()?.to_scalar::<f32>()?;
+        assert!(norm > 0.0, "{name} gets no gradient");
+    }
+    Ok(())
+}
+
+#[test]
 fn the_lottery_subspace_of_a_planar_trajectory_recovers_the_plane() -> Result<()> {
     use subspace::rng::SplitMix64;
     let (dim, steps) = (200, 30);
@@ -341,6 +377,23 @@ fn a_seed_run_yields_distinct_anchors_a_full_rank_lottery_basis_and_exact_ticket
     assert!(gap(&run.anchors[1].1, &run.anchors[0].1)? > 1e-3);
     assert!(gap(&run.end, &run.anchors[1].1)? > 1e-3);
     assert_eq!(run.lottery.dims()?, (layout.len(), 8));
+    // The share of the trained displacement inside the top-d lottery directions grows
+    // with d, stays a share, and is not all there at d = 1 (the basis is centred and
+    // leaves the end point out).
+    let capture = run.end_in_lottery(&[1, 2, 4, 8, 9])?;
+    assert_eq!(
+        capture.iter().map(|c| c.0).collect::<Vec<_>>(),
+        [1, 2, 4, 8]
+    );
+    assert!(
+        capture.windows(2).all(|w| w[1].1 >= w[0].1 - 1e-9),
+        "{capture:?}"
+    );
+    assert!(
+        capture.iter().all(|c| (0.0..=1.0 + 1e-6).contains(&c.1)),
+        "{capture:?}"
+    );
+    assert!(capture[0].1 < 0.999, "{capture:?}");
     assert!(run.train_accuracy > 0.97, "{}", run.train_accuracy);
 
     let (ticket_train, _) = setup.run(&run, Method::Ticket, layout.len(), 9)?;
