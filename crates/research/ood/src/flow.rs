@@ -1,39 +1,39 @@
-//! A RealNVP-style normalizing flow over flattened grey images, with exact
-//! log-likelihoods.
+//! A multi-scale normalizing flow over grey images (RealNVP's architecture with Glow's
+//! steps), with exact log-likelihoods.
 //!
 //! Pixels (0..=255) are dequantised with uniform noise to `x = (pixel + u) / 256` in
-//! (0, 1), mapped to `y = logit(alpha + (1 - 2 alpha) x)`, then through affine couplings:
-//! each splits the D coordinates into two halves by a fixed mask, and moves one half by
-//! `y_b * exp(s(y_a)) + t(y_a)`, with `s, t` from an MLP of the other half and
-//! `s = scale * tanh(raw)` for stability. The base density is N(0, I_D).
-//! `ln p(x) = ln N(z) + sum ln|det|` (couplings and the logit map), nats.
+//! (0, 1) and mapped to `y = logit(alpha + (1 - 2 alpha) x)`. The image then passes
+//! through `scales` levels, channels-last. Each level squeezes every 2x2 block of pixels
+//! into channels (`[H, W, C] -> [H/2, W/2, 4C]`) and applies `steps_per_scale` steps of
+//! - an actnorm (a learned scale and shift per channel),
+//! - an invertible 1x1 convolution (Glow's LU form, starting as a channel permutation),
+//! - an affine coupling: the second half of the channels moves by
+//!   `y_b * exp(s) + t`, with `(s, t)` from a 3x3 -> 1x1 -> 3x3 convolutional net of the
+//!   first half (`s = scale * tanh(raw)`; the last layer starts at zero, so every coupling
+//!   starts as the identity).
+//!
+//! Every level but the last then factors out half of its channels as latents, with a
+//! Gaussian prior whose mean and log-sd a 3x3 convolution computes from the half that
+//! goes on (starting at N(0, 1)); the last level's output has the N(0, 1) prior.
+//! `ln p(x) = sum of the priors' ln N + sum ln|det|` (steps and the logit map), nats.
+//! Convolutions run as matrix products ([`grad_layers::conv2d_same_nhwc`]).
 
-use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder, conv2d, linear};
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+use grad_layers::conv2d_same_nhwc;
 
 /// ln(2 pi).
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
-/// What computes a coupling's shift and log-scale from the conditioning half.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CouplingNet {
-    /// An MLP of the conditioning coordinates (two hidden layers of `hidden`): no
-    /// notion of neighbouring pixels.
-    Mlp,
-    /// A 3x3 convolutional net (two hidden layers of `hidden` channels) over the image
-    /// with the moved half zeroed and the mask as a second channel, as in RealNVP and
-    /// Glow: local, translation-equivariant.
-    Conv,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FlowConfig {
-    pub net: CouplingNet,
-    /// Image rows and columns (D = rows * cols).
+    /// Image rows and columns (D = rows * cols), each divisible by `2^scales`.
     pub rows: usize,
     pub cols: usize,
-    pub couplings: usize,
-    /// Width (units or channels) of the two hidden layers of each coupling's net.
+    /// Levels of squeezing (2 for 28x28: 14x14x4, then 7x7x8).
+    pub scales: usize,
+    pub steps_per_scale: usize,
+    /// Hidden channels of the coupling nets at the first level; each level doubles them.
     pub hidden: usize,
     /// The logit map's margin, keeping `logit` finite at 0 and 1.
     pub alpha: f64,
@@ -43,202 +43,350 @@ impl FlowConfig {
     pub fn dim(&self) -> usize {
         self.rows * self.cols
     }
-}
 
-/// Which coordinates a coupling conditions on (`a`) and which it moves (`b`).
-fn mask(config: &FlowConfig, k: usize) -> (Vec<u32>, Vec<u32>) {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for r in 0..config.rows {
-        for c in 0..config.cols {
-            let i = (r * config.cols + c) as u32;
-            // Checkerboard, its complement, top half, bottom half, in turn.
-            let in_a = match k % 4 {
-                0 => (r + c) % 2 == 0,
-                1 => (r + c) % 2 == 1,
-                2 => r < config.rows / 2,
-                _ => r >= config.rows / 2,
-            };
-            if in_a { a.push(i) } else { b.push(i) }
+    fn check(&self) -> Result<()> {
+        let block = 1usize << self.scales;
+        if self.scales == 0 || !self.rows.is_multiple_of(block) || !self.cols.is_multiple_of(block)
+        {
+            return Err(candle_core::Error::Msg(format!(
+                "a {}x{} image cannot be squeezed {} times",
+                self.rows, self.cols, self.scales
+            )));
         }
+        Ok(())
     }
-    (a, b)
 }
 
-enum Conditioner {
-    Mlp([Linear; 3]),
-    Conv {
-        layers: [Conv2d; 3],
-        /// 1 on the conditioning coordinates, 0 on the moved ones, `[D]`.
-        mask: Tensor,
-        rows: usize,
-        cols: usize,
-    },
+/// A convolution `[out, in, k, k]` with bias, channels-last.
+struct Conv {
+    weight: Tensor,
+    bias: Tensor,
 }
 
-struct Coupling {
-    a: Tensor,
-    b: Tensor,
-    /// Index of each original coordinate in `[y_a, y_b]` (undoes the split).
-    unsplit: Tensor,
-    net: Conditioner,
-    /// Per-coordinate bound of the log-scale `s`.
-    scale: Tensor,
-    nb: usize,
-}
-
-impl Coupling {
-    fn new(config: &FlowConfig, k: usize, vb: VarBuilder) -> Result<Self> {
-        let (a, b) = mask(config, k);
-        let (na, nb) = (a.len(), b.len());
-        let mut unsplit = vec![0u32; config.dim()];
-        for (pos, i) in a.iter().chain(&b).enumerate() {
-            unsplit[*i as usize] = pos as u32;
-        }
-        let dev = vb.device().clone();
-        let h = config.hidden;
-        // The last layer starts at zero: every coupling starts as the identity.
-        let zero = candle_nn::Init::Const(0.0);
-        let net = match config.net {
-            CouplingNet::Mlp => Conditioner::Mlp([
-                linear(na, h, vb.pp(format!("c{k}.fc1")))?,
-                linear(h, h, vb.pp(format!("c{k}.fc2")))?,
-                Linear::new(
-                    vb.get_with_hints((2 * nb, h), &format!("c{k}.out.weight"), zero)?,
-                    Some(vb.get_with_hints(2 * nb, &format!("c{k}.out.bias"), zero)?),
-                ),
-            ]),
-            CouplingNet::Conv => {
-                let same = Conv2dConfig {
-                    padding: 1,
-                    ..Default::default()
-                };
-                let mut m = vec![0f64; config.dim()];
-                for i in &a {
-                    m[*i as usize] = 1.0;
-                }
-                Conditioner::Conv {
-                    layers: [
-                        conv2d(2, h, 3, same, vb.pp(format!("c{k}.conv1")))?,
-                        conv2d(h, h, 3, same, vb.pp(format!("c{k}.conv2")))?,
-                        Conv2d::new(
-                            vb.get_with_hints((2, h, 3, 3), &format!("c{k}.out.weight"), zero)?,
-                            Some(vb.get_with_hints(2, &format!("c{k}.out.bias"), zero)?),
-                            same,
-                        ),
-                    ],
-                    mask: Tensor::from_vec(m, config.dim(), &dev)?.to_dtype(vb.dtype())?,
-                    rows: config.rows,
-                    cols: config.cols,
-                }
-            }
+impl Conv {
+    fn new(
+        vb: &VarBuilder,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        zero: bool,
+    ) -> Result<Self> {
+        let init = if zero {
+            Init::Const(0.0)
+        } else {
+            candle_nn::init::DEFAULT_KAIMING_NORMAL
         };
         Ok(Self {
-            a: Tensor::from_vec(a, na, &dev)?,
-            b: Tensor::from_vec(b, nb, &dev)?,
-            unsplit: Tensor::from_vec(unsplit, config.dim(), &dev)?,
-            net,
-            scale: vb.get_with_hints(nb, &format!("c{k}.scale"), candle_nn::Init::Const(1.0))?,
-            nb,
+            weight: vb.get_with_hints((cout, cin, k, k), &format!("{name}.weight"), init)?,
+            bias: vb.get_with_hints(cout, &format!("{name}.bias"), Init::Const(0.0))?,
         })
     }
 
-    /// `(s, t)`, each `[N, nb]`, from the conditioning half (`ya`, or the whole `y`
-    /// whose conditioning coordinates are those of `ya`).
-    fn shift_scale(&self, y: &Tensor, ya: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (raw, t) = match &self.net {
-            Conditioner::Mlp(layers) => {
-                let h = layers[0].forward(ya)?.relu()?;
-                let h = layers[1].forward(&h)?.relu()?;
-                let st = layers[2].forward(&h)?;
-                (st.narrow(1, 0, self.nb)?, st.narrow(1, self.nb, self.nb)?)
-            }
-            Conditioner::Conv {
-                layers,
-                mask,
-                rows,
-                cols,
-            } => {
-                let n = y.dim(0)?;
-                let image = y.broadcast_mul(mask)?.reshape((n, 1, *rows, *cols))?;
-                let mask = mask
-                    .reshape((1, 1, *rows, *cols))?
-                    .broadcast_as((n, 1, *rows, *cols))?;
-                let x = Tensor::cat(&[&image, &mask], 1)?;
-                let h = layers[0].forward(&x)?.relu()?;
-                let h = layers[1].forward(&h)?.relu()?;
-                let st = layers[2].forward(&h)?;
-                let take = |c: usize| -> Result<Tensor> {
-                    st.narrow(1, c, 1)?
-                        .reshape((n, rows * cols))?
-                        .index_select(&self.b, 1)
-                };
-                (take(0)?, take(1)?)
-            }
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        conv2d_same_nhwc(x, &self.weight, Some(&self.bias))
+    }
+}
+
+/// Sum over every axis but the first: `[N, ...] -> [N]`.
+fn per_image(x: &Tensor) -> Result<Tensor> {
+    let n = x.dim(0)?;
+    x.reshape((n, ()))?.sum(1)
+}
+
+/// `ln N(z; 0, I)` per image.
+fn standard_normal_log_prob(z: &Tensor) -> Result<Tensor> {
+    let d = (z.elem_count() / z.dim(0)?) as f64;
+    per_image(&(z.sqr()? * -0.5)?)? - 0.5 * d * LN_2PI
+}
+
+/// `[N, H, W, C] -> [N, H/2, W/2, 4C]`: each 2x2 block of pixels into channels.
+fn squeeze(x: &Tensor) -> Result<Tensor> {
+    let (n, h, w, c) = x.dims4()?;
+    x.reshape((n, h / 2, 2, w / 2, 2, c))?
+        .permute((0, 1, 3, 2, 4, 5))?
+        .reshape((n, h / 2, w / 2, 4 * c))
+}
+
+fn unsqueeze(x: &Tensor) -> Result<Tensor> {
+    let (n, h, w, c4) = x.dims4()?;
+    let c = c4 / 4;
+    x.reshape((n, h, w, 2, 2, c))?
+        .permute((0, 1, 3, 2, 4, 5))?
+        .reshape((n, 2 * h, 2 * w, c))
+}
+
+/// One step: actnorm, invertible 1x1 convolution, affine coupling.
+struct Step {
+    log_scale: Tensor,
+    shift: Tensor,
+    /// `W = P (L + I) (U + diag(sign * exp(log_s)))`, L and U masked to strictly lower and
+    /// upper triangles.
+    permutation: Tensor,
+    lower: Tensor,
+    upper: Tensor,
+    log_s: Tensor,
+    lower_mask: Tensor,
+    upper_mask: Tensor,
+    net: [Conv; 3],
+    /// Per-channel bound of the coupling's log-scale.
+    bound: Tensor,
+    channels: usize,
+}
+
+impl Step {
+    fn new(vb: &VarBuilder, channels: usize, hidden: usize, index: usize) -> Result<Self> {
+        let dev = vb.device();
+        let dtype = vb.dtype();
+        let zero = Init::Const(0.0);
+        // A fixed permutation of the channels, different for every step (a seeded shuffle).
+        let mut order: Vec<usize> = (0..channels).collect();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ index as u64;
+        for i in (1..channels).rev() {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            order.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        let mut p = vec![0f64; channels * channels];
+        for (row, col) in order.iter().enumerate() {
+            p[row * channels + col] = 1.0;
+        }
+        let triangle = |lower: bool| -> Result<Tensor> {
+            let m: Vec<f64> = (0..channels * channels)
+                .map(|i| {
+                    let (r, c) = (i / channels, i % channels);
+                    f64::from(u8::from(if lower { r > c } else { r < c }))
+                })
+                .collect();
+            Tensor::from_vec(m, (channels, channels), dev)?.to_dtype(dtype)
         };
-        let s = raw.tanh()?.broadcast_mul(&self.scale)?;
-        Ok((s, t))
+        let half = channels / 2;
+        let moved = channels - half;
+        Ok(Self {
+            log_scale: vb.get_with_hints(channels, "actnorm.log_scale", zero)?,
+            shift: vb.get_with_hints(channels, "actnorm.shift", zero)?,
+            permutation: Tensor::from_vec(p, (channels, channels), dev)?.to_dtype(dtype)?,
+            lower: vb.get_with_hints((channels, channels), "mix.lower", zero)?,
+            upper: vb.get_with_hints((channels, channels), "mix.upper", zero)?,
+            log_s: vb.get_with_hints(channels, "mix.log_s", zero)?,
+            lower_mask: triangle(true)?,
+            upper_mask: triangle(false)?,
+            net: [
+                Conv::new(vb, "coupling.in", half, hidden, 3, false)?,
+                Conv::new(vb, "coupling.mid", hidden, hidden, 1, false)?,
+                Conv::new(vb, "coupling.out", hidden, 2 * moved, 3, true)?,
+            ],
+            bound: vb.get_with_hints(moved, "coupling.bound", Init::Const(1.0))?,
+            channels,
+        })
     }
 
-    /// `(y', ln|det|)` of `y [N, D]`.
-    fn forward(&self, y: &Tensor) -> Result<(Tensor, Tensor)> {
-        let ya = y.index_select(&self.a, 1)?;
-        let yb = y.index_select(&self.b, 1)?;
-        let (s, t) = self.shift_scale(y, &ya)?;
-        let yb = (yb * s.exp()?)?.add(&t)?;
-        let out = Tensor::cat(&[&ya, &yb], 1)?.index_select(&self.unsplit, 1)?;
-        Ok((out, s.sum(1)?))
+    /// The 1x1 convolution's matrix `[C, C]`.
+    fn mixing(&self) -> Result<Tensor> {
+        let eye = Tensor::eye(self.channels, self.lower.dtype(), self.lower.device())?;
+        let l = (self.lower.mul(&self.lower_mask)? + &eye)?;
+        let u = (self.upper.mul(&self.upper_mask)? + eye.broadcast_mul(&self.log_s.exp()?)?)?;
+        self.permutation.matmul(&l)?.matmul(&u)
     }
 
-    fn inverse(&self, z: &Tensor) -> Result<Tensor> {
-        let za = z.index_select(&self.a, 1)?;
-        let zb = z.index_select(&self.b, 1)?;
-        let (s, t) = self.shift_scale(z, &za)?;
-        let yb = (zb - t)?.mul(&s.neg()?.exp()?)?;
-        Tensor::cat(&[&za, &yb], 1)?.index_select(&self.unsplit, 1)
+    /// `(s, t)` of the coupling from the conditioning half.
+    fn shift_scale(&self, xa: &Tensor) -> Result<(Tensor, Tensor)> {
+        let h = self.net[0].forward(xa)?.relu()?;
+        let h = self.net[1].forward(&h)?.relu()?;
+        let st = self.net[2].forward(&h)?;
+        let moved = self.channels - self.channels / 2;
+        let s = st.narrow(3, 0, moved)?.tanh()?.broadcast_mul(&self.bound)?;
+        Ok((s, st.narrow(3, moved, moved)?))
     }
+
+    /// `(y, ln|det|)` of `x [N, H, W, C]`.
+    fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (n, h, w, c) = x.dims4()?;
+        let pixels = (h * w) as f64;
+        let x = x
+            .broadcast_add(&self.shift)?
+            .broadcast_mul(&self.log_scale.exp()?)?;
+        let x = x
+            .reshape((n * h * w, c))?
+            .matmul(&self.mixing()?.t()?)?
+            .reshape((n, h, w, c))?;
+        let half = c / 2;
+        let (xa, xb) = (x.narrow(3, 0, half)?, x.narrow(3, half, c - half)?);
+        let (s, t) = self.shift_scale(&xa)?;
+        let yb = (xb * s.exp()?)?.add(&t)?;
+        let y = Tensor::cat(&[&xa, &yb], 3)?;
+        let fixed = ((self.log_scale.sum_all()? + self.log_s.sum_all()?)? * pixels)?;
+        let logdet = per_image(&s)?.broadcast_add(&fixed)?;
+        Ok((y, logdet))
+    }
+
+    fn inverse(&self, y: &Tensor) -> Result<Tensor> {
+        let (n, h, w, c) = y.dims4()?;
+        let half = c / 2;
+        let (ya, yb) = (y.narrow(3, 0, half)?, y.narrow(3, half, c - half)?);
+        let (s, t) = self.shift_scale(&ya)?;
+        let xb = (yb - t)?.mul(&s.neg()?.exp()?)?;
+        let x = Tensor::cat(&[&ya, &xb], 3)?;
+        let inverse = invert(&self.mixing()?)?;
+        let x = x
+            .reshape((n * h * w, c))?
+            .matmul(&inverse.t()?)?
+            .reshape((n, h, w, c))?;
+        x.broadcast_mul(&self.log_scale.neg()?.exp()?)?
+            .broadcast_sub(&self.shift)
+    }
+}
+
+/// The inverse of a small square matrix (Gauss-Jordan with partial pivoting, in f64).
+fn invert(m: &Tensor) -> Result<Tensor> {
+    let c = m.dim(0)?;
+    let mut a: Vec<f64> = m.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+    let mut inv: Vec<f64> = (0..c * c)
+        .map(|i| f64::from(u8::from(i / c == i % c)))
+        .collect();
+    for col in 0..c {
+        let pivot = (col..c)
+            .max_by(|&i, &j| a[i * c + col].abs().total_cmp(&a[j * c + col].abs()))
+            .unwrap_or(col);
+        if a[pivot * c + col].abs() < 1e-300 {
+            return Err(candle_core::Error::Msg("a singular 1x1 convolution".into()));
+        }
+        for k in 0..c {
+            a.swap(col * c + k, pivot * c + k);
+            inv.swap(col * c + k, pivot * c + k);
+        }
+        let p = a[col * c + col];
+        for k in 0..c {
+            a[col * c + k] /= p;
+            inv[col * c + k] /= p;
+        }
+        for row in (0..c).filter(|r| *r != col) {
+            let f = a[row * c + col];
+            for k in 0..c {
+                a[row * c + k] -= f * a[col * c + k];
+                inv[row * c + k] -= f * inv[col * c + k];
+            }
+        }
+    }
+    Tensor::from_vec(inv, (c, c), &Device::Cpu)?
+        .to_dtype(m.dtype())?
+        .to_device(m.device())
+}
+
+/// One level: its steps and, for every level but the last, the prior of the half it
+/// factors out.
+struct Level {
+    steps: Vec<Step>,
+    prior: Option<Conv>,
 }
 
 pub struct Flow {
     pub config: FlowConfig,
-    couplings: Vec<Coupling>,
+    levels: Vec<Level>,
 }
 
 impl Flow {
-    /// A flow whose couplings all start as the identity (zero last layers).
+    /// A flow that starts as the identity (zero last layers, zero actnorm, permutations).
     pub fn new(config: FlowConfig, vb: VarBuilder) -> Result<Self> {
-        let couplings = (0..config.couplings)
-            .map(|k| Coupling::new(&config, k, vb.clone()))
-            .collect::<Result<_>>()?;
-        Ok(Self { config, couplings })
+        config.check()?;
+        let mut levels = Vec::new();
+        let mut channels = 1;
+        for level in 0..config.scales {
+            channels *= 4;
+            let vb = vb.pp(format!("level{level}"));
+            let hidden = config.hidden << level;
+            let steps = (0..config.steps_per_scale)
+                .map(|k| {
+                    Step::new(
+                        &vb.pp(format!("step{k}")),
+                        channels,
+                        hidden,
+                        level * 100 + k,
+                    )
+                })
+                .collect::<Result<_>>()?;
+            let prior = if level + 1 < config.scales {
+                let kept = channels / 2;
+                let prior = Conv::new(&vb, "prior", kept, 2 * (channels - kept), 3, true)?;
+                channels = kept;
+                Some(prior)
+            } else {
+                None
+            };
+            levels.push(Level { steps, prior });
+        }
+        Ok(Self { config, levels })
     }
 
-    /// `(z, ln|det dz/dy|)` of `y [N, D]`.
+    /// `(eps, ln|det deps/dy|)` of `y [N, D]` in logit space: `eps [N, D]` are the
+    /// latents standardised by their priors, so that `ln p(y) = ln N(eps; 0, I) + ln|det|`.
     pub fn forward(&self, y: &Tensor) -> Result<(Tensor, Tensor)> {
-        let mut logdet = Tensor::zeros(y.dim(0)?, y.dtype(), y.device())?;
-        let mut z = y.clone();
-        for c in &self.couplings {
-            let (next, ld) = c.forward(&z)?;
-            z = next;
-            logdet = (logdet + ld)?;
+        let n = y.dim(0)?;
+        let mut h = y.reshape((n, self.config.rows, self.config.cols, 1))?;
+        let mut logdet = Tensor::zeros(n, y.dtype(), y.device())?;
+        let mut latents = Vec::new();
+        for level in &self.levels {
+            h = squeeze(&h)?;
+            for step in &level.steps {
+                let (next, ld) = step.forward(&h)?;
+                h = next;
+                logdet = (logdet + ld)?;
+            }
+            if let Some(prior) = &level.prior {
+                let c = h.dim(3)?;
+                let (kept, out) = (h.narrow(3, 0, c / 2)?, h.narrow(3, c / 2, c - c / 2)?);
+                let stats = prior.forward(&kept)?;
+                let m = c - c / 2;
+                let (mean, log_sd) = (stats.narrow(3, 0, m)?, stats.narrow(3, m, m)?);
+                latents.push(((out - mean)? * log_sd.neg()?.exp()?)?.reshape((n, ()))?);
+                logdet = (logdet - per_image(&log_sd)?)?;
+                h = kept;
+            }
         }
-        Ok((z, logdet))
+        latents.push(h.reshape((n, ()))?);
+        Ok((Tensor::cat(&latents, 1)?, logdet))
     }
 
-    /// `y` of latents `z [N, D]`.
-    pub fn inverse(&self, z: &Tensor) -> Result<Tensor> {
-        let mut y = z.clone();
-        for c in self.couplings.iter().rev() {
-            y = c.inverse(&y)?;
+    /// `y [N, D]` of standardised latents `eps [N, D]`.
+    pub fn inverse(&self, eps: &Tensor) -> Result<Tensor> {
+        let n = eps.dim(0)?;
+        // The latents' shapes, level by level, as `forward` laid them out.
+        let mut shapes = Vec::new();
+        let (mut h, mut w, mut c) = (self.config.rows, self.config.cols, 1);
+        for level in &self.levels {
+            (h, w, c) = (h / 2, w / 2, c * 4);
+            if level.prior.is_some() {
+                shapes.push((h, w, c - c / 2));
+                c /= 2;
+            }
         }
-        Ok(y)
+        let mut offset: usize = shapes.iter().map(|(h, w, c)| h * w * c).sum();
+        let mut x = eps.narrow(1, offset, h * w * c)?.reshape((n, h, w, c))?;
+        for level in self.levels.iter().rev() {
+            if let Some(prior) = &level.prior {
+                let (lh, lw, lc) = shapes.pop().expect("a shape per prior");
+                offset -= lh * lw * lc;
+                let e = eps
+                    .narrow(1, offset, lh * lw * lc)?
+                    .reshape((n, lh, lw, lc))?;
+                let stats = prior.forward(&x)?;
+                let (mean, log_sd) = (stats.narrow(3, 0, lc)?, stats.narrow(3, lc, lc)?);
+                let out = ((e * log_sd.exp()?)? + mean)?;
+                x = Tensor::cat(&[&x, &out], 3)?;
+            }
+            for step in level.steps.iter().rev() {
+                x = step.inverse(&x)?;
+            }
+            x = unsqueeze(&x)?;
+        }
+        x.reshape((n, ()))
     }
 
     /// `ln p(y)`, nats, `[N]`: the flow's density in logit space.
     pub fn log_prob_logit(&self, y: &Tensor) -> Result<Tensor> {
-        let (z, logdet) = self.forward(y)?;
-        let d = z.dim(1)? as f64;
-        let base = ((z.sqr()?.sum(1)? * -0.5)? - 0.5 * d * LN_2PI)?;
-        base + logdet
+        let (eps, logdet) = self.forward(y)?;
+        standard_normal_log_prob(&eps)? + logdet
     }
 
     /// `ln p(x)`, nats, `[N]`, of dequantised images `x [N, D]` in (0, 1).
@@ -256,10 +404,4 @@ pub fn logit_map(x: &Tensor, alpha: f64) -> Result<(Tensor, Tensor)> {
     let d = x.dim(1)? as f64;
     let logdet = ((s.log()? + one_minus.log()?)?.sum(1)?.neg()? + d * (1.0 - 2.0 * alpha).ln())?;
     Ok((y, logdet))
-}
-
-/// Dequantised pixels `(pixel + u) / 256`, `[N, D]`, with `u` uniform in [0, 1) drawn
-/// from `noise` (`[N, D]`, values in [0, 1)).
-pub fn dequantise(pixels: &Tensor, noise: &Tensor) -> Result<Tensor> {
-    (pixels.to_dtype(DType::F32)? + noise)? / 256.0
 }

@@ -7,7 +7,8 @@
 //! - [`gaussian`], [`mixture`], [`no_free_lunch`]: the paper's arguments on densities
 //!   known exactly.
 //! - [`pixel_ar`]: a local autoregressive pixel model in candle with exact likelihoods.
-//! - [`flow`]: a RealNVP-style normalizing flow in candle with exact log-likelihoods.
+//! - [`flow`]: a multi-scale normalizing flow (RealNVP's levels, Glow's steps) in candle
+//!   with exact log-likelihoods.
 //! - [`train`]: maximum-likelihood training and batched log-likelihoods for either.
 //! - [`complexity`]: PNG code length, the compressor of the input-complexity score.
 
@@ -18,6 +19,7 @@ pub mod gaussian;
 pub mod mixture;
 pub mod no_free_lunch;
 pub mod pixel_ar;
+pub mod report;
 pub mod runs;
 pub mod scores;
 pub mod train;

@@ -21,10 +21,10 @@ pub fn conv2_layout() -> ParamLayout {
 
 /// Logits `[N, 10]` of images `[N, 1, 28, 28]`.
 ///
-/// The convolutions run channels-last as one matrix product over the nine shifted copies
-/// of the padded input (im2col). Forward and backward are then plain matmuls, which cost
-/// about half of what candle's `conv2d` and its transposed-convolution gradient cost on a
-/// CPU; [`conv2_forward_reference`] is the same network through `conv2d`, for tests.
+/// The convolutions run channels-last as one matrix product
+/// ([`grad_layers::conv2d_same_nhwc`]), about half of what candle's `conv2d` and its
+/// transposed-convolution gradient cost on a CPU; [`conv2_forward_reference`] is the same
+/// network through `conv2d`, for tests.
 pub fn conv2_forward(layout: &ParamLayout, theta: &Tensor, x: &Tensor) -> Result<Tensor> {
     let n = x.dim(0)?;
     let x = x.reshape((n, 28, 28, 1))?;
@@ -48,16 +48,9 @@ pub fn conv2_forward(layout: &ParamLayout, theta: &Tensor, x: &Tensor) -> Result
 /// A 3x3 "same" convolution, ReLU and 2x2 average pooling of channels-last `x`
 /// `[N, H, W, C]` with weight `[out, C, 3, 3]` and bias `[out]`: `[N, H/2, W/2, out]`.
 fn conv3x3_relu_pool(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    let (n, h, w, c) = x.dims4()?;
+    let (n, h, w, _) = x.dims4()?;
     let out = weight.dim(0)?;
-    let padded = x.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?;
-    let shifted = (0..9)
-        .map(|k| padded.narrow(1, k / 3, h)?.narrow(2, k % 3, w))
-        .collect::<Result<Vec<_>>>()?;
-    // Rows (n, y, x); columns (ky, kx, c), matching the weight permuted to [3, 3, C, out].
-    let columns = Tensor::stack(&shifted, 3)?.reshape((n * h * w, 9 * c))?;
-    let weight = weight.permute((2, 3, 1, 0))?.reshape((9 * c, out))?;
-    let y = columns.matmul(&weight)?.broadcast_add(bias)?.relu()?;
+    let y = grad_layers::conv2d_same_nhwc(x, weight, Some(bias))?.relu()?;
     y.reshape((n, h / 2, 2, w / 2, 2, out))?.sum(4)?.sum(2)? * 0.25
 }
 
