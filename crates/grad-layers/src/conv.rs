@@ -53,13 +53,25 @@ pub fn conv2d_same_nhwc(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> R
             }
         }
         let index = Tensor::from_vec(index, h * w * k * k, x.device())?;
+        // Summing the k k blocks of `out` channels as a matmul with a 0/1 matrix: candle
+        // reduces over a middle axis an element at a time.
+        let blocks: Vec<f32> = (0..k * k * out * out)
+            .map(|i| f32::from(u8::from((i / out) % out == i % out)))
+            .collect();
+        let blocks =
+            Tensor::from_vec(blocks, (k * k * out, out), x.device())?.to_dtype(x.dtype())?;
         padded
             .index_select(&index, 1)?
-            .reshape((n * h * w, k * k, out))?
-            .sum(1)?
+            .reshape((n * h * w, k * k * out))?
+            .matmul(&blocks)?
     };
+    // The bias as a rank-1 product, so that its gradient is a matmul too (a broadcast
+    // add's gradient sums over every row, which candle does an element at a time).
     let y = match bias {
-        Some(b) => y.broadcast_add(b)?,
+        Some(b) => {
+            let ones = Tensor::ones((n * h * w, 1), y.dtype(), y.device())?;
+            (y + ones.matmul(&b.reshape((1, out))?)?)?
+        }
         None => y,
     };
     y.reshape((n, h, w, out))
@@ -86,6 +98,38 @@ fn neighbourhoods(x: &Tensor, k: usize) -> Result<Tensor> {
     }
     let index = Tensor::from_vec(index, h * w * k * k, x.device())?;
     padded.index_select(&index, 1)?.reshape((n, h, w, k * k, c))
+}
+
+/// 2x2 average pooling of channels-last `x [N, H, W, C]` (H and W even):
+/// `[N, H/2, W/2, C]`. The four pixels of each block are gathered side by side and
+/// averaged by a matmul, not by candle's reductions over middle axes (an element at a
+/// time on a CPU).
+pub fn avg_pool_2x2_nhwc(x: &Tensor) -> Result<Tensor> {
+    let (n, h, w, c) = x.dims4()?;
+    if h % 2 != 0 || w % 2 != 0 {
+        return Err(candle_core::Error::Msg(format!(
+            "avg_pool_2x2_nhwc: {h}x{w} is not divisible into 2x2 blocks"
+        )));
+    }
+    let (ho, wo) = (h / 2, w / 2);
+    let mut index = Vec::with_capacity(h * w);
+    for y in 0..ho {
+        for x in 0..wo {
+            for i in 0..4 {
+                index.push(((2 * y + i / 2) * w + 2 * x + i % 2) as u32);
+            }
+        }
+    }
+    let index = Tensor::from_vec(index, h * w, x.device())?;
+    let average: Vec<f32> = (0..4 * c * c)
+        .map(|i| if (i / c) % c == i % c { 0.25 } else { 0.0 })
+        .collect();
+    let average = Tensor::from_vec(average, (4 * c, c), x.device())?.to_dtype(x.dtype())?;
+    x.reshape((n, h * w, c))?
+        .index_select(&index, 1)?
+        .reshape((n * ho * wo, 4 * c))?
+        .matmul(&average)?
+        .reshape((n, ho, wo, c))
 }
 
 #[cfg(test)]
@@ -139,6 +183,34 @@ mod tests {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Value and gradient equal candle's `avg_pool2d` in NCHW.
+    #[test]
+    fn average_pooling_equals_avg_pool2d() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::from_vec(values(2 * 6 * 4 * 3, 5), (2, 6, 4, 3), &dev)?;
+        let probe = Tensor::from_vec(values(2 * 3 * 2 * 3, 6), (2, 3, 2, 3), &dev)?;
+        let ours = avg_pool_2x2_nhwc(x.as_tensor())?;
+        let theirs = x
+            .as_tensor()
+            .permute((0, 3, 1, 2))?
+            .avg_pool2d(2)?
+            .permute((0, 2, 3, 1))?;
+        let diff = (&ours - &theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-6, "{diff}");
+        let g_ours = (ours * &probe)?.sum_all()?.backward()?;
+        let g_theirs = (theirs * &probe)?.sum_all()?.backward()?;
+        let (a, b) = (
+            g_ours.get(x.as_tensor()).expect("gradient"),
+            g_theirs.get(x.as_tensor()).expect("gradient"),
+        );
+        assert!((a - b)?.abs()?.max_all()?.to_scalar::<f32>()? < 1e-6);
+        assert!(
+            avg_pool_2x2_nhwc(&Tensor::zeros((1, 3, 4, 1), candle_core::DType::F32, &dev)?)
+                .is_err()
+        );
         Ok(())
     }
 

@@ -19,6 +19,6 @@ mod conv;
 mod layer_norm;
 mod learning;
 
-pub use conv::conv2d_same_nhwc;
+pub use conv::{avg_pool_2x2_nhwc, conv2d_same_nhwc};
 pub use layer_norm::{LayerNorm, layer_norm};
 pub use learning::{LearningAudit, NotLearning};

@@ -48,10 +48,7 @@ pub fn conv2_forward(layout: &ParamLayout, theta: &Tensor, x: &Tensor) -> Result
 /// A 3x3 "same" convolution, ReLU and 2x2 average pooling of channels-last `x`
 /// `[N, H, W, C]` with weight `[out, C, 3, 3]` and bias `[out]`: `[N, H/2, W/2, out]`.
 fn conv3x3_relu_pool(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    let (n, h, w, _) = x.dims4()?;
-    let out = weight.dim(0)?;
-    let y = grad_layers::conv2d_same_nhwc(x, weight, Some(bias))?.relu()?;
-    y.reshape((n, h / 2, 2, w / 2, 2, out))?.sum(4)?.sum(2)? * 0.25
+    grad_layers::avg_pool_2x2_nhwc(&grad_layers::conv2d_same_nhwc(x, weight, Some(bias))?.relu()?)
 }
 
 /// Conv-2 through candle's `conv2d` and `avg_pool2d` (NCHW): the definition
