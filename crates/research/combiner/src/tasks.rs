@@ -1,4 +1,5 @@
-//! Training data: windows of a byte corpus, and a synthetic long-range recall task.
+//! Training data: windows of a byte corpus, grey images as pixel sequences, and a
+//! synthetic long-range recall task.
 
 use candle_core::{Device, Result, Tensor};
 use rand::Rng;
@@ -72,6 +73,71 @@ fn windows(bytes: &[u8], starts: &[usize], len: usize, device: &Device) -> Resul
         targets: Tensor::from_vec(targets, (n, len), device)?,
         weights: Tensor::ones((n, len), candle_core::DType::F32, device)?,
     })
+}
+
+/// 8-bit grey images as sequences in raster order, for autoregressive density modelling:
+/// position i reads pixel i - 1 (a start token at position 0) and predicts pixel i, so a
+/// `rows x cols` image is one sequence of `rows * cols` positions over a vocabulary of
+/// 257 (the 256 pixel values and the start token).
+#[derive(Debug, Clone)]
+pub struct PixelSequences {
+    /// Pixels of every image, image after image.
+    pub pixels: Vec<u8>,
+    /// Pixels per image.
+    pub len: usize,
+}
+
+impl PixelSequences {
+    /// The token that starts every sequence.
+    pub const START: u32 = 256;
+    pub const VOCAB: usize = 257;
+
+    pub fn new(pixels: Vec<u8>, len: usize) -> Self {
+        assert!(
+            len > 0 && pixels.len().is_multiple_of(len),
+            "whole images only"
+        );
+        Self { pixels, len }
+    }
+
+    pub fn images(&self) -> usize {
+        self.pixels.len() / self.len
+    }
+
+    /// The batch of the given images; every position is scored.
+    pub fn batch_of(&self, images: &[usize], device: &Device) -> Result<Batch> {
+        let (n, len) = (images.len(), self.len);
+        let mut inputs = Vec::with_capacity(n * len);
+        let mut targets = Vec::with_capacity(n * len);
+        for &i in images {
+            let image = &self.pixels[i * len..(i + 1) * len];
+            inputs.push(Self::START);
+            inputs.extend(image[..len - 1].iter().map(|&p| u32::from(p)));
+            targets.extend(image.iter().map(|&p| u32::from(p)));
+        }
+        Ok(Batch {
+            inputs: Tensor::from_vec(inputs, (n, len), device)?,
+            targets: Tensor::from_vec(targets, (n, len), device)?,
+            weights: Tensor::ones((n, len), candle_core::DType::F32, device)?,
+        })
+    }
+
+    /// `batch` random images.
+    pub fn random_batch(&self, rng: &mut impl Rng, batch: usize, device: &Device) -> Result<Batch> {
+        let images: Vec<usize> = (0..batch)
+            .map(|_| rng.random_range(0..self.images()))
+            .collect();
+        self.batch_of(&images, device)
+    }
+
+    /// The first `max` images in order, `batch` at a time.
+    pub fn batches(&self, batch: usize, max: usize, device: &Device) -> Result<Vec<Batch>> {
+        let images: Vec<usize> = (0..self.images().min(max)).collect();
+        images
+            .chunks(batch.max(1))
+            .map(|chunk| self.batch_of(chunk, device))
+            .collect()
+    }
 }
 
 /// Long-range recall: random filler bytes, `copies` copies of one payload symbol at
@@ -171,6 +237,33 @@ pub fn accuracy(logits: &Tensor, batch: &Batch) -> Result<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_pixel_sequence_reads_the_previous_pixel_and_predicts_the_next() {
+        // Two 2x3 images.
+        let pixels: Vec<u8> = vec![10, 20, 30, 40, 50, 60, 1, 2, 3, 4, 5, 255];
+        let set = PixelSequences::new(pixels, 6);
+        assert_eq!(set.images(), 2);
+        let b = set.batch_of(&[1, 0], &Device::Cpu).unwrap();
+        let inputs: Vec<Vec<u32>> = b.inputs.to_vec2().unwrap();
+        let targets: Vec<Vec<u32>> = b.targets.to_vec2().unwrap();
+        assert_eq!(inputs[0], [256, 1, 2, 3, 4, 5]);
+        assert_eq!(targets[0], [1, 2, 3, 4, 5, 255]);
+        assert_eq!(inputs[1], [256, 10, 20, 30, 40, 50]);
+        assert_eq!(targets[1], [10, 20, 30, 40, 50, 60]);
+        assert_eq!(
+            b.weights.sum_all().unwrap().to_scalar::<f32>().unwrap(),
+            12.0
+        );
+        // Batches cover the first images in order; random batches draw real images.
+        let all = set.batches(1, 5, &Device::Cpu).unwrap();
+        assert_eq!(all.len(), 2);
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+        let r = set.random_batch(&mut rng, 3, &Device::Cpu).unwrap();
+        for row in r.targets.to_vec2::<u32>().unwrap() {
+            assert!(row == [1, 2, 3, 4, 5, 255] || row == [10, 20, 30, 40, 50, 60]);
+        }
+    }
+
     use super::*;
     use rand::{SeedableRng, rngs::StdRng};
 

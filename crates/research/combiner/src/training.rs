@@ -66,6 +66,10 @@ pub struct TrainSettings {
     pub lr: f64,
     pub warmup: usize,
     pub seed: u64,
+    /// Fixed's block and Axial's row length; None: [`default_block`] of `len` (28 for
+    /// 28x28 images, whose rows the default 16 would not follow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<usize>,
 }
 
 /// [`TrainSettings`] from command-line arguments with `len`, `width`, `heads`, `layers`,
@@ -83,6 +87,7 @@ macro_rules! train_settings {
             lr: $args.lr,
             warmup: $args.steps / 10,
             seed: $seed,
+            block: None,
         }
     };
 }
@@ -127,7 +132,14 @@ pub fn train(
         layers: s.layers,
         mlp_ratio: 4,
     };
-    let plan = AttentionPlan::new(pattern, s.len, default_block(s.len), true, &device)?;
+    let block = s.block.unwrap_or_else(|| default_block(s.len));
+    if block == 0 || !s.len.is_multiple_of(block) {
+        bail!(
+            "a block of {block} does not divide the sequence length {}",
+            s.len
+        );
+    }
+    let plan = AttentionPlan::new(pattern, s.len, block, true, &device)?;
     // The same seed gives every pattern the same initial weights and data order.
     let mut rng = StdRng::seed_from_u64(s.seed);
     let (model, vars) = TransformerLm::init_seeded(config, &device, s.seed)?;
@@ -194,6 +206,7 @@ mod tests {
             lr: 3e-3,
             warmup: 6,
             seed: 4,
+            block: None,
         };
         let task = RecallTask::new(settings.len, 8);
         let run = || {
@@ -212,6 +225,44 @@ mod tests {
         assert_eq!(a.curve, b.curve, "same seed, same run");
         assert!(a.curve[2].1 < a.curve[0].1, "{:?}", a.curve);
         assert_eq!(a.parameters, crate::parameter_count(&a.vars));
+    }
+
+    /// A block that does not divide the sequence is refused; settings recorded before the
+    /// block existed read back as the default block and are written the same way.
+    #[test]
+    fn the_block_is_checked_and_old_records_still_match() {
+        let settings = TrainSettings {
+            len: 32,
+            width: 8,
+            heads: 2,
+            layers: 1,
+            batch: 2,
+            steps: 2,
+            lr: 1e-3,
+            warmup: 1,
+            seed: 1,
+            block: Some(5),
+        };
+        let task = RecallTask::new(settings.len, 8);
+        let bar = indicatif::ProgressBar::hidden();
+        let batch = |rng: &mut StdRng| task.batch(rng, 2, &Device::Cpu);
+        let err = train(Pattern::Fixed, &settings, 256, &bar, batch)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("does not divide"), "{err}");
+        let ok = TrainSettings {
+            block: Some(4),
+            ..settings.clone()
+        };
+        assert!(train(Pattern::CombinerAxial, &ok, 256, &bar, batch).is_ok());
+        let old = r#"{"len":32,"width":8,"heads":2,"layers":1,"batch":2,"steps":2,"lr":0.001,"warmup":1,"seed":1}"#;
+        let parsed: TrainSettings = serde_json::from_str(old).unwrap();
+        let default = TrainSettings {
+            block: None,
+            ..settings
+        };
+        assert_eq!(parsed, default);
+        assert_eq!(serde_json::to_string(&default).unwrap(), old);
     }
 
     #[test]
