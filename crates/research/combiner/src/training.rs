@@ -121,7 +121,21 @@ pub fn train(
     s: &TrainSettings,
     vocab: usize,
     bar: &indicatif::ProgressBar,
+    next_batch: impl FnMut(&mut StdRng) -> candle_core::Result<Batch>,
+) -> anyhow::Result<Trained> {
+    train_observed(pattern, s, vocab, bar, next_batch, &[], |_, _, _, _| Ok(()))
+}
+
+/// [`train`], calling `observe(steps done, model, plan, training seconds so far)` after
+/// each step in `at` (the time spent observing is not counted as training).
+pub fn train_observed(
+    pattern: Pattern,
+    s: &TrainSettings,
+    vocab: usize,
+    bar: &indicatif::ProgressBar,
     mut next_batch: impl FnMut(&mut StdRng) -> candle_core::Result<Batch>,
+    at: &[usize],
+    mut observe: impl FnMut(usize, &TransformerLm, &AttentionPlan, f64) -> anyhow::Result<()>,
 ) -> anyhow::Result<Trained> {
     let device = Device::Cpu;
     let config = LmConfig {
@@ -152,7 +166,7 @@ pub fn train(
             ..Default::default()
         },
     )?;
-    let started = Instant::now();
+    let mut started = Instant::now();
     let mut curve = Vec::new();
     let mut window = Vec::new();
     for step in 0..s.steps {
@@ -178,6 +192,12 @@ pub fn train(
             window.clear();
         }
         bar.inc(1);
+        if at.contains(&(step + 1)) {
+            let trained_for = started.elapsed();
+            observe(step + 1, &model, &plan, trained_for.as_secs_f64())?;
+            // Observation time does not count: restart the clock where training stood.
+            started = Instant::now().checked_sub(trained_for).unwrap_or(started);
+        }
     }
     Ok(Trained {
         model,
@@ -223,6 +243,26 @@ mod tests {
             vec![25, 50, 60]
         );
         assert_eq!(a.curve, b.curve, "same seed, same run");
+        // Observed at the steps asked for, with the training time so far; observing does
+        // not change the run.
+        let mut seen = Vec::new();
+        let bar = indicatif::ProgressBar::hidden();
+        let c = train_observed(
+            Pattern::Full,
+            &settings,
+            256,
+            &bar,
+            |rng| task.batch(rng, settings.batch, &Device::Cpu),
+            &[10, 60],
+            |step, _, _, seconds| {
+                seen.push((step, seconds));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [10, 60]);
+        assert!(seen[0].1 > 0.0 && seen[1].1 >= seen[0].1 && seen[1].1 <= c.seconds + 1e-6);
+        assert_eq!(c.curve, a.curve);
         assert!(a.curve[2].1 < a.curve[0].1, "{:?}", a.curve);
         assert_eq!(a.parameters, crate::parameter_count(&a.vars));
     }
