@@ -9,6 +9,7 @@
 
 pub mod attention;
 pub mod corpus;
+pub mod images;
 pub mod model;
 pub mod pattern;
 pub mod plan;

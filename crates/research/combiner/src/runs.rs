@@ -8,7 +8,9 @@
 //!   equal parameters and steps, held-out bits per byte;
 //! - `recall`: a one-layer model recalling a symbol placed in the first eighth of the
 //!   sequence from the last position;
-//! - `report`: PNG figures and REPORT.md from the three result files.
+//! - `images`: autoregressive density of Fashion-MNIST pixels, every pattern
+//!   (`images.rs`);
+//! - `report`: PNG figures and REPORT.md from the result files.
 //!
 //! Every experiment appends one JSON line per finished point and skips points already
 //! recorded with the same settings, so a stopped run resumes where it stopped.
@@ -43,6 +45,11 @@ pub enum CombinerWhat {
     Lm(LmArgs),
     /// The long-range recall task.
     Recall(RecallArgs),
+    /// Autoregressive density of Fashion-MNIST images, every pattern (resumable).
+    Images(crate::images::ImagesArgs),
+    /// One (pattern, seed) of `images` (run by it in a child process).
+    #[command(hide = true)]
+    ImageRun(crate::images::ImageRunArgs),
     /// Figures and REPORT.md from the result files.
     Report(report::ReportArgs),
     /// Fetch the byte-level corpus (the 1913 Webster dictionary) into data/text.
@@ -55,12 +62,14 @@ pub fn run(what: CombinerWhat) -> anyhow::Result<()> {
         CombinerWhat::ScalingPoint(a) => scaling_point(a),
         CombinerWhat::Lm(a) => lm(a),
         CombinerWhat::Recall(a) => recall(a),
+        CombinerWhat::Images(a) => crate::images::images(a),
+        CombinerWhat::ImageRun(a) => crate::images::image_run(a),
         CombinerWhat::Report(a) => report::run(a),
         CombinerWhat::Data(a) => crate::corpus::run(a),
     }
 }
 
-fn patterns_arg(names: &[String]) -> anyhow::Result<Vec<Pattern>> {
+pub(crate) fn patterns_arg(names: &[String]) -> anyhow::Result<Vec<Pattern>> {
     if names.is_empty() {
         return Ok(Pattern::ALL.to_vec());
     }
