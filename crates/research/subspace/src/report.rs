@@ -166,8 +166,9 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
          weights of the full run's end point, rewound to the initialisation and trained \
          with the others held at 0.\n\
          - Seeds: seed{} {} ran every method at every d of the grid; seeds {}-{} ran where \
-         the grid seed's success curves cross: at each target train accuracy of {:?}, the \
-         threshold and the grid's d below it. {} runs, {:.1} h of summed run time (two \
+         the grid seed's success curves cross: at each target train accuracy of {:?}, both \
+         neighbouring grid points on either side of every crossing of 1/2, and the \
+         threshold. {} runs, {:.1} h of summed run time (two \
          single-threaded runs at a time on this 2-core machine).\n\
          - Full space: train accuracy {:.3} +- {:.3}, test {:.3} +- {:.3} (mean +- sd \
          over {} seeds).\n\

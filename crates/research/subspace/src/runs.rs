@@ -245,8 +245,12 @@ fn grid(settings: &SweepSettings) -> Vec<(Method, usize)> {
     grid
 }
 
-/// The grid's d that bracket each target's threshold in the grid seeds' runs of each
-/// method: the threshold and the grid point below it.
+/// The grid's d where the grid seeds' success curves cross each target, for each method:
+/// both ends of every pair of neighbouring grid points whose success probabilities lie on
+/// opposite sides of 1/2, and the threshold itself. For a curve that rises once, that is
+/// the threshold and the grid point below it (or the threshold alone at the grid's
+/// smallest d); a curve that falls back (a larger d failing) is bracketed there too,
+/// which is where more seeds decide whether the threshold stands.
 pub fn brackets(settings: &SweepSettings, records: &[RunRecord]) -> Vec<(Method, usize)> {
     let grid = grid(settings);
     let grid_runs: Vec<RunRecord> = records
@@ -257,14 +261,17 @@ pub fn brackets(settings: &SweepSettings, records: &[RunRecord]) -> Vec<(Method,
     let mut out = BTreeSet::new();
     let methods: BTreeSet<Method> = grid.iter().map(|g| g.0).collect();
     for method in methods {
-        let dims: Vec<usize> = grid.iter().filter(|g| g.0 == method).map(|g| g.1).collect();
         for &target in &settings.targets {
-            let Some(threshold) = threshold_of(&grid_runs, &method.label(), target) else {
-                continue;
-            };
-            out.insert((method, threshold));
-            if let Some(below) = dims.iter().copied().filter(|d| *d < threshold).max() {
-                out.insert((method, below));
+            let curve = success_curve(&runs_of(&grid_runs, &method.label()), target);
+            // A threshold at the grid's smallest d (no crossing below it) gets seeds too.
+            if let Some(threshold) = threshold_dimension(&curve) {
+                out.insert((method, threshold));
+            }
+            for pair in curve.windows(2) {
+                if (pair[0].1 >= 0.5) != (pair[1].1 >= 0.5) {
+                    out.insert((method, pair[0].0));
+                    out.insert((method, pair[1].0));
+                }
             }
         }
     }
@@ -815,6 +822,8 @@ mod tests {
         for job in &first {
             let Some(method) = job.method else { continue };
             let accuracy = match (method, job.d) {
+                // Falls back at the largest d: bracketed there too.
+                (Method::Lottery, 8) => 0.3,
                 (Method::Random, d) if d >= 16 => 0.85,
                 (Method::Random, d) if d >= 4 => 0.6,
                 (Method::BurnIn(_), _) => 0.85,
@@ -832,6 +841,8 @@ mod tests {
             (Method::BurnIn(4), 1),
             (Method::Lottery, 1),
             (Method::Lottery, 2),
+            (Method::Lottery, 4),
+            (Method::Lottery, 8),
             (Method::Ticket, 64),
             (Method::Ticket, 256),
         ];
