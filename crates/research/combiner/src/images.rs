@@ -145,12 +145,6 @@ fn bits_per_dim(
     Ok(nats / count / std::f64::consts::LN_2)
 }
 
-fn status_kb(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// One (pattern, seed): train, score, append the record.
 pub fn image_run(a: ImageRunArgs) -> anyhow::Result<()> {
     let pattern = Pattern::from_name(&a.pattern).context("unknown pattern")?;
@@ -162,7 +156,7 @@ pub fn image_run(a: ImageRunArgs) -> anyhow::Result<()> {
     let settings = settings(s, a.seed);
     // Peak resident memory restarts from the current level (Linux: clear_refs 5).
     std::fs::write("/proc/self/clear_refs", "5").ok();
-    let before = status_kb("VmRSS:").unwrap_or(0.0);
+    let before = crate::runs::status_kb("VmRSS:").unwrap_or(0.0);
     let mut held_out = Vec::new();
     let bar = indicatif::ProgressBar::hidden();
     let trained = train_observed(
@@ -183,7 +177,7 @@ pub fn image_run(a: ImageRunArgs) -> anyhow::Result<()> {
             Ok(())
         },
     )?;
-    let peak = status_kb("VmHWM:").unwrap_or(0.0);
+    let peak = crate::runs::status_kb("VmHWM:").unwrap_or(0.0);
     let run = ImageRun {
         pattern: pattern.name().into(),
         settings,
@@ -227,41 +221,18 @@ pub fn images(a: ImagesArgs) -> anyhow::Result<()> {
     );
     let bar = progress(todo.len() as u64, "images");
     let exe = std::env::current_exe()?;
+    if std::env::args().nth(1).as_deref() != Some("images") {
+        bail!("`images` passes its own arguments on to its runs: run it as `combiner images ...`");
+    }
     for (seed, p) in todo {
         bar.set_message(format!("{} seed {seed}", p.name()));
+        // The run takes the sweep's own arguments (`image-run` flattens them) and its
+        // pattern and seed.
         let mut command = std::process::Command::new(&exe);
         command
             .arg("image-run")
-            .args(["--pattern", p.name(), "--seed", &seed.to_string()])
-            .arg("--images")
-            .arg(&a.images)
-            .arg("--out")
-            .arg(&a.out)
-            .args([
-                "--width",
-                &a.width.to_string(),
-                "--heads",
-                &a.heads.to_string(),
-            ])
-            .args([
-                "--layers",
-                &a.layers.to_string(),
-                "--batch",
-                &a.batch.to_string(),
-            ])
-            .args(["--steps", &a.steps.to_string(), "--lr", &a.lr.to_string()])
-            .args([
-                "--block",
-                &a.block.to_string(),
-                "--train",
-                &a.train.to_string(),
-            ])
-            .args([
-                "--eval",
-                &a.eval.to_string(),
-                "--evals",
-                &a.evals.to_string(),
-            ]);
+            .args(std::env::args().skip(2))
+            .args(["--pattern", p.name(), "--seed", &seed.to_string()]);
         let status = command.status().context("starting an image run")?;
         if !status.success() {
             bail!("{} seed {seed} failed ({status})", p.name());

@@ -138,7 +138,8 @@ pub struct ScalingPoint {
     pub terms: usize,
 }
 
-fn status_kb(field: &str) -> Option<f64> {
+/// A `/proc/self/status` field in kB (Linux), e.g. `VmRSS:` or the peak `VmHWM:`.
+pub(crate) fn status_kb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()

@@ -184,8 +184,8 @@ impl Model {
     }
 }
 
-/// Trains (or resumes) `name` under `dir`, keeping the weights of every stage of fit
-/// (`stage-<step>.safetensors`); returns the model and its progress.
+/// Trains (or resumes) `name` under `dir`, keeping the plain model's weights at every
+/// stage of fit (`<name>-stage-<step>.safetensors`); returns the model and its progress.
 fn trained_model(
     settings: &ModelSettings,
     dir: &Path,
@@ -242,7 +242,8 @@ fn trained_model(
             count += 1;
             bar.inc(1);
             let done = step + 1;
-            if settings.stages.contains(&done) {
+            // Stages of fit are the model's (the background model's are never scored).
+            if perturb.is_none() && settings.stages.contains(&done) {
                 vars.save(dir.join(format!("{name}-stage-{done}.safetensors")))?;
             }
             if done % CHECKPOINT_EVERY == 0 || done == settings.steps {

@@ -10,8 +10,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::runs::{
-    QuadraticResult, RunRecord, SweepSettings, grid_complete, plan, read_records, runs_of,
-    threshold_of,
+    QuadraticResult, RunRecord, SweepSettings, done_keys, grid_complete, plan, read_records,
+    runs_of, threshold_of,
 };
 use figures::{Axis, Curve, Panel, line_chart, line_charts};
 
@@ -579,14 +579,8 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
 /// from a sweep still running).
 fn completeness(settings: &SweepSettings, records: &[RunRecord]) -> String {
     let planned = plan(settings, records);
-    let done: BTreeSet<(String, usize, u64)> = records
-        .iter()
-        .map(|r| (r.method.clone(), r.d, r.seed))
-        .collect();
-    let finished = planned
-        .iter()
-        .filter(|j| done.contains(&(j.method.map_or("full".into(), |m| m.label()), j.d, j.seed)))
-        .count();
+    let done = done_keys(records);
+    let finished = planned.iter().filter(|j| done.contains(&j.key())).count();
     let grid_complete = grid_complete(settings, records);
     if finished == planned.len() && grid_complete {
         format!("The sweep is complete: all {finished} planned runs.")

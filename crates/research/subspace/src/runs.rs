@@ -211,8 +211,17 @@ pub struct Job {
     pub d: usize,
 }
 
+/// The `(method label, d, seed)` of every recorded run.
+pub fn done_keys(records: &[RunRecord]) -> BTreeSet<(String, usize, u64)> {
+    records
+        .iter()
+        .map(|r| (r.method.clone(), r.d, r.seed))
+        .collect()
+}
+
 impl Job {
-    fn key(&self) -> (String, usize, u64) {
+    /// The `(method label, d, seed)` its record will have ("full" for a full run).
+    pub fn key(&self) -> (String, usize, u64) {
         (
             self.method.map_or("full".into(), |m| m.label()),
             self.d,
@@ -281,10 +290,7 @@ pub fn brackets(settings: &SweepSettings, records: &[RunRecord]) -> Vec<(Method,
 /// Whether every seed's full run and the grid seeds' whole grid are in `records` (from
 /// then on the extra seeds' runs are planned too).
 pub fn grid_complete(settings: &SweepSettings, records: &[RunRecord]) -> bool {
-    let done: BTreeSet<(String, usize, u64)> = records
-        .iter()
-        .map(|r| (r.method.clone(), r.d, r.seed))
-        .collect();
+    let done = done_keys(records);
     let dim = conv2_layout().len();
     (1..=settings.seeds).all(|seed| done.contains(&("full".into(), dim, seed)))
         && (1..=settings.grid_seeds.min(settings.seeds)).all(|seed| {
@@ -299,10 +305,6 @@ pub fn grid_complete(settings: &SweepSettings, records: &[RunRecord]) -> bool {
 /// brackets.
 pub fn plan(settings: &SweepSettings, records: &[RunRecord]) -> Vec<Job> {
     let dim = conv2_layout().len();
-    let done: BTreeSet<(String, usize, u64)> = records
-        .iter()
-        .map(|r| (r.method.clone(), r.d, r.seed))
-        .collect();
     let mut jobs: Vec<Job> = (1..=settings.seeds)
         .map(|seed| Job {
             seed,
@@ -318,7 +320,7 @@ pub fn plan(settings: &SweepSettings, records: &[RunRecord]) -> Vec<Job> {
             d: *d,
         }));
     }
-    if jobs.iter().all(|j| done.contains(&j.key())) {
+    if grid_complete(settings, records) {
         let brackets = brackets(settings, records);
         for seed in settings.grid_seeds + 1..=settings.seeds {
             jobs.extend(brackets.iter().map(|(m, d)| Job {
@@ -411,10 +413,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
             }
         }
         reported = records.len();
-        let done: BTreeSet<(String, usize, u64)> = records
-            .iter()
-            .map(|r| (r.method.clone(), r.d, r.seed))
-            .collect();
+        let done = done_keys(&records);
         let planned = plan(&settings, &records);
         let finished = planned.iter().filter(|j| done.contains(&j.key())).count();
         bar.set_length(planned.len() as u64);
