@@ -1,8 +1,11 @@
 //! Social bias in language models (Liang, Wu, Morency, Salakhutdinov, "Towards
 //! Understanding and Mitigating Social Biases in Language Models", ICML 2021).
 //!
-//! - [`lm`]: the word-level transformer language model, its final hidden state,
-//!   next-token distributions and top-p generation;
+//! - [`lm`]: what the experiment needs of a language model (final hidden states, the
+//!   output layer, next-token distributions, top-p generation), and the word-level
+//!   transformer trained here;
+//! - [`smollm`]: SmolLM2-135M-Instruct read from its GGUF file (llama forward pass over
+//!   candle's quantized matmuls, its byte-level BPE tokenizer);
 //! - [`gender`]: definitional pairs, counterfactual swaps, gendered sentences;
 //! - [`direction`]: the bias direction and each token's bias score;
 //! - [`inlp`]: iterative nullspace projection of a protected attribute;
@@ -24,5 +27,7 @@ pub mod inlp;
 pub mod lexicon;
 pub mod lm;
 pub mod measures;
+pub mod report;
 pub mod runs;
+pub mod smollm;
 pub mod vocabulary;

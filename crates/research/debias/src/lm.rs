@@ -1,6 +1,10 @@
-//! The word-level language model under study: a [`combiner::TransformerLm`] with full
-//! causal attention over a [`Vocabulary`], exposing its final hidden state (what A-INLP
-//! projects), next-token distributions with or without debiasing, and top-p sampling.
+//! The language models under study, behind one interface ([`LanguageModel`]): the final
+//! hidden state at any position (what INLP and A-INLP act on), the output layer, next-token
+//! distributions with or without debiasing, and top-p sampling.
+//!
+//! [`WordLm`] is the word-level model trained here on the Brown corpus (a
+//! [`combiner::TransformerLm`] with full causal attention over a [`Vocabulary`]);
+//! [`crate::smollm::SmolLm`] is a pretrained subword model read from a GGUF file.
 
 use std::path::Path;
 
@@ -28,6 +32,8 @@ pub enum LmError {
     },
     #[error("the vocabulary must start with <unk>, <eos> and have the model's size {0}")]
     Vocabulary(usize),
+    #[error("{0}")]
+    Format(String),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
@@ -41,7 +47,7 @@ pub struct ModelCard {
     pub vocabulary: Vec<String>,
 }
 
-/// Top-p sampling settings for [`WordLm::generate`].
+/// Top-p sampling settings for [`LanguageModel::generate`].
 #[derive(Debug, Clone, Copy)]
 pub struct Sampling {
     /// Nucleus mass kept (0.9 in Liang et al.).
@@ -49,6 +55,192 @@ pub struct Sampling {
     /// New tokens at most (generation also stops at `<eos>`).
     pub max_new: usize,
     pub seed: u64,
+}
+
+/// What the experiment needs of a language model. Contexts are given as words in the
+/// Brown corpus's tokenisation; each model turns them into its own tokens.
+pub trait LanguageModel {
+    /// Width of the final hidden state.
+    fn width(&self) -> usize;
+    /// Size of the next-token distribution.
+    fn vocab(&self) -> usize;
+    /// The longest context read, in tokens (older tokens are dropped).
+    fn max_len(&self) -> usize;
+    /// The token that ends a generation.
+    fn end(&self) -> u32;
+    /// Tokens generation never draws.
+    fn never_sampled(&self) -> &[u32];
+    /// The tokens of a context of words (no end token).
+    fn encode_words(&self, words: &[&str]) -> Result<Vec<u32>>;
+    /// One token stream of sentences (each of space-separated words), each ended the
+    /// model's way.
+    fn encode_sentences(&self, sentences: &[String]) -> Result<Vec<u32>>;
+    /// The text of generated tokens.
+    fn decode(&self, ids: &[u32]) -> Result<String>;
+    /// One token as text (for reports).
+    fn token_text(&self, id: u32) -> String;
+    /// The token of `word` as it appears inside a sentence, when it is a single token.
+    fn word_token(&self, word: &str) -> Option<u32>;
+    /// Tokens that end a generation (the end token among them).
+    fn stops(&self) -> Vec<u32> {
+        vec![self.end()]
+    }
+    /// The final hidden state after each context's last token, `(n, width)`.
+    fn last_hidden(&self, contexts: &[Vec<u32>]) -> Result<Tensor>;
+    /// Hidden states of every position of consecutive windows of `stream`, with the token
+    /// each position predicts: `((n, width), n targets)`.
+    fn stream_hidden(&self, stream: &[u32]) -> Result<(Tensor, Vec<u32>)>;
+    /// Next-token logits `(n, vocab)` from hidden states `(n, width)`.
+    fn logits(&self, hidden: &Tensor) -> Result<Tensor>;
+    /// The output embedding of every token, `(vocab, width)`.
+    fn output_embeddings(&self) -> Result<nalgebra::DMatrix<f64>>;
+
+    /// Next-token distributions, one row per hidden state, debiased when asked.
+    fn next_token_probs(
+        &self,
+        hidden: &Tensor,
+        debiaser: Option<&Debiaser>,
+    ) -> Result<Vec<Vec<f32>>> {
+        let probs = |h: &Tensor| -> Result<Vec<Vec<f32>>> {
+            Ok(softmax(&self.logits(h)?, D::Minus1)?.to_vec2::<f32>()?)
+        };
+        let Some(debiaser) = debiaser else {
+            return probs(hidden);
+        };
+        // Only an adaptive rule reads the undebiased distribution.
+        let alphas = match debiaser.rule {
+            AlphaRule::Fixed { alpha } => vec![alpha; hidden.dim(0)?],
+            _ => debiaser.alphas(&probs(hidden)?),
+        };
+        let mixed = debiaser.mix(hidden, &alphas)?;
+        probs(&mixed)
+    }
+
+    /// Natural-log probability of each target under the (debiased) next-token
+    /// distribution of its hidden state; `alphas` are the per-row mixing weights.
+    fn target_log_probs(
+        &self,
+        hidden: &Tensor,
+        targets: &[u32],
+        debiaser: Option<(&Debiaser, &[f64])>,
+    ) -> Result<Vec<f32>> {
+        let hidden = match debiaser {
+            Some((d, alphas)) => d.mix(hidden, alphas)?,
+            None => hidden.clone(),
+        };
+        let logp = log_softmax(&self.logits(&hidden)?, D::Minus1)?;
+        let targets = Tensor::from_slice(targets, (targets.len(), 1), &Device::Cpu)?;
+        Ok(logp.gather(&targets, 1)?.squeeze(1)?.to_vec1::<f32>()?)
+    }
+
+    /// Top-p continuations of each prompt (without the prompt), each stopping at the end
+    /// token (dropped) or after `max_new` tokens. Row `i` draws its uniforms from a
+    /// generator seeded by `(seed, i)`, so two decoders given the same seed differ only
+    /// where their distributions do. This one reads every context again at each step;
+    /// a model with a key/value cache overrides it.
+    fn generate(
+        &self,
+        prompts: &[Vec<u32>],
+        debiaser: Option<&Debiaser>,
+        sampling: Sampling,
+    ) -> Result<Vec<Vec<u32>>>
+    where
+        Self: Sized,
+    {
+        let rows: Vec<usize> = (0..prompts.len()).collect();
+        let mut sampler = Sampler::new(self, &rows, sampling);
+        let mut contexts = prompts.to_vec();
+        let mut generated = vec![Vec::new(); prompts.len()];
+        let mut open = rows;
+        for _ in 0..sampling.max_new {
+            if open.is_empty() {
+                break;
+            }
+            let batch: Vec<Vec<u32>> = open.iter().map(|&i| contexts[i].clone()).collect();
+            let hidden = self.last_hidden(&batch)?;
+            let probs = self.next_token_probs(&hidden, debiaser)?;
+            let mut still = Vec::with_capacity(open.len());
+            for (row, &i) in open.iter().enumerate() {
+                if let Some(token) = sampler.draw_row(i, &probs[row]) {
+                    contexts[i].push(token);
+                    generated[i].push(token);
+                    still.push(i);
+                }
+            }
+            open = still;
+        }
+        Ok(generated)
+    }
+}
+
+/// Top-p draws for a batch of generations: each row's own seeded generator, the banned
+/// tokens zeroed, a stop token (dropped) closing the row.
+pub struct Sampler {
+    rngs: Vec<StdRng>,
+    done: Vec<bool>,
+    banned: Vec<u32>,
+    stops: Vec<u32>,
+    end: u32,
+    top_p: f64,
+}
+
+impl Sampler {
+    /// Rows `rows` (their indices among all prompts seed their generators).
+    pub fn new(lm: &impl LanguageModel, rows: &[usize], sampling: Sampling) -> Self {
+        Self {
+            rngs: rows
+                .iter()
+                .map(|&i| StdRng::seed_from_u64(sampling.seed.wrapping_mul(1_000_003) + i as u64))
+                .collect(),
+            done: vec![false; rows.len()],
+            banned: lm.never_sampled().to_vec(),
+            stops: lm.stops(),
+            end: lm.end(),
+            top_p: sampling.top_p,
+        }
+    }
+
+    /// Row `k`'s next token from `probs`, or None once it has drawn the end token.
+    pub fn draw_row(&mut self, k: usize, probs: &[f32]) -> Option<u32> {
+        if self.done[k] {
+            return None;
+        }
+        let mut p: Vec<f64> = probs.iter().map(|&x| x as f64).collect();
+        for &b in &self.banned {
+            p[b as usize] = 0.0;
+        }
+        let token = sample_top_p(&p, self.top_p, self.rngs[k].random()) as u32;
+        if self.stops.contains(&token) {
+            self.done[k] = true;
+            return None;
+        }
+        Some(token)
+    }
+
+    /// Every row's next token (the end token for finished rows), appending the drawn
+    /// ones to `generated[rows[k]]`.
+    pub fn draw(
+        &mut self,
+        rows: &[usize],
+        probs: &[Vec<f32>],
+        generated: &mut [Vec<u32>],
+    ) -> Vec<u32> {
+        let mut next = Vec::with_capacity(rows.len());
+        for (k, &i) in rows.iter().enumerate() {
+            match self.draw_row(k, &probs[k]) {
+                Some(t) => {
+                    generated[i].push(t);
+                    next.push(t);
+                }
+                None => next.push(self.end),
+            }
+        }
+        next
+    }
+
+    pub fn all_done(&self) -> bool {
+        self.done.iter().all(|&d| d)
+    }
 }
 
 pub struct WordLm {
@@ -91,18 +283,56 @@ impl WordLm {
         vars.load(dir.join("model.safetensors"))?;
         Self::new(model, vocabulary)
     }
+}
 
-    pub fn width(&self) -> usize {
+impl LanguageModel for WordLm {
+    fn vocab(&self) -> usize {
+        self.vocabulary.len()
+    }
+
+    fn end(&self) -> u32 {
+        self.vocabulary.id(END)
+    }
+
+    /// `<unk>` (id 0) reads as nothing.
+    fn never_sampled(&self) -> &[u32] {
+        &[0]
+    }
+
+    fn encode_words(&self, words: &[&str]) -> Result<Vec<u32>> {
+        Ok(words.iter().map(|w| self.vocabulary.id(w)).collect())
+    }
+
+    fn encode_sentences(&self, sentences: &[String]) -> Result<Vec<u32>> {
+        Ok(sentences
+            .iter()
+            .flat_map(|s| self.vocabulary.encode(s))
+            .collect())
+    }
+
+    fn decode(&self, ids: &[u32]) -> Result<String> {
+        Ok(self.vocabulary.decode(ids))
+    }
+
+    fn token_text(&self, id: u32) -> String {
+        self.vocabulary.word(id).to_string()
+    }
+
+    fn word_token(&self, word: &str) -> Option<u32> {
+        self.vocabulary
+            .contains(word)
+            .then(|| self.vocabulary.id(word))
+    }
+
+    fn width(&self) -> usize {
         self.model.config.width
     }
 
-    /// The longest context the model reads (older tokens are dropped).
-    pub fn max_len(&self) -> usize {
+    fn max_len(&self) -> usize {
         self.model.config.len
     }
 
-    /// The final hidden state after each context's last token, `(n, width)`.
-    pub fn last_hidden(&self, contexts: &[Vec<u32>]) -> Result<Tensor> {
+    fn last_hidden(&self, contexts: &[Vec<u32>]) -> Result<Tensor> {
         let len = self.max_len();
         let mut parts = Vec::new();
         for chunk in contexts.chunks(CHUNK) {
@@ -125,9 +355,7 @@ impl WordLm {
         Ok(Tensor::cat(&parts, 0)?)
     }
 
-    /// Hidden states of every position of the consecutive windows of `stream`, with the
-    /// token each position predicts: `((n, width), n targets)`.
-    pub fn stream_hidden(&self, stream: &[u32]) -> Result<(Tensor, Vec<u32>)> {
+    fn stream_hidden(&self, stream: &[u32]) -> Result<(Tensor, Vec<u32>)> {
         let len = self.max_len();
         let windows = stream.len().saturating_sub(1) / len;
         let mut parts = Vec::new();
@@ -144,51 +372,11 @@ impl WordLm {
         Ok((Tensor::cat(&parts, 0)?, targets))
     }
 
-    /// Next-token logits `(n, vocab)` from hidden states `(n, width)`.
-    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+    fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         Ok(self.model.logits(hidden)?)
     }
 
-    /// Next-token distributions, one row per hidden state, debiased when asked.
-    pub fn next_token_probs(
-        &self,
-        hidden: &Tensor,
-        debiaser: Option<&Debiaser>,
-    ) -> Result<Vec<Vec<f32>>> {
-        let probs = |h: &Tensor| -> Result<Vec<Vec<f32>>> {
-            Ok(softmax(&self.logits(h)?, D::Minus1)?.to_vec2::<f32>()?)
-        };
-        let Some(debiaser) = debiaser else {
-            return probs(hidden);
-        };
-        // Only an adaptive rule reads the undebiased distribution.
-        let alphas = match debiaser.rule {
-            AlphaRule::Fixed { alpha } => vec![alpha; hidden.dim(0)?],
-            _ => debiaser.alphas(&probs(hidden)?),
-        };
-        let mixed = debiaser.mix(hidden, &alphas)?;
-        probs(&mixed)
-    }
-
-    /// Natural-log probability of each target under the (debiased) next-token
-    /// distribution of its hidden state; `alphas` are the per-row mixing weights.
-    pub fn target_log_probs(
-        &self,
-        hidden: &Tensor,
-        targets: &[u32],
-        debiaser: Option<(&Debiaser, &[f64])>,
-    ) -> Result<Vec<f32>> {
-        let hidden = match debiaser {
-            Some((d, alphas)) => d.mix(hidden, alphas)?,
-            None => hidden.clone(),
-        };
-        let logp = log_softmax(&self.logits(&hidden)?, D::Minus1)?;
-        let targets = Tensor::from_slice(targets, (targets.len(), 1), &Device::Cpu)?;
-        Ok(logp.gather(&targets, 1)?.squeeze(1)?.to_vec1::<f32>()?)
-    }
-
-    /// The output embedding of every token, `(vocab, width)`.
-    pub fn output_embeddings(&self) -> Result<nalgebra::DMatrix<f64>> {
+    fn output_embeddings(&self) -> Result<nalgebra::DMatrix<f64>> {
         let w = self
             .model
             .output_layer()
@@ -201,48 +389,6 @@ impl WordLm {
             cols,
             w.into_iter().flatten(),
         ))
-    }
-
-    /// Top-p continuations of each prompt (without the prompt), each stopping at `<eos>`
-    /// (dropped) or after `max_new` tokens; `<unk>` is never drawn. Row `i` draws its uniforms from a generator
-    /// seeded by `(seed, i)`, so two decoders given the same seed differ only where
-    /// their distributions do.
-    pub fn generate(
-        &self,
-        prompts: &[Vec<u32>],
-        debiaser: Option<&Debiaser>,
-        sampling: Sampling,
-    ) -> Result<Vec<Vec<u32>>> {
-        let end = self.vocabulary.id(END);
-        let mut rngs: Vec<StdRng> = (0..prompts.len())
-            .map(|i| StdRng::seed_from_u64(sampling.seed.wrapping_mul(1_000_003) + i as u64))
-            .collect();
-        let mut contexts = prompts.to_vec();
-        let mut generated = vec![Vec::new(); prompts.len()];
-        let mut open: Vec<usize> = (0..prompts.len()).collect();
-        for _ in 0..sampling.max_new {
-            if open.is_empty() {
-                break;
-            }
-            let batch: Vec<Vec<u32>> = open.iter().map(|&i| contexts[i].clone()).collect();
-            let hidden = self.last_hidden(&batch)?;
-            let probs = self.next_token_probs(&hidden, debiaser)?;
-            let mut still = Vec::with_capacity(open.len());
-            for (row, &i) in open.iter().enumerate() {
-                let mut p: Vec<f64> = probs[row].iter().map(|&x| x as f64).collect();
-                // Generations never emit `<unk>` (id 0): it reads as nothing.
-                p[0] = 0.0;
-                let token = sample_top_p(&p, sampling.top_p, rngs[i].random()) as u32;
-                if token == end {
-                    continue;
-                }
-                contexts[i].push(token);
-                generated[i].push(token);
-                still.push(i);
-            }
-            open = still;
-        }
-        Ok(generated)
     }
 }
 

