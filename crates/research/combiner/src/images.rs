@@ -56,6 +56,10 @@ pub struct ImagesArgs {
     /// Held-out scores during training, at equal fractions of it (the last at the end).
     #[arg(long, default_value_t = 4)]
     pub evals: usize,
+    /// Runs at once, each one-threaded when more than one (not a setting of the runs:
+    /// only their seconds depend on it).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
 }
 
 #[derive(Args, Debug)]
@@ -224,20 +228,39 @@ pub fn images(a: ImagesArgs) -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() != Some("images") {
         bail!("`images` passes its own arguments on to its runs: run it as `combiner images ...`");
     }
-    for (seed, p) in todo {
-        bar.set_message(format!("{} seed {seed}", p.name()));
-        // The run takes the sweep's own arguments (`image-run` flattens them) and its
-        // pattern and seed.
-        let mut command = std::process::Command::new(&exe);
-        command
-            .arg("image-run")
-            .args(std::env::args().skip(2))
-            .args(["--pattern", p.name(), "--seed", &seed.to_string()]);
-        let status = command.status().context("starting an image run")?;
-        if !status.success() {
-            bail!("{} seed {seed} failed ({status})", p.name());
+    let mut pool = job_pool::JobPool::new(a.workers);
+    let mut queue = todo.into_iter();
+    loop {
+        while !pool.is_full() {
+            let Some((seed, p)) = queue.next() else { break };
+            // The run takes the sweep's own arguments (`image-run` flattens them) and its
+            // pattern and seed.
+            let mut command = std::process::Command::new(&exe);
+            command
+                .arg("image-run")
+                .args(std::env::args().skip(2))
+                .args(["--pattern", p.name(), "--seed", &seed.to_string()]);
+            let log = a
+                .out
+                .join("image-logs")
+                .join(format!("{}-seed{seed}.log", p.name()));
+            pool.start((p.name(), seed), command, &log)?;
         }
-        bar.inc(1);
+        if pool.is_empty() {
+            break;
+        }
+        bar.set_message(
+            pool.running()
+                .map(|(p, seed)| format!("{p} seed {seed}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        for (p, seed) in pool.poll(std::time::Duration::from_secs(1))? {
+            bar.inc(1);
+            if bar.is_hidden() {
+                println!("{p} seed {seed} done");
+            }
+        }
     }
     bar.finish();
     println!("results in {}", path.display());

@@ -25,7 +25,10 @@ pub fn append_line<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
         .create(true)
         .append(true)
         .open(path)?;
-    writeln!(f, "{}", serde_json::to_string(value)?)?;
+    // One write of the whole line: runs in parallel processes append to one file.
+    let mut line = serde_json::to_string(value)?;
+    line.push('\n');
+    f.write_all(line.as_bytes())?;
     Ok(())
 }
 

@@ -130,7 +130,10 @@ impl SmolLm {
             norm_eps: metadata(&content, "llama.attention.layer_norm_rms_epsilon")?.to_f32()?
                 as f64,
         };
-        if config.heads == 0 || config.kv_heads == 0 || !config.heads.is_multiple_of(config.kv_heads) {
+        if config.heads == 0
+            || config.kv_heads == 0
+            || !config.heads.is_multiple_of(config.kv_heads)
+        {
             return Err(LmError::Format(format!(
                 "{} heads cannot share {} key/value heads",
                 config.heads, config.kv_heads

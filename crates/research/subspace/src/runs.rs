@@ -399,7 +399,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
         .expect("valid template"),
     );
     let exe = std::env::current_exe()?;
-    let mut running: Vec<(Job, std::process::Child, PathBuf)> = Vec::new();
+    let mut pool: job_pool::JobPool<Job> = job_pool::JobPool::new(args.workers);
     let mut reported = 0usize;
     loop {
         let records = read_records(&results_path)?;
@@ -423,13 +423,13 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
             .iter()
             .filter(|j| {
                 !done.contains(&j.key())
-                    && !running.iter().any(|r| r.0 == **j)
+                    && !pool.is_running(*j)
                     && (j.method.is_none() || seed_ready(j.seed))
             })
             .copied()
             .collect();
         for job in &startable {
-            if running.len() >= args.workers {
+            if pool.is_full() {
                 break;
             }
             let label = job.key();
@@ -451,49 +451,21 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
                     .args(["--method", &method.label()])
                     .args(["--d", &job.d.to_string()]);
             }
-            if args.workers > 1 {
-                command.env("RAYON_NUM_THREADS", "1");
-            }
-            let file = std::fs::File::create(&log)?;
-            command.stdout(file.try_clone()?).stderr(file);
-            running.push((*job, command.spawn()?, log));
+            pool.start(*job, command, &log)?;
         }
         bar.set_message(
-            running
-                .iter()
-                .map(|(j, _, _)| format!("seed {} {} d={}", j.seed, j.key().0, j.d))
+            pool.running()
+                .map(|j| format!("seed {} {} d={}", j.seed, j.key().0, j.d))
                 .collect::<Vec<_>>()
                 .join(", "),
         );
-        if running.is_empty() {
+        if pool.is_empty() {
             if finished == planned.len() {
                 break;
             }
             bail!("sweep stuck: runs planned but none can start");
         }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        let mut failed = None;
-        running.retain_mut(|(job, child, log)| match child.try_wait() {
-            Ok(None) => true,
-            Ok(Some(status)) if status.success() => false,
-            Ok(Some(status)) => {
-                failed = Some(format!(
-                    "{job:?} ended with {status}; see {}",
-                    log.display()
-                ));
-                false
-            }
-            Err(e) => {
-                failed = Some(format!("{job:?}: {e}"));
-                false
-            }
-        });
-        if let Some(why) = failed {
-            for (_, child, _) in &mut running {
-                let _ = child.kill();
-            }
-            bail!("{why}");
-        }
+        pool.poll(std::time::Duration::from_millis(500))?;
     }
     bar.finish();
     println!("results in {}", results_path.display());
