@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use crate::Pattern;
 use clap::Args;
 
+use crate::images::ImageRun;
 use crate::runs::ScalingPoint;
 use crate::training::{TrainedRun, read_lines};
-use figures::{Axis, Curve, category_grids, line_chart};
+use figures::{Axis, Curve, Panel, category_grids, line_chart, line_charts};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -288,14 +289,287 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         "held-out accuracy",
         "recall_training.png",
     )?;
+    let images: Vec<ImageRun> = read_lines(&a.results.join("images.jsonl"))?;
+    images_section(&mut md, &images, &a.out)?;
     let path = a.out.join("REPORT.md");
     std::fs::write(&path, md)?;
     println!("wrote {}", path.display());
     Ok(())
 }
 
+/// The paper's CIFAR-10 bits/dim (6 layers, Ren et al. 2021, Table 2) where it gives one.
+fn paper_cifar10(p: Pattern) -> Option<f64> {
+    match p {
+        Pattern::Fixed => Some(3.408),
+        Pattern::CombinerFixed => Some(3.321),
+        Pattern::Axial => Some(3.666),
+        Pattern::CombinerAxial => Some(3.050),
+        Pattern::CombinerMixture => Some(3.040),
+        _ => None,
+    }
+}
+
+/// Mean and spread of a pattern's seeds: the sample standard deviation from 3 seeds on,
+/// half the range for 2, none for 1.
+pub fn mean_and_spread(values: &[f64]) -> (f64, Option<f64>) {
+    let n = values.len();
+    let mean = values.iter().sum::<f64>() / n.max(1) as f64;
+    let spread = match n {
+        0 | 1 => None,
+        2 => Some((values[0] - values[1]).abs() / 2.0),
+        _ => Some((values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()),
+    };
+    (mean, spread)
+}
+
+/// A run's held-out bits/dim after `seconds` of training, interpolated between its
+/// scores (None before the first or after the last).
+pub fn bpd_at_seconds(run: &ImageRun, seconds: f64) -> Option<f64> {
+    run.held_out.windows(2).find_map(|w| {
+        let ((_, t0, b0), (_, t1, b1)) = (w[0], w[1]);
+        (t0 <= seconds && seconds <= t1)
+            .then(|| b0 + (b1 - b0) * (seconds - t0) / (t1 - t0).max(1e-12))
+    })
+}
+
+/// "a +- s" or "a" when there is no spread.
+fn with_spread(mean: f64, spread: Option<f64>) -> String {
+    match spread {
+        Some(s) => format!("{mean:.3} +- {s:.3}"),
+        None => format!("{mean:.3}"),
+    }
+}
+
+/// Autoregressive Fashion-MNIST pixels: the table beside the paper's CIFAR-10 rows, the
+/// comparisons at equal steps and equal training time, the curves.
+fn images_section(md: &mut String, runs: &[ImageRun], out: &std::path::Path) -> anyhow::Result<()> {
+    let Some(first) = runs.first() else {
+        return Ok(());
+    };
+    let s = &first.settings;
+    let by =
+        |p: Pattern| -> Vec<&ImageRun> { runs.iter().filter(|r| r.pattern == p.name()).collect() };
+    writeln!(
+        md,
+        "## Image density: Fashion-MNIST pixels
+"
+    )?;
+    writeln!(
+        md,
+        "Each 28 x 28 image is a sequence of {} pixels in raster order after a start token; a \
+         256-way softmax per pixel; test bits/dim over the first {} test images. The same \
+         transformer for every pattern: width {}, {} heads, {} layer(s), batch {}, {} AdamW \
+         steps (lr {}, warm-up {}, cosine to a tenth), {} parameters, blocks and rows of {} \
+         (one image row). Each (pattern, seed) trains in its own process, two at a time, \
+         each on one core, so seconds compare across patterns. The paper's figures are \
+         CIFAR-10 (32 x 32 x 3 = 3,072 positions, 6 layers, far longer training): they are \
+         beside ours for their ordering, not their values.\n",
+        s.len,
+        first.eval_images,
+        s.width,
+        s.heads,
+        s.layers,
+        s.batch,
+        s.steps,
+        s.lr,
+        s.warmup,
+        first.parameters,
+        s.block.unwrap_or(0)
+    )?;
+    writeln!(
+        md,
+        "| pattern | seeds | test bits/dim (+- spread) | seconds per step | peak MB | paper, CIFAR-10 |\n|---|---|---|---|---|---|"
+    )?;
+    for p in Pattern::ALL {
+        let rs = by(p);
+        if rs.is_empty() {
+            continue;
+        }
+        let bpd: Vec<f64> = rs.iter().map(|r| r.bits_per_dim).collect();
+        let (m, sp) = mean_and_spread(&bpd);
+        let sps = rs.iter().map(|r| r.seconds_per_step).sum::<f64>() / rs.len() as f64;
+        let mb = rs.iter().map(|r| r.peak_mb).fold(0.0, f64::max);
+        writeln!(
+            md,
+            "| {} | {} | {} | {sps:.2} | {mb:.0} | {} |",
+            p.name(),
+            rs.len(),
+            with_spread(m, sp),
+            paper_cifar10(p).map_or("-".into(), |v| format!("{v:.3}"))
+        )?;
+    }
+    writeln!(
+        md,
+        "\nSpread: half the range of two seeds, the standard deviation of three or more.\n"
+    )?;
+    writeln!(
+        md,
+        "| sparse pattern | its Combiner | equal steps: Combiner - sparse (bits/dim) | equal training time: Combiner - sparse | verdict |\n|---|---|---|---|---|"
+    )?;
+    for c in [
+        Pattern::CombinerFixed,
+        Pattern::CombinerAxial,
+        Pattern::CombinerLogsparse,
+    ] {
+        let sparse = c.sparse_counterpart();
+        let (rs, rc) = (by(sparse), by(c));
+        if rs.is_empty() || rc.is_empty() {
+            continue;
+        }
+        let final_bpd = |v: &[&ImageRun]| {
+            mean_and_spread(&v.iter().map(|r| r.bits_per_dim).collect::<Vec<_>>())
+        };
+        let (ms, ss) = final_bpd(&rs);
+        let (mc, sc) = final_bpd(&rc);
+        let spread = match (ss, sc) {
+            (Some(a), Some(b)) => Some((a * a + b * b).sqrt()),
+            _ => None,
+        };
+        // Equal time: the Combiner's score when it had trained as long as the sparse run.
+        let budget = rs.iter().map(|r| r.seconds).sum::<f64>() / rs.len() as f64;
+        let at: Vec<f64> = rc
+            .iter()
+            .filter_map(|r| bpd_at_seconds(r, budget))
+            .collect();
+        let timed = (!at.is_empty()).then(|| {
+            let (m, sp) = mean_and_spread(&at);
+            (m - ms, sp)
+        });
+        let verdict = |d: f64, spread: Option<f64>| match spread {
+            Some(sp) if d < -2.0 * sp => "better",
+            Some(sp) if d > 2.0 * sp => "worse",
+            Some(_) => "within the spread",
+            None => {
+                if d < 0.0 {
+                    "better (one seed)"
+                } else {
+                    "worse (one seed)"
+                }
+            }
+        };
+        writeln!(
+            md,
+            "| {} | {} | {:+.3}{} ({}) | {} | at equal steps {}; at equal time {} |",
+            sparse.name(),
+            c.name(),
+            mc - ms,
+            spread.map_or(String::new(), |s| format!(" +- {s:.3}")),
+            verdict(mc - ms, spread),
+            timed.map_or("not reached".into(), |(d, _)| format!(
+                "{d:+.3} after {budget:.0} s"
+            )),
+            verdict(mc - ms, spread),
+            timed.map_or("-", |(d, sp)| {
+                let both = match (ss, sp) {
+                    (Some(a), Some(b)) => Some((a * a + b * b).sqrt()),
+                    _ => None,
+                };
+                verdict(d, both)
+            })
+        )?;
+    }
+    writeln!(
+        md,
+        "\nEqual training time compares the sparse run's final score with the Combiner's \
+         held-out score after the same seconds of training, interpolated between its \
+         quarterly scores. The Combiner is then part-way through its learning-rate schedule \
+         (which a run sized to that budget would have finished), so this is a bound against \
+         it. Verdicts: better or worse when the difference exceeds twice the combined \
+         spread of the two patterns' seeds.\n"
+    )?;
+    // Curves: each pattern's seed mean of held-out bits/dim against steps and seconds.
+    let mean_curve = |rs: &[&ImageRun], x: &dyn Fn(&(usize, f64, f64)) -> f64| -> Vec<(f64, f64)> {
+        let n = rs.iter().map(|r| r.held_out.len()).min().unwrap_or(0);
+        (0..n)
+            .map(|i| {
+                let k = rs.len() as f64;
+                (
+                    rs.iter().map(|r| x(&r.held_out[i])).sum::<f64>() / k,
+                    rs.iter().map(|r| r.held_out[i].2).sum::<f64>() / k,
+                )
+            })
+            .collect()
+    };
+    let curves = |x: &dyn Fn(&(usize, f64, f64)) -> f64| -> Vec<Curve> {
+        Pattern::ALL
+            .iter()
+            .filter(|p| !by(**p).is_empty())
+            .map(|&p| Curve {
+                label: p.name().into(),
+                points: mean_curve(&by(p), x),
+                dashed: !p.is_combiner() && p != Pattern::Full,
+                colour: colour(p.name()),
+            })
+            .collect()
+    };
+    let y = || Axis {
+        desc: "test bits/dim",
+        log2: false,
+        range: None,
+    };
+    line_charts(
+        &out.join("images_bpd.png"),
+        "Fashion-MNIST pixel density: held-out bits/dim (mean over seeds)",
+        2,
+        &[
+            Panel {
+                title: "at equal steps".into(),
+                x: Axis {
+                    desc: "training step",
+                    log2: false,
+                    range: None,
+                },
+                y: y(),
+                curves: curves(&|h| h.0 as f64),
+            },
+            Panel {
+                title: "at equal training time".into(),
+                x: Axis {
+                    desc: "training seconds (one core)",
+                    log2: false,
+                    range: None,
+                },
+                y: y(),
+                curves: curves(&|h| h.1),
+            },
+        ],
+    )?;
+    writeln!(md, "![held-out bits/dim](images_bpd.png)\n")?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_is_half_the_range_of_two_and_the_deviation_of_more() {
+        assert_eq!(mean_and_spread(&[3.0]), (3.0, None));
+        assert_eq!(
+            mean_and_spread(&[3.0, 3.4]),
+            (3.2, Some(0.19999999999999996))
+        );
+        let (m, s) = mean_and_spread(&[1.0, 2.0, 3.0]);
+        assert!((m - 2.0).abs() < 1e-12 && (s.unwrap() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn held_out_score_is_interpolated_in_training_time() {
+        let run: ImageRun = serde_json::from_value(serde_json::json!({
+            "pattern": "axial",
+            "settings": {"len": 784, "width": 8, "heads": 2, "layers": 1, "batch": 2,
+                "steps": 4, "lr": 0.001, "warmup": 0, "seed": 1, "block": 28},
+            "train_images": 10, "eval_images": 2, "parameters": 100, "curve": [],
+            "held_out": [[1, 10.0, 5.0], [2, 20.0, 4.0], [4, 40.0, 3.0]],
+            "bits_per_dim": 3.0, "seconds": 40.0, "seconds_per_step": 10.0, "peak_mb": 1.0
+        }))
+        .unwrap();
+        assert_eq!(bpd_at_seconds(&run, 15.0), Some(4.5));
+        assert_eq!(bpd_at_seconds(&run, 30.0), Some(3.5));
+        assert_eq!(bpd_at_seconds(&run, 5.0), None);
+        assert_eq!(bpd_at_seconds(&run, 41.0), None);
+    }
+
     #[test]
     fn slope_of_a_power_law() {
         let pts: Vec<(f64, f64)> = [256.0, 1024.0, 4096.0]
