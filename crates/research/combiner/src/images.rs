@@ -17,7 +17,7 @@ use image_data::LabelledImages;
 use serde::{Deserialize, Serialize};
 
 use crate::tasks::{Batch, PixelSequences};
-use crate::training::{TrainSettings, append_line, progress, read_lines, train_observed};
+use crate::training::{TrainSettings, append_line, read_lines, train_observed};
 use crate::{AttentionPlan, Pattern, TransformerLm};
 
 /// What the sweep and each of its runs are given.
@@ -223,46 +223,13 @@ pub fn images(a: ImagesArgs) -> anyhow::Result<()> {
         done.len(),
         path.display()
     );
-    let bar = progress(todo.len() as u64, "images");
-    let exe = std::env::current_exe()?;
-    if std::env::args().nth(1).as_deref() != Some("images") {
-        bail!("`images` passes its own arguments on to its runs: run it as `combiner images ...`");
-    }
-    let mut pool = job_pool::JobPool::new(a.workers);
-    let mut queue = todo.into_iter();
-    loop {
-        while !pool.is_full() {
-            let Some((seed, p)) = queue.next() else { break };
-            // The run takes the sweep's own arguments (`image-run` flattens them) and its
-            // pattern and seed.
-            let mut command = std::process::Command::new(&exe);
-            command
-                .arg("image-run")
-                .args(std::env::args().skip(2))
-                .args(["--pattern", p.name(), "--seed", &seed.to_string()]);
-            let log = a
-                .out
-                .join("image-logs")
-                .join(format!("{}-seed{seed}.log", p.name()));
-            pool.start((p.name(), seed), command, &log)?;
-        }
-        if pool.is_empty() {
-            break;
-        }
-        bar.set_message(
-            pool.running()
-                .map(|(p, seed)| format!("{p} seed {seed}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
-        for (p, seed) in pool.poll(std::time::Duration::from_secs(1))? {
-            bar.inc(1);
-            if bar.is_hidden() {
-                println!("{p} seed {seed} done");
-            }
-        }
-    }
-    bar.finish();
+    crate::runs::run_children(
+        "images",
+        "image-run",
+        &todo,
+        &a.out.join("image-logs"),
+        a.workers,
+    )?;
     println!("results in {}", path.display());
     Ok(())
 }

@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::images::ImageRun;
 use crate::runs::ScalingPoint;
-use crate::training::{TrainedRun, read_lines};
+use crate::training::{TrainSettings, TrainedRun, read_lines};
 use figures::{Axis, Curve, Panel, category_grids, line_chart, line_charts};
 
 #[derive(Args, Debug)]
@@ -57,8 +57,9 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     writeln!(md, "# Combiner: measured results\n")?;
     writeln!(
         md,
-        "Written by `cargo xtask combiner report` from `{}`. All runs on the CPU (2 cores).\n",
-        a.results.display()
+        "Written by `cargo xtask combiner report` from the result files beside it \
+         (`scaling.jsonl`, `lm.jsonl`, `recall.jsonl`, `images.jsonl`). All runs on the CPU \
+         (2 cores).\n"
     )?;
 
     // What each pattern reaches.
@@ -217,14 +218,26 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
                     score: &str,
                     file: &str|
      -> anyhow::Result<()> {
-        let Some(first) = runs.first() else {
+        // The latest settings (any seed) are the ones reported.
+        let Some(last) = runs.last() else {
             return Ok(());
         };
+        let same = |r: &TrainedRun| {
+            TrainSettings {
+                seed: last.settings.seed,
+                ..r.settings.clone()
+            } == last.settings
+        };
+        let runs: Vec<&TrainedRun> = runs.iter().filter(|r| same(r)).collect();
+        let first = runs[0];
+        let mut seeds: Vec<u64> = runs.iter().map(|r| r.settings.seed).collect();
+        seeds.sort();
+        seeds.dedup();
         let s = &first.settings;
         writeln!(md, "## {title}\n")?;
         writeln!(
             md,
-            "L = {}, width {}, {} heads, {} layer(s), batch {}, {} AdamW steps (lr {}, warm-up {}, cosine to a tenth), seed {}; {} parameters for every pattern.\n",
+            "L = {}, width {}, {} heads, {} layer(s), batch {}, {} AdamW steps (lr {}, warm-up {}, cosine to a tenth), seed(s) {:?}; {} parameters for every pattern.\n",
             s.len,
             s.width,
             s.heads,
@@ -233,29 +246,76 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
             s.steps,
             s.lr,
             s.warmup,
-            s.seed,
+            seeds,
             first.parameters
         )?;
         writeln!(
             md,
-            "| pattern | {score} | final training loss (nats) | training time |\n|---|---|---|---|"
+            "| pattern | seeds | {score} (+- spread) | final training loss (nats) | training time |\n|---|---|---|---|---|"
         )?;
         let mut curves = Vec::new();
+        let mut ranked = Vec::new();
         for p in Pattern::ALL {
-            if let Some(r) = runs.iter().rev().find(|r| r.pattern == p.name()) {
-                let last = r.curve.last().map_or(f64::NAN, |c| c.1);
-                writeln!(
-                    md,
-                    "| {} | {:.4} | {last:.3} | {:.0} s |",
-                    r.pattern, r.score, r.seconds
-                )?;
-                curves.push(Curve {
-                    label: r.pattern.clone(),
-                    points: r.curve.iter().map(|&(x, y)| (x as f64, y)).collect(),
-                    dashed: !p.is_combiner() && p != Pattern::Full,
-                    colour: colour(&r.pattern),
-                });
+            let mine: Vec<&TrainedRun> = runs
+                .iter()
+                .copied()
+                .filter(|r| r.pattern == p.name())
+                .collect();
+            let Some(r) = mine.first() else { continue };
+            let (m, spread) = mean_and_spread(&mine.iter().map(|r| r.score).collect::<Vec<_>>());
+            let last = mine
+                .iter()
+                .map(|r| r.curve.last().map_or(f64::NAN, |c| c.1))
+                .sum::<f64>()
+                / mine.len() as f64;
+            let seconds = mine.iter().map(|r| r.seconds).sum::<f64>() / mine.len() as f64;
+            writeln!(
+                md,
+                "| {} | {} | {} | {last:.3} | {seconds:.0} s |",
+                r.pattern,
+                mine.len(),
+                match spread {
+                    Some(sp) => format!("{m:.4} +- {sp:.4}"),
+                    None => format!("{m:.4}"),
+                }
+            )?;
+            ranked.push((p.name(), m, spread));
+            curves.push(Curve {
+                label: r.pattern.clone(),
+                points: r.curve.iter().map(|&(x, y)| (x as f64, y)).collect(),
+                dashed: !p.is_combiner() && p != Pattern::Full,
+                colour: colour(&r.pattern),
+            });
+        }
+        if seeds.len() > 1 {
+            // Best first (low bits, high accuracy), and whether each neighbour is apart by
+            // more than their combined spread.
+            let higher_is_better = score.contains("accuracy");
+            ranked.sort_by(|x, y| {
+                if higher_is_better {
+                    y.1.total_cmp(&x.1)
+                } else {
+                    x.1.total_cmp(&y.1)
+                }
+            });
+            let mut order = ranked[0].0.to_string();
+            for w in ranked.windows(2) {
+                let both = match (w[0].2, w[1].2) {
+                    (Some(a), Some(b)) => (a * a + b * b).sqrt(),
+                    _ => f64::INFINITY,
+                };
+                let sep = if (w[1].1 - w[0].1).abs() > both {
+                    " > "
+                } else {
+                    " ~ "
+                };
+                order.push_str(sep);
+                order.push_str(w[1].0);
             }
+            writeln!(
+                md,
+                "\nOrder, best first: {order} (`>`: apart by more than the two patterns' combined seed spread; `~`: within it). Curves: the first seed.\n"
+            )?;
         }
         line_chart(
             &a.out.join(file),

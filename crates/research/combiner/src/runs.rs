@@ -43,6 +43,9 @@ pub enum CombinerWhat {
     ScalingPoint(PointArgs),
     /// Byte-level language modelling, every pattern at equal size and steps.
     Lm(LmArgs),
+    /// One (pattern, seed) of `lm` (run by it in a child process).
+    #[command(hide = true)]
+    LmRun(LmRunArgs),
     /// The long-range recall task.
     Recall(RecallArgs),
     /// Autoregressive density of Fashion-MNIST images, every pattern (resumable).
@@ -61,6 +64,7 @@ pub fn run(what: CombinerWhat) -> anyhow::Result<()> {
         CombinerWhat::Scaling(a) => scaling(a),
         CombinerWhat::ScalingPoint(a) => scaling_point(a),
         CombinerWhat::Lm(a) => lm(a),
+        CombinerWhat::LmRun(a) => lm_run(a),
         CombinerWhat::Recall(a) => recall(a),
         CombinerWhat::Images(a) => crate::images::images(a),
         CombinerWhat::ImageRun(a) => crate::images::image_run(a),
@@ -335,6 +339,61 @@ fn run_patterns(
     Ok(())
 }
 
+/// Runs `(pattern, seed)` pairs of a sweep in child processes, `workers` at a time: each
+/// child is this binary's `run` subcommand with the sweep's own arguments (which its
+/// arguments flatten) plus `--pattern` and `--seed`; its output goes to `logs`. The sweep
+/// must have been started as `combiner <sweep> ...`.
+pub fn run_children(
+    sweep: &str,
+    run: &str,
+    todo: &[(u64, Pattern)],
+    logs: &Path,
+    workers: usize,
+) -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() != Some(sweep) {
+        bail!(
+            "`{sweep}` passes its own arguments on to its runs: run it as `combiner {sweep} ...`"
+        );
+    }
+    let exe = std::env::current_exe()?;
+    let bar = progress(todo.len() as u64, sweep);
+    let mut pool = job_pool::JobPool::new(workers);
+    let mut queue = todo.iter();
+    loop {
+        while !pool.is_full() {
+            let Some(&(seed, p)) = queue.next() else {
+                break;
+            };
+            let mut command = std::process::Command::new(&exe);
+            command.arg(run).args(std::env::args().skip(2)).args([
+                "--pattern",
+                p.name(),
+                "--seed",
+                &seed.to_string(),
+            ]);
+            let log = logs.join(format!("{}-seed{seed}.log", p.name()));
+            pool.start((p.name(), seed), command, &log)?;
+        }
+        if pool.is_empty() {
+            break;
+        }
+        bar.set_message(
+            pool.running()
+                .map(|(p, seed)| format!("{p} seed {seed}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        for (p, seed) in pool.poll(std::time::Duration::from_secs(1))? {
+            bar.inc(1);
+            if bar.is_hidden() {
+                println!("{p} seed {seed} done");
+            }
+        }
+    }
+    bar.finish();
+    Ok(())
+}
+
 #[derive(Args, Debug)]
 pub struct LmArgs {
     #[arg(long, default_value = "out/combiner")]
@@ -363,9 +422,73 @@ pub struct LmArgs {
     /// Held-out windows scored.
     #[arg(long, default_value_t = 64)]
     eval_windows: usize,
+    /// Training seeds (each pattern once per seed).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    seeds: Vec<u64>,
+    /// Runs at once: above 1, each (pattern, seed) trains one-threaded in its own process.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+}
+
+/// One (pattern, seed) of `lm` (run by it in a child process).
+#[derive(Args, Debug)]
+pub struct LmRunArgs {
+    #[command(flatten)]
+    sweep: LmArgs,
+    #[arg(long)]
+    pattern: String,
+    #[arg(long)]
+    seed: u64,
+}
+
+/// `lm` with more than one worker: the pairs not yet recorded, in child processes.
+fn lm_sweep(a: LmArgs) -> anyhow::Result<()> {
+    let path = a.out.join("lm.jsonl");
+    let done = read_lines::<TrainedRun>(&path)?;
+    let todo: Vec<(u64, Pattern)> = a
+        .seeds
+        .iter()
+        .flat_map(|&seed| {
+            patterns_arg(&a.patterns)
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |p| (seed, p))
+        })
+        .filter(|(seed, p)| {
+            !done
+                .iter()
+                .any(|r| r.pattern == p.name() && r.settings == train_settings!(a, *seed))
+        })
+        .collect();
+    println!(
+        "lm: {} runs to do ({} recorded in {})",
+        todo.len(),
+        done.len(),
+        path.display()
+    );
+    run_children("lm", "lm-run", &todo, &a.out.join("lm-logs"), a.workers)?;
+    println!("results in {}", path.display());
+    Ok(())
 }
 
 fn lm(a: LmArgs) -> anyhow::Result<()> {
+    if a.workers > 1 {
+        patterns_arg(&a.patterns)?;
+        return lm_sweep(a);
+    }
+    let (patterns, seeds) = (a.patterns.clone(), a.seeds.clone());
+    for seed in seeds {
+        lm_patterns(&a, &patterns, seed)?;
+    }
+    Ok(())
+}
+
+fn lm_run(a: LmRunArgs) -> anyhow::Result<()> {
+    lm_patterns(&a.sweep, std::slice::from_ref(&a.pattern), a.seed)
+}
+
+/// Trains `patterns` on the byte corpus with `seed`, appending each to `lm.jsonl`.
+fn lm_patterns(a: &LmArgs, patterns: &[String], seed: u64) -> anyhow::Result<()> {
     let mut bytes = crate::corpus::read_corpus(&a.corpus)?;
     bytes.truncate(a.bytes);
     let corpus = ByteCorpus::split(bytes, 0.05);
@@ -376,7 +499,7 @@ fn lm(a: LmArgs) -> anyhow::Result<()> {
             a.len
         );
     }
-    let settings = train_settings!(a, 1);
+    let settings = train_settings!(a, seed);
     let held_out = corpus.held_out_batches(a.batch, a.len, a.eval_windows, &Device::Cpu)?;
     println!(
         "corpus: {:.2} MB training, {:.2} MB held out; {} held-out windows of {}",
@@ -400,7 +523,7 @@ fn lm(a: LmArgs) -> anyhow::Result<()> {
     run_patterns(
         "lm",
         &path,
-        patterns_arg(&a.patterns)?,
+        patterns_arg(patterns)?,
         &settings,
         |rng| corpus.train_batch(rng, settings.batch, settings.len, &Device::Cpu),
         held_out_bits_per_byte,
