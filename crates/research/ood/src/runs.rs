@@ -68,6 +68,13 @@ pub struct ModelArgs {
     results: PathBuf,
     #[command(flatten)]
     settings: ModelSettings,
+    /// Train the model and its background model side by side, each one-threaded in its
+    /// own process (2), or one after the other on every core (1).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Only train this one (`model` or `background`) and stop (what each worker runs).
+    #[arg(long, hide = true)]
+    part: Option<String>,
 }
 
 /// The settings a trained model depends on (a checkpoint made with others is refused).
@@ -279,6 +286,31 @@ pub struct ScoreResult {
     pub roc: Vec<(f64, f64)>,
 }
 
+/// Trains the model and the background model at once, each in a child process (this
+/// binary with `--part`), each with its log in `dir`; they resume from their checkpoints.
+fn train_side_by_side(args: &ModelArgs, dir: &Path) -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() != Some("model") {
+        bail!("`model` passes its own arguments on to its parts: run it as `ood model ...`");
+    }
+    let exe = std::env::current_exe()?;
+    let mut pool = job_pool::JobPool::new(args.workers);
+    for part in ["model", "background"] {
+        let mut command = std::process::Command::new(&exe);
+        command
+            .args(std::env::args().skip(1))
+            .args(["--part", part]);
+        let log = dir.join(format!("{part}.log"));
+        println!("training {part} (log: {})", log.display());
+        pool.start(part, command, &log)?;
+    }
+    while !pool.is_empty() {
+        for part in pool.poll(std::time::Duration::from_secs(2))? {
+            println!("{part} trained");
+        }
+    }
+    Ok(())
+}
+
 /// The model at one stage of fit.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Stage {
@@ -425,6 +457,15 @@ fn model(args: ModelArgs) -> anyhow::Result<()> {
     let f_test = pixels_of(&fashion_test, 0..n_eval)?;
     let m_test = pixels_of(&mnist, 0..n_eval)?;
 
+    match args.part.as_deref() {
+        Some("model") => return trained_model(&s, &dir, "model", &train, None).map(|_| ()),
+        Some("background") => {
+            return trained_model(&s, &dir, "background", &train, Some(s.perturb)).map(|_| ());
+        }
+        Some(other) => bail!("--part {other}: model or background"),
+        None if args.workers > 1 => train_side_by_side(&args, &dir)?,
+        None => {}
+    }
     let (model, vars, progress) = trained_model(&s, &dir, "model", &train, None)?;
     let (background, _, bg_progress) =
         trained_model(&s, &dir, "background", &train, Some(s.perturb))?;
