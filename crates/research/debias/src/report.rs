@@ -838,4 +838,118 @@ mod tests {
         assert_eq!(inlp_at(&rows, 80.0), None);
         assert_eq!(inlp_at(&rows, 130.0), None);
     }
+
+    fn results(model: ModelRecord, tokens_per_word: f64, rows: Vec<Row>) -> Results {
+        Results {
+            model,
+            tokens_per_word,
+            definitional_pairs_dropped: vec![("gal".into(), "guy".into())],
+            sentences_training: 100,
+            sentences_held_out: 5,
+            definitional_pairs: vec![("woman".into(), "man".into())],
+            frequency_cosine: -0.1,
+            most_female: vec![(" she".into(), 0.5)],
+            most_male: vec![(" he".into(), -0.5)],
+            inlp: InlpSummary {
+                examples_per_gender: 10,
+                directions_removed: 3,
+                dev_accuracies: vec![0.9, 0.6],
+                test_accuracy_before: 0.9,
+                test_accuracy_after: 0.55,
+            },
+            held_out_sensitive_fraction: 0.05,
+            sensitive_tokens: 40,
+            corpus_pairs: 1000,
+            corpus_gate: GateAgreement {
+                both: 0.1,
+                one: 0.1,
+            },
+            rows,
+            settings: ReportedSettings {
+                iterations: 80,
+                token_threshold: 0.2,
+                band: 0.02,
+                samples: 100,
+                max_new: 20,
+            },
+        }
+    }
+
+    #[test]
+    fn a_pretrained_report_gives_per_word_perplexity_power_and_the_word_model_beside_it() {
+        let rows = |scale: f64| {
+            let mut none = row("none", 1.0, 20.0 * scale, 0.20);
+            none.hellinger_corpus_se = 0.004;
+            none.global_gap = 0.01;
+            none.global_gap_se = 0.01;
+            let mut inlp0 = row("INLP", 0.0, 40.0 * scale, 0.15);
+            inlp0.hellinger_corpus_se = 0.004;
+            inlp0.global_gap = -0.08;
+            inlp0.global_gap_se = 0.01;
+            let mut gated = row("A-INLP", 0.0, 25.0 * scale, 0.17);
+            gated.hellinger_corpus_se = 0.004;
+            vec![none, inlp0, gated]
+        };
+        let config = LlamaConfig {
+            layers: 30,
+            width: 576,
+            heads: 9,
+            kv_heads: 3,
+            hidden: 1536,
+            vocab: 49152,
+            context: 8192,
+            rope_base: 1e5,
+            norm_eps: 1e-5,
+        };
+        let smol = results(
+            ModelRecord::Pretrained(PretrainedSummary {
+                name: "SmolLM2-135M-Instruct".into(),
+                source: "test".into(),
+                config,
+                parameters: config.parameters(),
+            }),
+            1.5,
+            rows(1.0),
+        );
+        let word = results(
+            ModelRecord::Trained(ModelSummary {
+                config: LmConfig {
+                    vocab: 10,
+                    len: 8,
+                    width: 8,
+                    heads: 2,
+                    layers: 1,
+                    mlp_ratio: 2,
+                },
+                settings: serde_json::from_value(serde_json::json!({
+                    "len": 8, "width": 8, "heads": 2, "layers": 1, "batch": 2,
+                    "steps": 4, "lr": 0.001, "warmup": 0, "seed": 1
+                }))
+                .unwrap(),
+                parameters: 100,
+                train_words: 1000,
+                held_out_words: 50,
+                held_out_perplexity: 70.0,
+                curve: Vec::new(),
+                seconds: 1.0,
+            }),
+            1.0,
+            rows(3.5),
+        );
+        let md = report(&smol, Some(&word));
+        // Per-word perplexity is per-token perplexity to the power tokens-per-word.
+        assert!(md.contains("**20.00 per token, 89.4 per word**"), "{md}");
+        assert!(md.contains("Instruct variant"));
+        assert!(md.contains("left out: gal/guy"));
+        // INLP moves the gap by -0.09 with a gap s.e. of 0.01: under a third of it.
+        assert!(md.contains("full INLP moves it by -0.090"), "{md}");
+        assert!(md.contains("0.010, under a third"), "{md}");
+        // The A-INLP point at perplexity 25 against INLP interpolated there (0.1875).
+        assert!(md.contains("difference -0.0175 +- 0.0057"), "{md}");
+        assert!(md.contains("## Beside the Brown word model"));
+        assert!(md.contains("| Brown word LM | 70.0 |"), "{md}");
+        assert!(md.contains("| SmolLM2-135M-Instruct | 89.4 |"), "{md}");
+        // The word model's own report is unchanged by any of this.
+        assert!(!report(&word, None).contains("Statistical power"));
+    }
 }

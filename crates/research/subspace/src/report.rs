@@ -444,7 +444,11 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
         } else {
             let (mean, sd) = mean_sd(&values);
             (
-                format!("{mean:.3} +- {sd:.3}"),
+                if values.len() > 1 {
+                    format!("{mean:.3} +- {sd:.3} ({} seeds)", values.len())
+                } else {
+                    format!("{mean:.3} (1 seed)")
+                },
                 format!("{:.0}%", 100.0 * mean / full_test.0),
             )
         }
