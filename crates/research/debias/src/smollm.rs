@@ -555,6 +555,18 @@ mod tests {
     use candle_core::quantized::{GgmlDType, QTensor};
     use gguf_file::Value;
 
+    /// The largest absolute difference between two tensors of one shape.
+    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
     /// GPT-2's printable stand-in for each byte (byte-level BPE's alphabet).
     fn byte_chars() -> Vec<char> {
         let mut printable: Vec<u32> = (u32::from('!')..=u32::from('~')).collect();
@@ -682,14 +694,7 @@ mod tests {
         let a = lm.forward(&first, &mut cache).unwrap();
         let b = lm.forward(&rest, &mut cache).unwrap();
         let stepped = Tensor::cat(&[a, b], 1).unwrap();
-        let diff = (whole - stepped)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs_diff(&whole, &stepped);
         assert!(diff < 1e-4, "{diff}");
     }
 
@@ -704,14 +709,7 @@ mod tests {
         let batched = lm.last_hidden(&contexts).unwrap();
         for (i, c) in contexts.iter().enumerate() {
             let one = lm.last_hidden(std::slice::from_ref(c)).unwrap();
-            let diff = (batched.get(i).unwrap() - one.get(0).unwrap())
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_abs_diff(&batched.get(i).unwrap(), &one.get(0).unwrap());
             assert!(diff < 1e-4, "context {i}: {diff}");
         }
         // The cached generation draws what reading each longer context afresh draws.
