@@ -428,3 +428,71 @@ where
     }
     Ok(())
 }
+
+/// For a report's regeneration test: `binary report --results RESULTS --out TEMP` writes
+/// the same REPORT.md and figures as are committed in `results` (see
+/// [`assert_same_report`]); `fix` is the command that regenerates them.
+pub fn assert_report_regenerates(binary: &str, results: &Path, fix: &str) {
+    let name = Path::new(binary)
+        .file_name()
+        .map_or("report".into(), |n| n.to_string_lossy().into_owned());
+    let out = std::env::temp_dir().join(format!("{name}-report-{}", std::process::id()));
+    let status = std::process::Command::new(binary)
+        .arg("report")
+        .arg("--results")
+        .arg(results)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap_or_else(|e| panic!("running {binary}: {e}"));
+    assert!(status.success(), "{binary} report failed");
+    assert_same_report(&out, results, fix);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// For a report's regeneration test: `written` (a folder a report command has just written)
+/// holds the same REPORT.md as `committed`, byte for byte, and, where the font the committed
+/// figures were drawn with is present, the same PNG figures. `fix` is the command that
+/// regenerates the committed report, named in the failure.
+///
+/// Panics, naming the stale file, when they differ (it is a test's assertion).
+pub fn assert_same_report(written: &Path, committed: &Path, fix: &str) {
+    let read = |path: &Path| {
+        std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+    };
+    assert!(
+        read(&written.join("REPORT.md")) == read(&committed.join("REPORT.md")),
+        "{}/REPORT.md is stale: run `{fix}`",
+        committed.display()
+    );
+    let figures = |dir: &Path| -> Vec<std::path::PathBuf> {
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .map(|entry| entry.expect("a folder entry").path())
+            .filter(|path| path.extension().is_some_and(|e| e == "png"))
+            .collect();
+        paths.sort();
+        paths
+    };
+    // A committed figure the report no longer draws is stale too.
+    for path in figures(committed) {
+        let name = path.file_name().expect("a file name");
+        assert!(
+            written.join(name).exists(),
+            "{} is no longer drawn: delete it",
+            path.display()
+        );
+    }
+    if !register_font() {
+        return;
+    }
+    for path in figures(written) {
+        let name = path.file_name().expect("a file name");
+        assert!(
+            read(&path) == read(&committed.join(name)),
+            "{}/{} is stale: run `{fix}`",
+            committed.display(),
+            name.to_string_lossy()
+        );
+    }
+}

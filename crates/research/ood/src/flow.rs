@@ -8,9 +8,12 @@
 //! - an actnorm (a learned scale and shift per channel),
 //! - an invertible 1x1 convolution (Glow's LU form, starting as a channel permutation),
 //! - an affine coupling: the second half of the channels moves by
-//!   `y_b * exp(s) + t`, with `(s, t)` from a 3x3 -> 1x1 -> 3x3 convolutional net of the
-//!   first half (`s = scale * tanh(raw)`; the last layer starts at zero, so every coupling
-//!   starts as the identity).
+//!   `y_b * exp(s) + t`, with `(s, t)` computed from the first half by the coupling net
+//!   (`s = scale * tanh(raw)`; its last layer starts at zero, so every coupling starts as
+//!   the identity). The net is either convolutional, 3x3 -> 1x1 -> 3x3 (local, weights
+//!   shared across positions, as in RealNVP and Glow), or dense, two hidden layers over
+//!   the whole flattened half (no locality, no sharing): the same flow with and without
+//!   the convolutional inductive bias ([`Coupling`]).
 //!
 //! Every level but the last then factors out half of its channels as latents, with a
 //! Gaussian prior whose mean and log-sd a 3x3 convolution computes from the half that
@@ -25,6 +28,29 @@ use grad_layers::conv2d_same_nhwc;
 /// ln(2 pi).
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
+/// What computes a coupling's shift and log-scale from the conditioning half.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Coupling {
+    /// 3x3 -> 1x1 -> 3x3 convolutions of `hidden` channels: each output sees a 5x5
+    /// neighbourhood of the level's grid, with the same weights everywhere.
+    #[default]
+    Conv,
+    /// Two dense layers of `hidden` units over the whole flattened half: every output sees
+    /// every input, with weights of its own.
+    Dense,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FlowConfig {
     /// Image rows and columns (D = rows * cols), each divisible by `2^scales`.
@@ -33,8 +59,10 @@ pub struct FlowConfig {
     /// Levels of squeezing (2 for 28x28: 14x14x4, then 7x7x8).
     pub scales: usize,
     pub steps_per_scale: usize,
-    /// Hidden channels of the coupling nets at the first level; each level doubles them.
+    /// Hidden channels (convolutional) or units (dense) of the coupling nets at the first
+    /// level; each level doubles them.
     pub hidden: usize,
+    pub coupling: Coupling,
     /// The logit map's margin, keeping `logit` finite at 0 and 1.
     pub alpha: f64,
 }
@@ -88,6 +116,80 @@ impl Conv {
     }
 }
 
+/// A dense layer `[out, in]` with bias.
+struct Dense {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Dense {
+    fn new(vb: &VarBuilder, name: &str, cin: usize, cout: usize, zero: bool) -> Result<Self> {
+        let init = if zero {
+            Init::Const(0.0)
+        } else {
+            candle_nn::init::DEFAULT_KAIMING_NORMAL
+        };
+        Ok(Self {
+            weight: vb.get_with_hints((cout, cin), &format!("{name}.weight"), init)?,
+            bias: vb.get_with_hints(cout, &format!("{name}.bias"), Init::Const(0.0))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    }
+}
+
+/// The coupling's net: `[N, H, W, half] -> [N, H, W, 2 * moved]`.
+enum CouplingNet {
+    Conv([Conv; 3]),
+    Dense([Dense; 3]),
+}
+
+impl CouplingNet {
+    /// For a level whose grid is `rows x cols`.
+    fn new(
+        vb: &VarBuilder,
+        coupling: Coupling,
+        (rows, cols): (usize, usize),
+        half: usize,
+        moved: usize,
+        hidden: usize,
+    ) -> Result<Self> {
+        Ok(match coupling {
+            Coupling::Conv => CouplingNet::Conv([
+                Conv::new(vb, "coupling.in", half, hidden, 3, false)?,
+                Conv::new(vb, "coupling.mid", hidden, hidden, 1, false)?,
+                Conv::new(vb, "coupling.out", hidden, 2 * moved, 3, true)?,
+            ]),
+            Coupling::Dense => {
+                let cells = rows * cols;
+                CouplingNet::Dense([
+                    Dense::new(vb, "coupling.in", cells * half, hidden, false)?,
+                    Dense::new(vb, "coupling.mid", hidden, hidden, false)?,
+                    Dense::new(vb, "coupling.out", hidden, cells * 2 * moved, true)?,
+                ])
+            }
+        })
+    }
+
+    fn forward(&self, xa: &Tensor, moved: usize) -> Result<Tensor> {
+        match self {
+            CouplingNet::Conv(net) => {
+                let h = net[0].forward(xa)?.relu()?;
+                let h = net[1].forward(&h)?.relu()?;
+                net[2].forward(&h)
+            }
+            CouplingNet::Dense(net) => {
+                let (n, rows, cols, _) = xa.dims4()?;
+                let h = net[0].forward(&xa.reshape((n, ()))?)?.relu()?;
+                let h = net[1].forward(&h)?.relu()?;
+                net[2].forward(&h)?.reshape((n, rows, cols, 2 * moved))
+            }
+        }
+    }
+}
+
 /// Sum over every axis but the first: `[N, ...] -> [N]`.
 fn per_image(x: &Tensor) -> Result<Tensor> {
     let n = x.dim(0)?;
@@ -128,14 +230,21 @@ struct Step {
     log_s: Tensor,
     lower_mask: Tensor,
     upper_mask: Tensor,
-    net: [Conv; 3],
+    net: CouplingNet,
     /// Per-channel bound of the coupling's log-scale.
     bound: Tensor,
     channels: usize,
 }
 
 impl Step {
-    fn new(vb: &VarBuilder, channels: usize, hidden: usize, index: usize) -> Result<Self> {
+    /// A step on a `grid` (rows, columns) of `channels`; `index` seeds its permutation.
+    fn new(
+        vb: &VarBuilder,
+        channels: usize,
+        grid: (usize, usize),
+        (coupling, hidden): (Coupling, usize),
+        index: usize,
+    ) -> Result<Self> {
         let dev = vb.device();
         let dtype = vb.dtype();
         let zero = Init::Const(0.0);
@@ -172,11 +281,7 @@ impl Step {
             log_s: vb.get_with_hints(channels, "mix.log_s", zero)?,
             lower_mask: triangle(true)?,
             upper_mask: triangle(false)?,
-            net: [
-                Conv::new(vb, "coupling.in", half, hidden, 3, false)?,
-                Conv::new(vb, "coupling.mid", hidden, hidden, 1, false)?,
-                Conv::new(vb, "coupling.out", hidden, 2 * moved, 3, true)?,
-            ],
+            net: CouplingNet::new(vb, coupling, grid, half, moved, hidden)?,
             bound: vb.get_with_hints(moved, "coupling.bound", Init::Const(1.0))?,
             channels,
         })
@@ -192,10 +297,8 @@ impl Step {
 
     /// `(s, t)` of the coupling from the conditioning half.
     fn shift_scale(&self, xa: &Tensor) -> Result<(Tensor, Tensor)> {
-        let h = self.net[0].forward(xa)?.relu()?;
-        let h = self.net[1].forward(&h)?.relu()?;
-        let st = self.net[2].forward(&h)?;
         let moved = self.channels - self.channels / 2;
+        let st = self.net.forward(xa, moved)?;
         let s = st.narrow(3, 0, moved)?.tanh()?.broadcast_mul(&self.bound)?;
         Ok((s, st.narrow(3, moved, moved)?))
     }
@@ -296,12 +399,14 @@ impl Flow {
             channels *= 4;
             let vb = vb.pp(format!("level{level}"));
             let hidden = config.hidden << level;
+            let grid = (config.rows >> (level + 1), config.cols >> (level + 1));
             let steps = (0..config.steps_per_scale)
                 .map(|k| {
                     Step::new(
                         &vb.pp(format!("step{k}")),
                         channels,
-                        hidden,
+                        grid,
+                        (config.coupling, hidden),
                         level * 100 + k,
                     )
                 })

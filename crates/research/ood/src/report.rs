@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use figures::{Axis, Curve, line_chart};
 
-use crate::runs::{KnownResults, ModelResults, RESULTS};
+use crate::flow::Coupling;
+use crate::runs::{KnownResults, ModelResults, RESULTS, Stage};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -25,7 +26,11 @@ pub struct ReportArgs {
 const GOOD_FIT_BPD: f64 = 3.6;
 
 /// The models a report can hold, in the order of its columns.
-const MODELS: [(&str, &str); 2] = [("pixel-ar", "pixel model"), ("flow", "flow")];
+const MODELS: [(&str, &str); 3] = [
+    ("pixel-ar", "pixel model"),
+    ("flow", "conv flow"),
+    ("flow-dense", "dense flow"),
+];
 
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     serde_json::from_str(
@@ -64,12 +69,20 @@ fn model_desc(r: &ModelResults) -> String {
     match s.model.as_str() {
         "flow" => format!(
             "multi-scale flow: 2 levels (14x14x4, 7x7x8) of {} steps (actnorm, invertible \
-             1x1 convolution, affine coupling with a 3x3-1x1-3x3 convolutional net of {} \
-             and {} channels), a learned Gaussian prior for the half factored out; logit \
-             pre-processing, uniform dequantisation (bits/dim are the dequantisation bound)",
+             1x1 convolution, affine coupling with {} of {} and {} {}), a learned Gaussian \
+             prior for the half factored out; logit pre-processing, uniform dequantisation \
+             (bits/dim are the dequantisation bound)",
             s.steps_per_scale,
+            match s.coupling {
+                Coupling::Conv => "a 3x3-1x1-3x3 convolutional net",
+                Coupling::Dense => "a dense net of two hidden layers over the whole level",
+            },
             s.hidden,
-            2 * s.hidden
+            2 * s.hidden,
+            match s.coupling {
+                Coupling::Conv => "channels",
+                Coupling::Dense => "units",
+            },
         ),
         _ => format!(
             "autoregressive over pixels in raster order, each pixel's 256-way distribution \
@@ -101,7 +114,8 @@ fn write_report(known: &KnownResults, models: &[(&str, ModelResults)]) -> anyhow
         "# Out-of-distribution detection with deep generative models, measured\n\n\
          Zhang, Goldstein and Ranganath (ICML 2021). Written by `cargo xtask ood report` \
          from `known.json` and the models' results files, which `cargo xtask ood known` \
-         and `cargo xtask ood model --model <pixel-ar|flow>` write; the report command \
+         and `cargo xtask ood model --model <pixel-ar|flow> [--coupling dense]` write; \
+         the report command \
          regenerates this page and its figures byte for byte.\n\n## Models\n"
     )?;
     for (name, r) in models {
@@ -279,8 +293,95 @@ fn write_report(known: &KnownResults, models: &[(&str, ModelResults)]) -> anyhow
         )?;
     }
 
+    writeln!(md, "- {}", fit_or_architecture(models))?;
+
     known_sections(&mut md, known)?;
     Ok(md)
+}
+
+/// Where two models' stages of fit come closest in test bits/dim: `(bpd, AUROC)` of each.
+fn matched_stages(a: &ModelResults, b: &ModelResults) -> Option<((f64, f64), (f64, f64))> {
+    let point = |s: &Stage| (s.fashion_test_bpd, s.likelihood_auroc);
+    a.stages
+        .iter()
+        .flat_map(|x| b.stages.iter().map(move |y| (point(x), point(y))))
+        .min_by(|p, q| (p.0.0 - p.1.0).abs().total_cmp(&(q.0.0 - q.1.0).abs()))
+}
+
+/// Two models' stages count as the same fit when their test bits/dim differ by at most
+/// this much.
+const MATCHED_BPD: f64 = 0.25;
+
+/// Whether the likelihood AUROC follows the fit or the model, from the models' stages of
+/// fit: the largest AUROC gap between two models at matched fit (stages within
+/// [`MATCHED_BPD`]) against the largest change of one model's AUROC over its own stages.
+/// The answer to the report's question, with its numbers.
+fn fit_or_architecture(models: &[(&str, ModelResults)]) -> String {
+    let with_stages: Vec<&(&str, ModelResults)> = models
+        .iter()
+        .filter(|(_, r)| !r.stages.is_empty())
+        .collect();
+    // Within a model: (AUROC range, name, bpd from, bpd to).
+    let within = with_stages
+        .iter()
+        .map(|(name, r)| {
+            let (lo, hi) = r
+                .stages
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |a, s| {
+                    (a.0.min(s.likelihood_auroc), a.1.max(s.likelihood_auroc))
+                });
+            let (first, last) = (&r.stages[0], &r.stages[r.stages.len() - 1]);
+            (
+                hi - lo,
+                *name,
+                first.fashion_test_bpd,
+                last.fashion_test_bpd,
+            )
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    // Between models at matched fit: the largest |AUROC gap|, and every matched pair.
+    let mut gap = None::<f64>;
+    let mut pairs = Vec::new();
+    for (i, (a, ra)) in with_stages.iter().enumerate() {
+        for (b, rb) in with_stages.iter().skip(i + 1) {
+            if let Some(((ab, aa), (bb, ba))) = matched_stages(ra, rb)
+                && (ab - bb).abs() <= MATCHED_BPD
+            {
+                gap = Some(gap.map_or((aa - ba).abs(), |g| g.max((aa - ba).abs())));
+                pairs.push(format!(
+                    "the {a} at {ab:.3} bits/dim has likelihood AUROC {aa:.3} and the {b} at \
+                     {bb:.3} has {ba:.3} (a gap of {:.3})",
+                    (aa - ba).abs()
+                ));
+            }
+        }
+    }
+    let Some((range, moving, from, to)) = within else {
+        return "No model has stages of fit to compare.".into();
+    };
+    let inside = format!(
+        "over its own stages of training no model's likelihood AUROC moves by more than \
+         {range:.3} (the {moving}'s, from {from:.3} to {to:.3} bits/dim)"
+    );
+    match gap {
+        None => format!(
+            "**Not decided by these runs**: no two models reach fits within {MATCHED_BPD} \
+             bits/dim of each other; {inside}."
+        ),
+        Some(gap) => {
+            let pair = format!("at matched fit, {}", pairs.join("; "));
+            if gap > range {
+                format!(
+                    "**The failure follows the architecture, not the fit**: {pair}, while {inside}."
+                )
+            } else {
+                format!(
+                    "**The failure follows the fit more than the architecture**: {pair}, while {inside}."
+                )
+            }
+        }
+    }
 }
 
 fn file_of(name: &str) -> &'static str {
@@ -486,13 +587,14 @@ fn figures(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runs::{ModelSettings, ScoreResult, Stage};
+    use crate::runs::{ModelSettings, ScoreResult};
 
     fn results(model: &str, stages: &[(f64, f64)]) -> ModelResults {
         let last = stages.last().copied().unwrap_or((4.0, 0.5));
         ModelResults {
             settings: ModelSettings {
                 model: model.into(),
+                coupling: Default::default(),
                 radius: 3,
                 hidden: 8,
                 steps_per_scale: 2,
@@ -560,6 +662,31 @@ mod tests {
         assert!(text.contains("ranks MNIST as more likely than Fashion-MNIST at 2 of 2"));
         let text = verdict(&[("pixel model", good_passing), ("flow", poor)]);
         assert!(text.contains("claim 3 is not shown"), "{text}");
+    }
+
+    /// The answer to "fit or architecture" weighs the largest AUROC gap between two
+    /// models at matched fit against the largest change of one model over its stages.
+    #[test]
+    fn fit_or_architecture_reads_the_stages() {
+        let failing = results("flow", &[(4.8, 0.1), (4.1, 0.09), (3.3, 0.07)]);
+        let passing = results("flow", &[(4.6, 0.48), (4.05, 0.57)]);
+        let improving = results("flow", &[(5.0, 0.9), (4.1, 0.12)]);
+        let far = results("flow", &[(6.0, 0.9), (5.5, 0.8)]);
+        let text = fit_or_architecture(&[("conv flow", failing.clone()), ("dense flow", passing)]);
+        assert!(text.contains("follows the architecture"), "{text}");
+        assert!(
+            text.contains("at matched fit, the conv flow at 4.100 bits/dim has likelihood AUROC 0.090 and the dense flow at 4.050 has 0.570 (a gap of 0.480), while"),
+            "{text}"
+        );
+        assert!(
+            text.contains("more than 0.090 (the dense flow's, from 4.600 to 4.050"),
+            "{text}"
+        );
+        let text =
+            fit_or_architecture(&[("conv flow", failing.clone()), ("pixel model", improving)]);
+        assert!(text.contains("follows the fit more than"), "{text}");
+        let text = fit_or_architecture(&[("conv flow", failing), ("pixel model", far)]);
+        assert!(text.contains("Not decided"), "{text}");
     }
 
     /// The report and every figure, written twice from the same results, are the same

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::auroc::{auroc, roc_curve};
-use crate::flow::{Flow, FlowConfig};
+use crate::flow::{Coupling, Flow, FlowConfig};
 use crate::gaussian::{GaussianRow, IsoGaussian, gaussian_row};
 use crate::mixture::{MixturePoint, auroc_vs_kl};
 use crate::no_free_lunch::{GaussianToy, adversarial_out_scores};
@@ -84,11 +84,16 @@ pub struct ModelSettings {
     /// (multi-scale, convolutional couplings).
     #[arg(long, default_value = "flow")]
     pub model: String,
+    /// The flow's coupling nets: `conv` (local, shared weights) or `dense` (over the whole
+    /// image); results and checkpoints of a dense flow are named `flow-dense`.
+    #[arg(long, value_enum, default_value = "conv")]
+    #[serde(default)]
+    pub coupling: Coupling,
     /// Neighbourhood radius of `pixel-ar`, pixels.
     #[arg(long, default_value_t = 3)]
     pub radius: usize,
     /// Hidden width: of the pixel model's MLP, or of the flow's coupling nets at its first
-    /// level (channels; doubled at the second).
+    /// level (channels or units; doubled at the second).
     #[arg(long, default_value_t = 64)]
     pub hidden: usize,
     /// The flow's steps per level.
@@ -122,12 +127,24 @@ pub struct ModelSettings {
 }
 
 impl ModelSettings {
+    /// The name of the model's checkpoints folder and results file: `pixel-ar`, `flow` or
+    /// `flow-dense`.
+    pub fn name(&self) -> String {
+        match (self.model.as_str(), self.coupling) {
+            ("flow", Coupling::Dense) => "flow-dense".into(),
+            (model, _) => model.into(),
+        }
+    }
+
     /// The same settings with the ones the chosen model ignores at fixed values, so that
     /// they do not decide whether a checkpoint is resumed.
     fn normalised(mut self) -> Self {
         match self.model.as_str() {
             "flow" => self.radius = 0,
-            _ => self.steps_per_scale = 0,
+            _ => {
+                self.steps_per_scale = 0;
+                self.coupling = Coupling::default();
+            }
         }
         self.stages.retain(|s| *s < self.steps);
         self.stages.push(self.steps);
@@ -166,6 +183,7 @@ impl Model {
                     scales: 2,
                     steps_per_scale: settings.steps_per_scale,
                     hidden: settings.hidden,
+                    coupling: settings.coupling,
                     alpha: 0.05,
                 },
                 vb,
@@ -429,7 +447,7 @@ fn thinned(curve: Vec<(f64, f64)>, n: usize) -> Vec<(f64, f64)> {
 
 fn model(args: ModelArgs) -> anyhow::Result<()> {
     let s = args.settings.clone().normalised();
-    let dir = args.out.join(&s.model);
+    let dir = args.out.join(s.name());
     std::fs::create_dir_all(&dir)?;
     std::fs::create_dir_all(&args.results)?;
     let read = |name: &str, split: &str| {
@@ -570,7 +588,7 @@ fn model(args: ModelArgs) -> anyhow::Result<()> {
         batch_typicality,
         stages,
     };
-    let path = args.results.join(format!("{}.json", s.model));
+    let path = args.results.join(format!("{}.json", s.name()));
     std::fs::write(&path, serde_json::to_string_pretty(&results)? + "\n")?;
     for r in &results.scores {
         println!("{}: AUROC {:.3}", r.score, r.auroc);

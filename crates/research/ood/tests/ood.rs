@@ -4,18 +4,19 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use ood::auroc::{auroc, roc_curve, trapezoid};
-use ood::flow::{Flow, FlowConfig, logit_map};
+use ood::flow::{Coupling, Flow, FlowConfig, logit_map};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 /// Two levels on a 4x4 image: 2x2x4, then 1x1x8.
-fn small_config() -> FlowConfig {
+fn small_config(coupling: Coupling) -> FlowConfig {
     FlowConfig {
         rows: 4,
         cols: 4,
         scales: 2,
         steps_per_scale: 2,
         hidden: 8,
+        coupling,
         alpha: 0.05,
     }
 }
@@ -43,17 +44,21 @@ fn inputs(n: usize, d: usize) -> Result<Tensor> {
     Tensor::from_vec(v, (n, d), &Device::Cpu)
 }
 
+const COUPLINGS: [Coupling; 2] = [Coupling::Conv, Coupling::Dense];
+
 #[test]
 fn the_flow_inverts() -> Result<()> {
-    let (flow, _map) = random_flow(small_config())?;
-    let y = inputs(5, 16)?;
-    let (z, _) = flow.forward(&y)?;
-    let back = flow.inverse(&z)?;
-    let err = (back - &y)?.abs()?.max_all()?.to_scalar::<f64>()?;
-    assert!(err < 1e-4, "{err}");
-    // The flow is not the identity, so the check is not vacuous.
-    let moved = (z - &y)?.abs()?.max_all()?.to_scalar::<f64>()?;
-    assert!(moved > 0.1, "{moved}");
+    for coupling in COUPLINGS {
+        let (flow, _map) = random_flow(small_config(coupling))?;
+        let y = inputs(5, 16)?;
+        let (z, _) = flow.forward(&y)?;
+        let back = flow.inverse(&z)?;
+        let err = (back - &y)?.abs()?.max_all()?.to_scalar::<f64>()?;
+        assert!(err < 1e-4, "{coupling:?}: {err}");
+        // The flow is not the identity, so the check is not vacuous.
+        let moved = (z - &y)?.abs()?.max_all()?.to_scalar::<f64>()?;
+        assert!(moved > 0.1, "{coupling:?}: {moved}");
+    }
     Ok(())
 }
 
@@ -61,7 +66,14 @@ fn the_flow_inverts() -> Result<()> {
 /// factored-out half's learned prior (its standardisation counts in the determinant).
 #[test]
 fn the_log_determinant_matches_a_brute_force_jacobian() -> Result<()> {
-    let (flow, _map) = random_flow(small_config())?;
+    for coupling in COUPLINGS {
+        log_determinant_matches(coupling)?;
+    }
+    Ok(())
+}
+
+fn log_determinant_matches(coupling: Coupling) -> Result<()> {
+    let (flow, _map) = random_flow(small_config(coupling))?;
     let d = 16;
     let y = inputs(1, d)?;
     let (_, logdet) = flow.forward(&y)?;
@@ -83,7 +95,7 @@ fn the_log_determinant_matches_a_brute_force_jacobian() -> Result<()> {
     let brute = jac.determinant().abs().ln();
     assert!(
         (brute - logdet).abs() < 1e-8,
-        "brute {brute}, flow {logdet}"
+        "{coupling:?}: brute {brute}, flow {logdet}"
     );
     assert!(logdet.abs() > 1e-3, "a zero log-determinant proves little");
     Ok(())
@@ -91,9 +103,16 @@ fn the_log_determinant_matches_a_brute_force_jacobian() -> Result<()> {
 
 #[test]
 fn an_identity_flow_gives_the_analytic_gaussian_log_density() -> Result<()> {
+    for coupling in COUPLINGS {
+        identity_flow_density(coupling)?;
+    }
+    Ok(())
+}
+
+fn identity_flow_density(coupling: Coupling) -> Result<()> {
     // A new flow is the identity (zero last layers): ln p(y) is that of N(0, I).
     let map = VarMap::new();
-    let config = small_config();
+    let config = small_config(coupling);
     let flow = Flow::new(
         config,
         VarBuilder::from_varmap(&map, DType::F64, &Device::Cpu),
@@ -271,10 +290,17 @@ fn named_vars(map: &VarMap) -> Vec<(String, Var)> {
 fn tiny_density(name: &str, vb: VarBuilder) -> Result<(Box<dyn ood::train::ImageDensity>, usize)> {
     use ood::pixel_ar::{PixelAr, PixelArConfig};
     // Per step: actnorm (2), the 1x1 convolution (lower, upper, log_s), the coupling's
-    // three convolutions (weight, bias) and its log-scale bound: 12; per level but the
+    // three layers, convolutional or dense (weight, bias) and its log-scale bound: 12; per level but the
     // last, its prior (weight, bias). The pixel model: three layers (weight, bias).
     Ok(match name {
-        "flow" => (Box::new(Flow::new(small_config(), vb)?), 2 * 2 * 12 + 2),
+        "flow" => (
+            Box::new(Flow::new(small_config(Coupling::Conv), vb)?),
+            2 * 2 * 12 + 2,
+        ),
+        "dense flow" => (
+            Box::new(Flow::new(small_config(Coupling::Dense), vb)?),
+            2 * 2 * 12 + 2,
+        ),
         "pixel ar" => {
             let config = PixelArConfig {
                 rows: 4,
@@ -290,7 +316,7 @@ fn tiny_density(name: &str, vb: VarBuilder) -> Result<(Box<dyn ood::train::Image
 
 /// Three AdamW steps of the loss `ood::train::train_model` forms (bits per dimension of
 /// a minibatch, the flow's through its dequantisation bound) on four 4x4 images: every
-/// trainable tensor of the flow (MLP and convolutional couplings, all four masks) and of
+/// trainable tensor of the flow (convolutional couplings, and dense ones) and of
 /// the autoregressive pixel model receives a non-zero gradient and changes. None is frozen
 /// on purpose. A new flow is the identity (zero last layers, tanh(0) = 0), so its hidden
 /// layers and log-scale bounds get their first non-zero gradient only at the second step.
@@ -302,7 +328,7 @@ fn every_trainable_tensor_of_every_model_receives_a_gradient_and_changes() -> Re
     let (n, d) = (4, 16);
     let pixels: Vec<f32> = (0..n * d).map(|i| ((i * 73 + 11) % 256) as f32).collect();
     let pixels = Tensor::from_vec(pixels, (n, d), &dev)?;
-    for name in ["flow", "pixel ar"] {
+    for name in ["flow", "dense flow", "pixel ar"] {
         // f32, as trained (the audit reads f32 gradients).
         let map = VarMap::new();
         let (model, count) = tiny_density(name, VarBuilder::from_varmap(&map, DType::F32, &dev))?;
@@ -333,4 +359,15 @@ fn every_trainable_tensor_of_every_model_receives_a_gradient_and_changes() -> Re
         }
     }
     Ok(())
+}
+
+/// The committed report is what `ood report` writes from the committed results, byte for
+/// byte (the figures too, where the font they were drawn with is present).
+#[test]
+fn the_committed_report_regenerates_from_the_committed_results() {
+    figures::assert_report_regenerates(
+        env!("CARGO_BIN_EXE_ood"),
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results"),
+        "cargo xtask ood report --results crates/research/ood/results --out crates/research/ood/results",
+    );
 }

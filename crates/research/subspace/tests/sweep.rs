@@ -144,35 +144,9 @@ fn a_small_sweep_runs_in_workers_resumes_and_reports_byte_for_byte() {
 /// byte for byte (the figures too, where the font they were drawn with is present).
 #[test]
 fn the_committed_report_regenerates_from_the_committed_results() {
-    let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
-    let out = std::env::temp_dir().join(format!("subspace-report-{}", std::process::id()));
-    let status = Command::new(env!("CARGO_BIN_EXE_subspace"))
-        .arg("report")
-        .arg("--results")
-        .arg(&results)
-        .arg("--out")
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let written = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
-    let committed = std::fs::read_to_string(results.join("REPORT.md")).unwrap();
-    assert!(
-        written == committed,
-        "results/REPORT.md is stale: run `cargo xtask subspace report --results \
-         crates/research/subspace/results --out crates/research/subspace/results`"
+    figures::assert_report_regenerates(
+        env!("CARGO_BIN_EXE_subspace"),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("results"),
+        "cargo xtask subspace report --results crates/research/subspace/results --out crates/research/subspace/results",
     );
-    if figures::register_font() {
-        for entry in std::fs::read_dir(&out).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "png") {
-                let name = path.file_name().unwrap();
-                assert!(
-                    std::fs::read(&path).unwrap() == std::fs::read(results.join(name)).unwrap(),
-                    "{name:?} is stale"
-                );
-            }
-        }
-    }
-    let _ = std::fs::remove_dir_all(&out);
 }
