@@ -382,9 +382,25 @@ pub fn mean_and_spread(values: &[f64]) -> (f64, Option<f64>) {
     (mean, spread)
 }
 
+/// The seed spread pooled over the patterns trained with several seeds (the root mean
+/// square of their spreads): the estimate a pattern trained with one seed is judged with.
+pub fn pooled_spread(spreads: &[f64]) -> Option<f64> {
+    (!spreads.is_empty())
+        .then(|| (spreads.iter().map(|s| s * s).sum::<f64>() / spreads.len() as f64).sqrt())
+}
+
+/// A pattern's own seed spread, or else the pooled estimate (`true`: estimated).
+fn spread_or_pooled(own: Option<f64>, pooled: Option<f64>) -> Option<(f64, bool)> {
+    own.map(|s| (s, false)).or(pooled.map(|s| (s, true)))
+}
+
 /// A run's held-out bits/dim after `seconds` of training, interpolated between its
-/// scores (None before the first or after the last).
+/// scores; its final score once training has ended (None before its first score).
 pub fn bpd_at_seconds(run: &ImageRun, seconds: f64) -> Option<f64> {
+    let &(_, last, final_bpd) = run.held_out.last()?;
+    if seconds >= last {
+        return Some(final_bpd);
+    }
     run.held_out.windows(2).find_map(|w| {
         let ((_, t0, b0), (_, t1, b1)) = (w[0], w[1]);
         (t0 <= seconds && seconds <= t1)
@@ -392,11 +408,32 @@ pub fn bpd_at_seconds(run: &ImageRun, seconds: f64) -> Option<f64> {
     })
 }
 
-/// "a +- s" or "a" when there is no spread.
-fn with_spread(mean: f64, spread: Option<f64>) -> String {
+/// "a +- s", "a +- s (est.)" for a pooled estimate, or "a" when there is no spread.
+fn with_spread(mean: f64, spread: Option<(f64, bool)>) -> String {
     match spread {
-        Some(s) => format!("{mean:.3} +- {s:.3}"),
+        Some((s, false)) => format!("{mean:.3} +- {s:.3}"),
+        Some((s, true)) => format!("{mean:.3} +- {s:.3} (est.)"),
         None => format!("{mean:.3}"),
+    }
+}
+
+/// The combined spread of two independent means, estimated when either part is.
+fn combined(a: Option<(f64, bool)>, b: Option<(f64, bool)>) -> Option<(f64, bool)> {
+    Some(((a?.0.powi(2) + b?.0.powi(2)).sqrt(), a?.1 || b?.1))
+}
+
+/// Whether a Combiner - sparse difference `d` (bits/dim) is outside twice their combined
+/// spread.
+fn verdict(d: f64, spread: Option<(f64, bool)>) -> &'static str {
+    match spread {
+        Some((sp, false)) if d < -2.0 * sp => "better",
+        Some((sp, false)) if d > 2.0 * sp => "worse",
+        Some((_, false)) => "within the spread",
+        Some((sp, true)) if d < -2.0 * sp => "better (estimated spread)",
+        Some((sp, true)) if d > 2.0 * sp => "worse (estimated spread)",
+        Some((_, true)) => "within the (estimated) spread",
+        None if d < 0.0 => "better (one seed)",
+        None => "worse (one seed)",
     }
 }
 
@@ -440,13 +477,19 @@ fn images_section(md: &mut String, runs: &[ImageRun], out: &std::path::Path) -> 
         md,
         "| pattern | seeds | test bits/dim (+- spread) | seconds per step | peak MB | paper, CIFAR-10 |\n|---|---|---|---|---|---|"
     )?;
+    let final_bpd =
+        |v: &[&ImageRun]| mean_and_spread(&v.iter().map(|r| r.bits_per_dim).collect::<Vec<_>>());
+    let several: Vec<f64> = Pattern::ALL
+        .iter()
+        .filter_map(|&p| final_bpd(&by(p)).1)
+        .collect();
+    let pooled = pooled_spread(&several);
     for p in Pattern::ALL {
         let rs = by(p);
         if rs.is_empty() {
             continue;
         }
-        let bpd: Vec<f64> = rs.iter().map(|r| r.bits_per_dim).collect();
-        let (m, sp) = mean_and_spread(&bpd);
+        let (m, sp) = final_bpd(&rs);
         let sps = rs.iter().map(|r| r.seconds_per_step).sum::<f64>() / rs.len() as f64;
         let mb = rs.iter().map(|r| r.peak_mb).fold(0.0, f64::max);
         writeln!(
@@ -454,13 +497,22 @@ fn images_section(md: &mut String, runs: &[ImageRun], out: &std::path::Path) -> 
             "| {} | {} | {} | {sps:.2} | {mb:.0} | {} |",
             p.name(),
             rs.len(),
-            with_spread(m, sp),
+            with_spread(m, spread_or_pooled(sp, pooled)),
             paper_cifar10(p).map_or("-".into(), |v| format!("{v:.3}"))
         )?;
     }
     writeln!(
         md,
-        "\nSpread: half the range of two seeds, the standard deviation of three or more.\n"
+        "\nSpread: half the range of two seeds, the standard deviation of three or more. {}\n",
+        match pooled {
+            Some(p) => format!(
+                "A pattern trained with one seed is given the spread pooled over the {} \
+                 pattern(s) trained with more (the root mean square of their spreads: {p:.3} \
+                 bits/dim), marked est.",
+                several.len()
+            ),
+            None => "Every pattern has one seed, so no spread is known.".into(),
+        }
     )?;
     writeln!(
         md,
@@ -476,66 +528,49 @@ fn images_section(md: &mut String, runs: &[ImageRun], out: &std::path::Path) -> 
         if rs.is_empty() || rc.is_empty() {
             continue;
         }
-        let final_bpd = |v: &[&ImageRun]| {
-            mean_and_spread(&v.iter().map(|r| r.bits_per_dim).collect::<Vec<_>>())
-        };
         let (ms, ss) = final_bpd(&rs);
         let (mc, sc) = final_bpd(&rc);
-        let spread = match (ss, sc) {
-            (Some(a), Some(b)) => Some((a * a + b * b).sqrt()),
-            _ => None,
+        let ss = spread_or_pooled(ss, pooled);
+        let steps_spread = combined(ss, spread_or_pooled(sc, pooled));
+        // Equal time: the cheaper pattern's mean training seconds are the budget; the
+        // dearer one is read at that budget, between its quarterly scores.
+        let mean_seconds =
+            |v: &[&ImageRun]| v.iter().map(|r| r.seconds).sum::<f64>() / v.len() as f64;
+        let budget = mean_seconds(&rs).min(mean_seconds(&rc));
+        let at = |v: &[&ImageRun]| -> Option<(f64, Option<f64>)> {
+            let at: Vec<f64> = v.iter().filter_map(|r| bpd_at_seconds(r, budget)).collect();
+            (at.len() == v.len()).then(|| mean_and_spread(&at))
         };
-        // Equal time: the Combiner's score when it had trained as long as the sparse run.
-        let budget = rs.iter().map(|r| r.seconds).sum::<f64>() / rs.len() as f64;
-        let at: Vec<f64> = rc
-            .iter()
-            .filter_map(|r| bpd_at_seconds(r, budget))
-            .collect();
-        let timed = (!at.is_empty()).then(|| {
-            let (m, sp) = mean_and_spread(&at);
-            (m - ms, sp)
+        let timed = at(&rs).zip(at(&rc)).map(|((s, s_sp), (c, c_sp))| {
+            let sp = combined(
+                spread_or_pooled(s_sp, pooled),
+                spread_or_pooled(c_sp, pooled),
+            );
+            (c - s, sp)
         });
-        let verdict = |d: f64, spread: Option<f64>| match spread {
-            Some(sp) if d < -2.0 * sp => "better",
-            Some(sp) if d > 2.0 * sp => "worse",
-            Some(_) => "within the spread",
-            None => {
-                if d < 0.0 {
-                    "better (one seed)"
-                } else {
-                    "worse (one seed)"
-                }
-            }
-        };
         writeln!(
             md,
-            "| {} | {} | {:+.3}{} ({}) | {} | at equal steps {}; at equal time {} |",
+            "| {} | {} | {:+.3}{} | {} | at equal steps {}; at equal time {} |",
             sparse.name(),
             c.name(),
             mc - ms,
-            spread.map_or(String::new(), |s| format!(" +- {s:.3}")),
-            verdict(mc - ms, spread),
-            timed.map_or("not reached".into(), |(d, _)| format!(
-                "{d:+.3} after {budget:.0} s"
+            steps_spread.map_or(String::new(), |(s, _)| format!(" +- {s:.3}")),
+            timed.map_or("not reached".into(), |(d, sp)| format!(
+                "{d:+.3}{} after {budget:.0} s",
+                sp.map_or(String::new(), |(s, _)| format!(" +- {s:.3}"))
             )),
-            verdict(mc - ms, spread),
-            timed.map_or("-", |(d, sp)| {
-                let both = match (ss, sp) {
-                    (Some(a), Some(b)) => Some((a * a + b * b).sqrt()),
-                    _ => None,
-                };
-                verdict(d, both)
-            })
+            verdict(mc - ms, steps_spread),
+            timed.map_or("-", |(d, sp)| verdict(d, sp))
         )?;
     }
     writeln!(
         md,
-        "\nEqual training time compares the sparse run's final score with the Combiner's \
-         held-out score after the same seconds of training, interpolated between its \
-         quarterly scores. The Combiner is then part-way through its learning-rate schedule \
-         (which a run sized to that budget would have finished), so this is a bound against \
-         it. Verdicts: better or worse when the difference exceeds twice the combined \
-         spread of the two patterns' seeds.\n"
+        "\nEqual training time: the faster pattern's final score against the slower one's \
+         held-out score after the same seconds of training (the faster one's mean training \
+         time), interpolated between its quarterly scores. The slower run is then part-way \
+         through its learning-rate schedule, which a run sized to that budget would have \
+         finished, so this is a bound against the slower pattern. Verdicts: better or worse \
+         when the difference exceeds twice the combined spread of the two patterns' seeds.\n"
     )?;
     // Curves: each pattern's seed mean of held-out bits/dim against steps and seconds.
     let mean_curve = |rs: &[&ImageRun], x: &dyn Fn(&(usize, f64, f64)) -> f64| -> Vec<(f64, f64)> {
@@ -614,6 +649,24 @@ mod tests {
     }
 
     #[test]
+    fn one_seed_patterns_are_judged_with_the_pooled_spread() {
+        // Spreads 0.03 and 0.04 pool to their root mean square.
+        let pooled = pooled_spread(&[0.03, 0.04]).unwrap();
+        assert!((pooled - (0.00125f64).sqrt()).abs() < 1e-12);
+        assert_eq!(pooled_spread(&[]), None);
+        assert_eq!(spread_or_pooled(Some(0.01), Some(0.5)), Some((0.01, false)));
+        assert_eq!(spread_or_pooled(None, Some(0.5)), Some((0.5, true)));
+        // Two estimated spreads of 0.03 combine to 0.042: a difference of 0.1 is outside
+        // twice that, one of 0.05 is not.
+        let both = combined(Some((0.03, true)), Some((0.03, false)));
+        assert_eq!(verdict(-0.1, both), "better (estimated spread)");
+        assert_eq!(verdict(0.1, both), "worse (estimated spread)");
+        assert_eq!(verdict(-0.05, both), "within the (estimated) spread");
+        assert_eq!(verdict(-0.05, Some((0.01, false))), "better");
+        assert_eq!(verdict(0.05, None), "worse (one seed)");
+    }
+
+    #[test]
     fn held_out_score_is_interpolated_in_training_time() {
         let run: ImageRun = serde_json::from_value(serde_json::json!({
             "pattern": "axial",
@@ -627,7 +680,7 @@ mod tests {
         assert_eq!(bpd_at_seconds(&run, 15.0), Some(4.5));
         assert_eq!(bpd_at_seconds(&run, 30.0), Some(3.5));
         assert_eq!(bpd_at_seconds(&run, 5.0), None);
-        assert_eq!(bpd_at_seconds(&run, 41.0), None);
+        assert_eq!(bpd_at_seconds(&run, 41.0), Some(3.0));
     }
 
     #[test]

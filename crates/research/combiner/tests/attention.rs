@@ -438,3 +438,41 @@ fn every_trainable_tensor_of_every_pattern_receives_a_gradient_and_changes() -> 
     }
     Ok(())
 }
+
+/// On a 28 x 28 image in raster order after a start token, position t reads pixel t - 1 and
+/// predicts pixel t, so the pixel directly above its target is read at position t - 27.
+/// Two layers of Axial reach it only from the last column of a row (27 of 756 targets
+/// below the first row); two layers of Fixed reach it through the previous row's last
+/// position; one layer of every Combiner pattern reaches it through a region summary.
+#[test]
+fn on_images_two_axial_layers_miss_the_pixel_above_and_combiner_reaches_it() {
+    use std::collections::BTreeSet;
+    let (len, row) = (784, 28);
+    let unreached = |pattern: Pattern, layers: usize| -> usize {
+        let parts = pattern.partitions(len, row, true);
+        let one =
+            |t: usize| -> BTreeSet<usize> { parts.iter().flat_map(|p| p.coverage(t)).collect() };
+        (row..len)
+            .filter(|&t| {
+                let mut reach = one(t);
+                for _ in 1..layers {
+                    reach = reach.iter().flat_map(|&q| one(q)).collect();
+                }
+                !reach.contains(&(t - 27))
+            })
+            .count()
+    };
+    assert_eq!(unreached(Pattern::Axial, 1), 729);
+    assert_eq!(unreached(Pattern::Axial, 2), 729);
+    assert_eq!(unreached(Pattern::Fixed, 1), 702);
+    assert_eq!(unreached(Pattern::Fixed, 2), 0);
+    for pattern in [
+        Pattern::CombinerAxial,
+        Pattern::CombinerFixed,
+        Pattern::CombinerLogsparse,
+        Pattern::CombinerMixture,
+        Pattern::Full,
+    ] {
+        assert_eq!(unreached(pattern, 1), 0, "{}", pattern.name());
+    }
+}
