@@ -316,6 +316,38 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
                 md,
                 "\nOrder, best first: {order} (`>`: apart by more than the two patterns' combined seed spread; `~`: within it). Curves: the first seed.\n"
             )?;
+            // Each Combiner against its sparse base, judged like the image runs.
+            let stat = |p: Pattern| {
+                ranked
+                    .iter()
+                    .find(|r| r.0 == p.name())
+                    .map(|r| (r.1, r.2.map(|s| (s, false))))
+            };
+            let mut pairs = String::new();
+            for c in [
+                Pattern::CombinerFixed,
+                Pattern::CombinerAxial,
+                Pattern::CombinerLogsparse,
+            ] {
+                let sparse = c.sparse_counterpart();
+                if let (Some((ms, ss)), Some((mc, sc))) = (stat(sparse), stat(c)) {
+                    let (d, spread) = (mc - ms, combined(ss, sc));
+                    writeln!(
+                        pairs,
+                        "| {} | {} | {d:+.4}{} | {} |",
+                        sparse.name(),
+                        c.name(),
+                        spread.map_or(String::new(), |(s, _)| format!(" +- {s:.4}")),
+                        verdict(if higher_is_better { -d } else { d }, spread)
+                    )?;
+                }
+            }
+            if !pairs.is_empty() {
+                writeln!(
+                    md,
+                    "| sparse pattern | its Combiner | Combiner - sparse, equal steps | verdict (outside twice the combined spread) |\n|---|---|---|---|\n{pairs}"
+                )?;
+            }
         }
         line_chart(
             &a.out.join(file),
