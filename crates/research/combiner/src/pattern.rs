@@ -32,6 +32,14 @@ pub enum Pattern {
 }
 
 impl Pattern {
+    /// The Combiners built on one sparse pattern each (`sparse_counterpart`), compared
+    /// with it in pairs.
+    pub const PAIRED: [Pattern; 3] = [
+        Pattern::CombinerFixed,
+        Pattern::CombinerAxial,
+        Pattern::CombinerLogsparse,
+    ];
+
     pub const ALL: [Pattern; 8] = [
         Pattern::Full,
         Pattern::Fixed,

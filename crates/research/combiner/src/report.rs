@@ -324,11 +324,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
                     .map(|r| (r.1, r.2.map(|s| (s, false))))
             };
             let mut pairs = String::new();
-            for c in [
-                Pattern::CombinerFixed,
-                Pattern::CombinerAxial,
-                Pattern::CombinerLogsparse,
-            ] {
+            for c in Pattern::PAIRED {
                 let sparse = c.sparse_counterpart();
                 if let (Some((ms, ss)), Some((mc, sc))) = (stat(sparse), stat(c)) {
                     let (d, spread) = (mc - ms, combined(ss, sc));
@@ -337,7 +333,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
                         "| {} | {} | {d:+.4}{} | {} |",
                         sparse.name(),
                         c.name(),
-                        spread.map_or(String::new(), |(s, _)| format!(" +- {s:.4}")),
+                        plus_minus(spread, 4),
                         verdict(if higher_is_better { -d } else { d }, spread)
                     )?;
                 }
@@ -449,6 +445,11 @@ fn with_spread(mean: f64, spread: Option<(f64, bool)>) -> String {
     }
 }
 
+/// " +- s" to `digits` decimals, or nothing when there is no spread.
+fn plus_minus(spread: Option<(f64, bool)>, digits: usize) -> String {
+    spread.map_or(String::new(), |(s, _)| format!(" +- {s:.digits$}"))
+}
+
 /// The combined spread of two independent means, estimated when either part is.
 fn combined(a: Option<(f64, bool)>, b: Option<(f64, bool)>) -> Option<(f64, bool)> {
     Some(((a?.0.powi(2) + b?.0.powi(2)).sqrt(), a?.1 || b?.1))
@@ -550,11 +551,7 @@ fn images_section(md: &mut String, runs: &[ImageRun], out: &std::path::Path) -> 
         md,
         "| sparse pattern | its Combiner | equal steps: Combiner - sparse (bits/dim) | equal training time: Combiner - sparse | verdict |\n|---|---|---|---|---|"
     )?;
-    for c in [
-        Pattern::CombinerFixed,
-        Pattern::CombinerAxial,
-        Pattern::CombinerLogsparse,
-    ] {
+    for c in Pattern::PAIRED {
         let sparse = c.sparse_counterpart();
         let (rs, rc) = (by(sparse), by(c));
         if rs.is_empty() || rc.is_empty() {
@@ -586,10 +583,10 @@ fn images_section(md: &mut String, runs: &[ImageRun], out: &std::path::Path) -> 
             sparse.name(),
             c.name(),
             mc - ms,
-            steps_spread.map_or(String::new(), |(s, _)| format!(" +- {s:.3}")),
+            plus_minus(steps_spread, 3),
             timed.map_or("not reached".into(), |(d, sp)| format!(
                 "{d:+.3}{} after {budget:.0} s",
-                sp.map_or(String::new(), |(s, _)| format!(" +- {s:.3}"))
+                plus_minus(sp, 3)
             )),
             verdict(mc - ms, steps_spread),
             timed.map_or("-", |(d, sp)| verdict(d, sp))
