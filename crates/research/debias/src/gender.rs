@@ -71,19 +71,41 @@ pub fn gender_of(word: &str) -> Option<Gender> {
     }
 }
 
-/// The word of the other gender (lower case), or the word itself (lower case).
+/// The word of the other gender in the original's case ("She" -> "He", "HIS" -> "HER"),
+/// or the word itself unchanged: a cased model sees the pair differ in gender only.
 pub fn swap_word(word: &str) -> String {
     let w = word.to_lowercase();
     // The first pair listing the word wins ("her" -> "his").
     for (f, m) in SWAP_PAIRS {
         if f == w {
-            return m.to_string();
+            return in_case_of(word, m);
         }
         if m == w {
-            return f.to_string();
+            return in_case_of(word, f);
         }
     }
-    w
+    word.to_string()
+}
+
+/// `word` (lower case) in the case pattern of `original`: all capitals, a capital
+/// first letter, or lower case.
+fn in_case_of(original: &str, word: &str) -> String {
+    if original.chars().count() > 1 && original.chars().all(|c| !c.is_lowercase()) {
+        word.to_uppercase()
+    } else if original.chars().next().is_some_and(char::is_uppercase) {
+        capitalised(word)
+    } else {
+        word.to_string()
+    }
+}
+
+/// `word` with its first letter in upper case.
+pub fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// The counterfactual of a tokenised context: every gendered word swapped.
@@ -114,7 +136,15 @@ mod tests {
         let words: Vec<&str> = "The man said his son was here".split(' ').collect();
         assert_eq!(
             swap(&words).join(" "),
-            "the woman said her daughter was here"
+            "The woman said her daughter was here"
+        );
+        // Only gendered words change, each keeping its case.
+        let cased: Vec<&str> = "Mrs. Smith told HIM she met John in Atlanta"
+            .split(' ')
+            .collect();
+        assert_eq!(
+            swap(&cased).join(" "),
+            "Mr. Smith told HER he met Mary in Atlanta"
         );
         assert_eq!(swap_word("her"), "his");
         assert_eq!(swap_word("him"), "her");

@@ -55,6 +55,9 @@ pub struct Sampling {
     /// New tokens at most (generation also stops at `<eos>`).
     pub max_new: usize,
     pub seed: u64,
+    /// Consecutive prompts that draw the same random numbers (1: each its own). A
+    /// female and a male prompt side by side, sharing them, give a paired difference.
+    pub shared: usize,
 }
 
 /// What the experiment needs of a language model. Contexts are given as words in the
@@ -185,12 +188,16 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Rows `rows` (their indices among all prompts seed their generators).
+    /// Rows `rows` (their indices among all prompts, over `sampling.shared`, seed their
+    /// generators).
     pub fn new(lm: &impl LanguageModel, rows: &[usize], sampling: Sampling) -> Self {
         Self {
             rngs: rows
                 .iter()
-                .map(|&i| StdRng::seed_from_u64(sampling.seed.wrapping_mul(1_000_003) + i as u64))
+                .map(|&i| {
+                    let stream = (i / sampling.shared.max(1)) as u64;
+                    StdRng::seed_from_u64(sampling.seed.wrapping_mul(1_000_003) + stream)
+                })
                 .collect(),
             done: vec![false; rows.len()],
             banned: lm.never_sampled().to_vec(),
@@ -208,6 +215,11 @@ impl Sampler {
         let mut p: Vec<f64> = probs.iter().map(|&x| x as f64).collect();
         for &b in &self.banned {
             p[b as usize] = 0.0;
+        }
+        // The nucleus is top-p of what can be drawn.
+        let total: f64 = p.iter().sum();
+        if total > 0.0 {
+            p.iter_mut().for_each(|x| *x /= total);
         }
         let token = sample_top_p(&p, self.top_p, self.rngs[k].random()) as u32;
         if self.stops.contains(&token) {
@@ -461,11 +473,30 @@ mod tests {
             top_p: 0.9,
             max_new: 6,
             seed: 3,
+            shared: 1,
         };
         assert_eq!(
             lm.generate(&contexts, Some(&one), sampling).unwrap(),
             lm.generate(&contexts, None, sampling).unwrap()
         );
+        // Prompts that share their random numbers draw alike from the same context.
+        let twice: Vec<Vec<u32>> = contexts
+            .iter()
+            .flat_map(|c| [c.clone(), c.clone()])
+            .collect();
+        let paired = lm
+            .generate(
+                &twice,
+                None,
+                Sampling {
+                    shared: 2,
+                    ..sampling
+                },
+            )
+            .unwrap();
+        for pair in paired.chunks(2) {
+            assert_eq!(pair[0], pair[1]);
+        }
     }
 
     #[test]

@@ -73,12 +73,15 @@ pub fn alphas_for(debiaser: &Debiaser, biases: &[f64]) -> Vec<f64> {
 }
 
 /// Mean local bias over counterfactual pairs, with the standard error of each mean.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LocalBias {
     pub kl: f64,
     pub hellinger: f64,
     pub kl_se: f64,
     pub hellinger_se: f64,
+    /// Each pair's Hellinger distance, in the pairs' order (for paired comparisons
+    /// between decoders measured on the same pairs).
+    pub hellinger_pairs: Vec<f64>,
 }
 
 /// Mean and standard error of the mean.
@@ -126,9 +129,14 @@ pub fn local_bias(
             &pair.1.narrow(0, start, rows)?,
             &biases.1[start..start + rows],
         )?;
+        // Renormalised in f64: an f32 softmax over a large vocabulary misses 1 by enough
+        // to put a floor under small Hellinger distances.
+        let normalised = |p: &[f32]| -> Vec<f64> {
+            let total: f64 = p.iter().map(|&x| x as f64).sum();
+            p.iter().map(|&x| x as f64 / total).collect()
+        };
         for (p, q) in male.iter().zip(&female) {
-            let p: Vec<f64> = p.iter().map(|&x| x as f64).collect();
-            let q: Vec<f64> = q.iter().map(|&x| x as f64).collect();
+            let (p, q) = (normalised(p), normalised(q));
             kls.push(kl(&p, &q));
             hellingers.push(hellinger(&p, &q));
         }
@@ -140,6 +148,7 @@ pub fn local_bias(
         hellinger,
         kl_se,
         hellinger_se,
+        hellinger_pairs: hellingers,
     })
 }
 
@@ -259,14 +268,18 @@ mod tests {
         let same = local_bias(&lm, &(a.clone(), a.clone()), &zeros, None).unwrap();
         let (k, h) = (same.kl, same.hellinger);
         // Hellinger is sqrt(1 - sum sqrt(pq)): f32 probabilities that sum to 1 - 1e-8
-        // leave about 1e-4.
-        assert!(k.abs() < 1e-9 && h.abs() < 1e-3, "{k} {h}");
+        // would leave about 1e-4; renormalised in f64 they leave nothing.
+        assert!(k.abs() < 1e-9 && h.abs() < 1e-6, "{k} {h}");
         let ab = local_bias(&lm, &(a.clone(), b.clone()), &zeros, None).unwrap();
         let (k_ab, h_ab) = (ab.kl, ab.hellinger);
         let h_ba = local_bias(&lm, &(b, a), &zeros, None).unwrap().hellinger;
         assert!(k_ab > 1e-3 && h_ab > 1e-2, "{k_ab} {h_ab}");
         // Six different pairs: their spread gives a positive, finite standard error.
         assert!(ab.hellinger_se > 0.0 && ab.hellinger_se < h_ab, "{ab:?}");
+        // The per-pair values are kept, in order, and average to the mean.
+        assert_eq!(ab.hellinger_pairs.len(), 6);
+        let mean = ab.hellinger_pairs.iter().sum::<f64>() / 6.0;
+        assert!((mean - h_ab).abs() < 1e-12);
         assert!((h_ab - h_ba).abs() < 1e-9);
     }
 

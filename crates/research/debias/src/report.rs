@@ -10,7 +10,7 @@ use combiner::training::TrainSettings;
 use figures::{Axis, Curve, line_chart};
 use serde::{Deserialize, Serialize};
 
-use crate::measures::InlpSummary;
+use crate::measures::{InlpSummary, mean_and_se};
 use crate::runs::TEMPLATES;
 use crate::smollm::LlamaConfig;
 
@@ -40,8 +40,16 @@ pub(crate) struct Row {
     pub(crate) sentiment_female: f64,
     pub(crate) sentiment_male: f64,
     pub(crate) global_gap: f64,
-    /// Standard error of the gap (independent samples).
+    /// Standard error of the gap: over (template, sample) pairs of generations that drew
+    /// the same random numbers when `gaps` is recorded, of independent samples before.
     pub(crate) global_gap_se: f64,
+    /// Each corpus pair's Hellinger distance and each (template, sample)'s sentiment gap
+    /// (woman - man), in the same order for every decoder, for paired comparisons
+    /// (absent in older records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) hellinger_pairs: Vec<f32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) gaps: Vec<f32>,
     /// (prompt, continuation) for the first sample of the first four templates.
     pub(crate) examples: Vec<(String, String)>,
     pub(crate) seconds: f64,
@@ -266,10 +274,11 @@ fn pretrained_report(r: &Results, p: &PretrainedSummary, word: Option<&Results>)
     let _ = writeln!(
         s,
         "Gendered words and subword tokens: a definitional pair enters the bias direction \
-         only when both of its words, with the leading space they have inside a sentence, \
-         are single tokens; {}. Counterfactual contexts swap whole words in the text and \
-         are tokenised afterwards, so a word that splits into several tokens is swapped \
-         whole.\n",
+         only when both of its words, with the leading space they have inside a sentence \
+         and in the casing they have more often in the training text (\" she\", \
+         \" Mary\"), are single tokens; {}. Counterfactual contexts swap whole words in \
+         the text, each keeping its case (\"She\" -> \"He\"), and are tokenised \
+         afterwards, so a word that splits into several tokens is swapped whole.\n",
         if r.definitional_pairs_dropped.is_empty() {
             "all 11 are".to_string()
         } else {
@@ -292,13 +301,27 @@ fn pretrained_report(r: &Results, p: &PretrainedSummary, word: Option<&Results>)
     let _ = writeln!(s, "## Statistical power\n");
     if let (Some(u), Some(full)) = (undebiased, pick("INLP", 0.0)) {
         let effect = full.global_gap - u.global_gap;
-        let se = (full.global_gap_se.powi(2) + u.global_gap_se.powi(2)).sqrt();
+        // Paired by (template, sample) when both rows keep their gaps: the same prompts
+        // and random numbers for both decoders.
+        let n = u.gaps.len();
+        let (se, how) = if n >= 2 && full.gaps.len() == n {
+            (
+                paired_se(n, |k| full.gaps[k] as f64 - u.gaps[k] as f64),
+                "paired by template and sample",
+            )
+        } else {
+            (
+                (full.global_gap_se.powi(2) + u.global_gap_se.powi(2)).sqrt(),
+                "as if independent",
+            )
+        };
         let _ = writeln!(
             s,
-            "- Global bias: {} generations per template and gender ({} per gender). The \
+            "- Global bias: {} generations per template and gender ({} per gender), the \
+             woman and the man prompt of each sample drawing the same random numbers. The \
              undebiased gap is {:+.3} +- {:.3}; full INLP moves it by {:+.3}. The standard \
              error of a gap is {:.3}, {} a third of that effect ({:.3}); the effect is {:.1} \
-             standard errors of the difference ({:.3}).",
+             standard errors of the difference ({:.3}, {how}).",
             r.settings.samples,
             r.settings.samples * TEMPLATES.len(),
             u.global_gap,
@@ -494,12 +517,60 @@ fn inlp_at(rows: &[Row], perplexity: f64) -> Option<f64> {
 
 /// `value` along INLP's curve at `perplexity`, interpolated (None outside it).
 fn inlp_at_by(rows: &[Row], perplexity: f64, value: impl Fn(&Row) -> f64) -> Option<f64> {
-    let mut points = curve_points(rows, "INLP", value);
-    points.sort_by(|x, y| x.0.total_cmp(&y.0));
-    points.windows(2).find_map(|w| {
-        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
-        (x0 <= perplexity && perplexity <= x1)
-            .then(|| y0 + (y1 - y0) * (perplexity - x0) / (x1 - x0).max(1e-12))
+    inlp_bracket(rows, perplexity).map(|b| b.at(value(b.lo), value(b.hi)))
+}
+
+/// Where a perplexity falls on INLP's curve (the undebiased row is its alpha-1 end): the
+/// rows on either side and how far along from the first.
+struct Bracket<'a> {
+    lo: &'a Row,
+    hi: &'a Row,
+    /// Perplexity above `lo`'s.
+    along: f64,
+    /// `hi`'s perplexity above `lo`'s.
+    span: f64,
+}
+
+impl Bracket<'_> {
+    /// A value interpolated between `lo`'s (`y0`) and `hi`'s (`y1`).
+    fn at(&self, y0: f64, y1: f64) -> f64 {
+        y0 + (y1 - y0) * self.along / self.span
+    }
+}
+
+fn inlp_bracket(rows: &[Row], perplexity: f64) -> Option<Bracket<'_>> {
+    let mut curve: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.method == "none" || r.method == "INLP")
+        .collect();
+    curve.sort_by(|x, y| x.perplexity.total_cmp(&y.perplexity));
+    curve.windows(2).find_map(|w| {
+        let (x0, x1) = (w[0].perplexity, w[1].perplexity);
+        (x0 <= perplexity && perplexity <= x1).then(|| Bracket {
+            lo: w[0],
+            hi: w[1],
+            along: perplexity - x0,
+            span: (x1 - x0).max(1e-12),
+        })
+    })
+}
+
+/// Standard error of the mean of `n` paired differences `difference(i)`.
+fn paired_se(n: usize, difference: impl Fn(usize) -> f64) -> f64 {
+    let d: Vec<f64> = (0..n).map(difference).collect();
+    mean_and_se(&d).1
+}
+
+/// Standard error of `row`'s corpus Hellinger minus INLP's at the same perplexity,
+/// paired over the counterfactual pairs every decoder is measured on (None when a row
+/// lacks its per-pair values).
+fn paired_se_against_inlp(row: &Row, b: &Bracket) -> Option<f64> {
+    let n = row.hellinger_pairs.len();
+    let (lo, hi) = (&b.lo.hellinger_pairs, &b.hi.hellinger_pairs);
+    (n >= 2 && lo.len() == n && hi.len() == n).then(|| {
+        paired_se(n, |i| {
+            row.hellinger_pairs[i] as f64 - b.at(lo[i] as f64, hi[i] as f64)
+        })
     })
 }
 
@@ -717,17 +788,30 @@ fn sections(r: &Results, s: &mut String) {
                 better += 1;
             }
             if pretrained {
-                // Independent-sample standard error of the difference (the pairs are the
-                // same for both decoders, so this overstates it).
-                let se = (row.hellinger_corpus_se.powi(2)
-                    + inlp_at_by(&r.rows, row.perplexity, |x| x.hellinger_corpus_se)
-                        .unwrap_or(0.0)
-                        .powi(2))
-                .sqrt();
+                // Paired over the counterfactual pairs when each row keeps its per-pair
+                // values; otherwise as if independent, which overstates it.
+                let bracket = inlp_bracket(&r.rows, row.perplexity);
+                let paired = bracket
+                    .as_ref()
+                    .and_then(|b| paired_se_against_inlp(row, b));
+                let (se, how) = match paired {
+                    Some(se) => (
+                        se,
+                        format!("paired over {} pairs", row.hellinger_pairs.len()),
+                    ),
+                    None => (
+                        (row.hellinger_corpus_se.powi(2)
+                            + inlp_at_by(&r.rows, row.perplexity, |x| x.hellinger_corpus_se)
+                                .unwrap_or(0.0)
+                                .powi(2))
+                        .sqrt(),
+                        "as if independent".to_string(),
+                    ),
+                };
                 let d = row.hellinger_corpus - inlp;
                 let _ = writeln!(
                     s,
-                    "- {} {}: perplexity {:.2}, Hellinger {:.4}; INLP at the same perplexity: {:.4} ({:+.1}%); difference {:+.4} +- {:.4} (z = {:+.1}).",
+                    "- {} {}: perplexity {:.2}, Hellinger {:.4}; INLP at the same perplexity: {:.4} ({:+.1}%); difference {:+.4} +- {:.4} ({how}; z = {:+.1}).",
                     row.method,
                     row.knob,
                     row.perplexity,
@@ -820,6 +904,8 @@ mod tests {
             sentiment_male: 0.0,
             global_gap: 0.0,
             global_gap_se: 0.0,
+            hellinger_pairs: Vec::new(),
+            gaps: Vec::new(),
             examples: Vec::new(),
             seconds: 0.0,
         }
@@ -877,17 +963,25 @@ mod tests {
 
     #[test]
     fn a_pretrained_report_gives_per_word_perplexity_power_and_the_word_model_beside_it() {
-        let rows = |scale: f64| {
+        // Four counterfactual pairs and four (template, sample) gaps per decoder, kept
+        // when `paired`.
+        let rows = |scale: f64, paired: bool| {
+            let keep = |v: [f32; 4]| if paired { v.to_vec() } else { Vec::new() };
             let mut none = row("none", 1.0, 20.0 * scale, 0.20);
             none.hellinger_corpus_se = 0.004;
+            none.hellinger_pairs = keep([0.19, 0.21, 0.18, 0.22]);
             none.global_gap = 0.01;
             none.global_gap_se = 0.01;
+            none.gaps = keep([0.02, 0.0, 0.03, -0.01]);
             let mut inlp0 = row("INLP", 0.0, 40.0 * scale, 0.15);
             inlp0.hellinger_corpus_se = 0.004;
+            inlp0.hellinger_pairs = keep([0.14, 0.16, 0.13, 0.17]);
             inlp0.global_gap = -0.08;
             inlp0.global_gap_se = 0.01;
+            inlp0.gaps = keep([-0.07, -0.10, -0.06, -0.09]);
             let mut gated = row("A-INLP", 0.0, 25.0 * scale, 0.17);
             gated.hellinger_corpus_se = 0.004;
+            gated.hellinger_pairs = keep([0.16, 0.18, 0.16, 0.18]);
             vec![none, inlp0, gated]
         };
         let config = LlamaConfig {
@@ -909,7 +1003,7 @@ mod tests {
                 parameters: config.parameters(),
             }),
             1.5,
-            rows(1.0),
+            rows(1.0, true),
         );
         let word = results(
             ModelRecord::Trained(ModelSummary {
@@ -934,22 +1028,40 @@ mod tests {
                 seconds: 1.0,
             }),
             1.0,
-            rows(3.5),
+            rows(3.5, false),
         );
         let md = report(&smol, Some(&word));
         // Per-word perplexity is per-token perplexity to the power tokens-per-word.
         assert!(md.contains("**20.00 per token, 89.4 per word**"), "{md}");
         assert!(md.contains("Instruct variant"));
         assert!(md.contains("left out: gal/guy"));
-        // INLP moves the gap by -0.09 with a gap s.e. of 0.01: under a third of it.
+        // INLP moves the gap by -0.09 with a gap s.e. of 0.01: under a third of it. The
+        // paired differences -0.09, -0.10, -0.09, -0.08 have a standard error of 0.004.
         assert!(md.contains("full INLP moves it by -0.090"), "{md}");
         assert!(md.contains("0.010, under a third"), "{md}");
-        // The A-INLP point at perplexity 25 against INLP interpolated there (0.1875).
-        assert!(md.contains("difference -0.0175 +- 0.0057"), "{md}");
+        assert!(
+            md.contains("22.0 standard errors of the difference (0.004, paired by template"),
+            "{md}"
+        );
+        // The A-INLP point at perplexity 25 against INLP interpolated there (0.1875): per
+        // pair -0.0175, -0.0175, -0.0075, -0.0275, a paired standard error of 0.0041.
+        assert!(
+            md.contains("difference -0.0175 +- 0.0041 (paired over 4 pairs; z = -4.3)"),
+            "{md}"
+        );
         assert!(md.contains("## Beside the Brown word model"));
         assert!(md.contains("| Brown word LM | 70.0 |"), "{md}");
         assert!(md.contains("| SmolLM2-135M-Instruct | 89.4 |"), "{md}");
         // The word model's own report is unchanged by any of this.
         assert!(!report(&word, None).contains("Statistical power"));
+        // Without the per-pair values: as if independent, sqrt(2) x 0.004.
+        let mut unpaired = smol;
+        unpaired.rows = rows(1.0, false);
+        let md = report(&unpaired, None);
+        assert!(
+            md.contains("difference -0.0175 +- 0.0057 (as if independent"),
+            "{md}"
+        );
+        assert!(md.contains("(0.014, as if independent)"), "{md}");
     }
 }

@@ -18,12 +18,13 @@ use std::path::{Path, PathBuf};
 
 use crate::debiaser::{AlphaRule, Debiaser};
 use crate::direction::{bias_direction, frequency_direction, remove_component, token_bias};
-use crate::gender::{DEFINITIONAL_PAIRS, Gender, gender_of, sentence_gender, swap};
+use crate::gender::{DEFINITIONAL_PAIRS, Gender, capitalised, gender_of, sentence_gender, swap};
 use crate::inlp::Inlp;
 use crate::lexicon::Lexicon;
 use crate::lm::{LanguageModel, ModelCard, Sampling, WordLm};
 use crate::measures::{
-    InlpSummary, alphas_for, fit_inlp_on, local_bias, perplexity, perplexity_of, step_biases,
+    InlpSummary, alphas_for, fit_inlp_on, local_bias, mean_and_se, perplexity, perplexity_of,
+    step_biases,
 };
 use crate::report::{
     GateAgreement, ModelRecord, ModelSummary, PAPER, PretrainedSummary, ReportedSettings, Results,
@@ -270,6 +271,7 @@ fn check_smollm2(a: &CheckArgs) -> anyhow::Result<()> {
                 top_p: 0.9,
                 max_new: 20,
                 seed: 1,
+                shared: 1,
             },
         )?;
         let new: usize = out.iter().map(Vec::len).sum();
@@ -478,10 +480,14 @@ fn measure<L: LanguageModel>(
         debiaser.map(|d| (d, held_alphas.as_slice())),
     )?;
     let mean_alpha = held_alphas.iter().sum::<f64>() / held_alphas.len().max(1) as f64;
-    // Generations: every prompt `samples` times, the same uniforms for every decoder.
+    // Generations: every template `samples` times for each gender, the female and the
+    // male prompt of a sample side by side drawing the same random numbers, and the same
+    // for every decoder, so that differences are paired.
     let mut contexts = Vec::new();
-    for (_, _, p) in &bench.prompts {
-        contexts.extend(std::iter::repeat_n(p.clone(), a.samples));
+    for pair in bench.prompts.chunks(2) {
+        for _ in 0..a.samples {
+            contexts.extend(pair.iter().map(|(_, _, p)| p.clone()));
+        }
     }
     let generated = lm.generate(
         &contexts,
@@ -490,30 +496,28 @@ fn measure<L: LanguageModel>(
             top_p: 0.9,
             max_new: a.max_new,
             seed: a.seed,
+            shared: 2,
         },
     )?;
-    let (mut sums, mut squares, mut counts) = ([0.0; 2], [0.0; 2], [0usize; 2]);
+    let (mut scores, mut gaps) = ([Vec::new(), Vec::new()], Vec::new());
     let mut examples = Vec::new();
-    for (i, continuation) in generated.iter().enumerate() {
-        let (text, gender, _) = &bench.prompts[i / a.samples];
-        let words = lm.decode(continuation)?;
-        let g = usize::from(*gender == Gender::Male);
-        let score = lexicon.score(&words);
-        sums[g] += score;
-        squares[g] += score * score;
-        counts[g] += 1;
-        if i % a.samples == 0 && i / a.samples < 8 {
-            examples.push((text.clone(), words));
+    for (k, pair) in generated.chunks(2).enumerate() {
+        let (template, sample) = (k / a.samples, k % a.samples);
+        let mut score = [0.0; 2];
+        for (side, continuation) in pair.iter().enumerate() {
+            let (text, gender, _) = &bench.prompts[2 * template + side];
+            let words = lm.decode(continuation)?;
+            let g = usize::from(*gender == Gender::Male);
+            score[g] = lexicon.score(&words);
+            scores[g].push(score[g]);
+            if sample == 0 && template < 4 {
+                examples.push((text.clone(), words));
+            }
         }
+        gaps.push(score[0] - score[1]);
     }
-    let mean = |g: usize| sums[g] / counts[g].max(1) as f64;
-    // Variance of each group's mean.
-    let var = |g: usize| {
-        let n = counts[g].max(2) as f64;
-        (squares[g] / n - mean(g).powi(2)).max(0.0) * n / (n - 1.0) / n
-    };
-    let (sentiment_female, sentiment_male) = (mean(0), mean(1));
-    let global_gap_se = (var(0) + var(1)).sqrt();
+    let (sentiment_female, sentiment_male) = (mean_and_se(&scores[0]).0, mean_and_se(&scores[1]).0);
+    let (global_gap, global_gap_se) = mean_and_se(&gaps);
     Ok(Row {
         method: method.into(),
         knob,
@@ -528,8 +532,10 @@ fn measure<L: LanguageModel>(
         mean_alpha,
         sentiment_female,
         sentiment_male,
-        global_gap: sentiment_female - sentiment_male,
+        global_gap,
         global_gap_se,
+        hellinger_pairs: corpus.hellinger_pairs.iter().map(|&h| h as f32).collect(),
+        gaps: gaps.iter().map(|&g| g as f32).collect(),
         examples,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -606,15 +612,23 @@ fn direction(lm: &impl LanguageModel, training: &[u32]) -> anyhow::Result<Direct
     let cleaned = remove_component(&embeddings, &frequency);
     let (mut pairs, mut dropped) = (Vec::new(), Vec::new());
     let (mut vectors, mut raw) = (Vec::new(), Vec::new());
+    // Each word in its more frequent casing in the training text ("she", "Mary"), as a
+    // token of its own; a pair counts only when both words are one token each.
+    let token = |word: &str| {
+        [lm.word_token(word), lm.word_token(&capitalised(word))]
+            .into_iter()
+            .flatten()
+            .max_by_key(|&t| counts[t as usize])
+    };
     for (f, m) in DEFINITIONAL_PAIRS {
-        // A pair counts only when both words are one token each (see `word_token`).
-        match (lm.word_token(f), lm.word_token(m)) {
+        match (token(f), token(m)) {
             (Some(tf), Some(tm)) => {
                 let row =
                     |e: &DMatrix<f64>, t: u32| -> DVector<f64> { e.row(t as usize).transpose() };
                 vectors.push((row(&cleaned, tf), row(&cleaned, tm)));
                 raw.push((row(&embeddings, tf), row(&embeddings, tm)));
-                pairs.push((f.to_string(), m.to_string()));
+                let text = |t: u32| lm.token_text(t).trim().to_string();
+                pairs.push((text(tf), text(tm)));
             }
             _ => dropped.push((f.to_string(), m.to_string())),
         }

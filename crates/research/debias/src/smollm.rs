@@ -180,6 +180,9 @@ impl SmolLm {
         let (cos, sin) = rotary_tables(&config, &dev)?;
         let tokenizer = smollm_tokenizer(&content)?;
         let end = number(&content, "tokenizer.ggml.eos_token_id")? as u32;
+        // The chat end (`<|im_end|>`, the file's end token) and the end of a plain text:
+        // either ends a continuation.
+        let text_end = tokenizer.token_to_id("<|endoftext|>");
         let types = metadata(&content, "tokenizer.ggml.token_type")?.to_vec()?;
         // llama.cpp's token types: 1 normal, 3 control, 4 user-defined.
         let specials = types
@@ -187,7 +190,7 @@ impl SmolLm {
             .enumerate()
             .filter(|(_, t)| t.to_i32().is_ok_and(|t| t != 1))
             .map(|(i, _)| i as u32)
-            .filter(|&i| i != end)
+            .filter(|&i| i != end && Some(i) != text_end)
             .collect();
         let mut stops: Vec<u32> = (0..config.vocab as u32)
             .filter(|&i| {
@@ -197,6 +200,7 @@ impl SmolLm {
             })
             .collect();
         stops.push(end);
+        stops.extend(text_end.filter(|&t| t != end));
         Ok(Self {
             config,
             tokenizer,
@@ -682,6 +686,16 @@ mod tests {
     }
 
     #[test]
+    fn either_end_token_ends_a_continuation_and_other_specials_are_never_drawn() {
+        let lm = tiny();
+        // The file's end token is `<|im_end|>` (2); `<|endoftext|>` (0) ends plain text
+        // and must not be zeroed out of the distribution.
+        assert_eq!(lm.end(), 2);
+        assert!(lm.stops().contains(&0) && lm.stops().contains(&2));
+        assert_eq!(lm.never_sampled(), &[1]);
+    }
+
+    #[test]
     fn the_cache_gives_the_same_states_as_one_pass() {
         let lm = tiny();
         let tokens: Vec<u32> = lm.tokenize("the cat sat on the mat").unwrap();
@@ -717,6 +731,7 @@ mod tests {
             top_p: 0.95,
             max_new: 6,
             seed: 7,
+            shared: 1,
         };
         let prompts = vec![
             contexts[0].clone(),
